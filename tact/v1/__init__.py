@@ -1,0 +1,1 @@
+"""Generated from proto/tact/v1 by `make proto`."""
