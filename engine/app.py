@@ -1,0 +1,67 @@
+"""Wiring: build the service's parts (ledger, rules, policies, pipeline) from Settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from engine.compliance import RulesHolder
+from engine.ledger import Ledger, open_ledger
+from engine.pipeline import DecisionPipeline
+from engine.settings import Settings
+from policies.registry import load_policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceComponents:
+    ledger: Ledger
+    rules: RulesHolder
+    pipeline: DecisionPipeline
+    ledger_url_safe: str
+
+    def healthy(self) -> bool:
+        try:
+            self.ledger.ping()
+        except Exception as exc:
+            log.warning("ledger unreachable: %s", exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.rules.stop()
+        self.ledger.close()
+
+
+def _prepare_sqlite_dir(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def build_components(settings: Settings) -> ServiceComponents:
+    """Open the ledger (migrations applied), load rules and policies; fail fast and clearly."""
+    champion = load_policy(settings.policy)
+    challenger = load_policy(settings.challenger_policy) if settings.challenger_policy else None
+    rules = RulesHolder(settings.rules_dir)
+    _prepare_sqlite_dir(settings.database_url)
+    ledger = open_ledger(settings.database_url)
+    if settings.rules_watch:
+        rules.watch(settings.rules_poll_seconds)
+    pipeline = DecisionPipeline(
+        rules=rules,
+        ledger=ledger,
+        champion=champion,
+        challenger=challenger,
+        challenger_share=settings.challenger_share,
+    )
+    return ServiceComponents(
+        ledger=ledger,
+        rules=rules,
+        pipeline=pipeline,
+        ledger_url_safe=make_url(settings.database_url).render_as_string(hide_password=True),
+    )

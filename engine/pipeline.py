@@ -1,0 +1,434 @@
+"""The decision pipeline of one ``Decide`` call (see design.md):
+
+facts (case + ledger counters + local time) → compliance verdict → mask → policy →
+send time → persist decision + reserve contact → decision.
+
+Transport-free: the gRPC servicer and the in-process benchmark both call
+:class:`DecisionPipeline`. Every failure raises a :mod:`engine.errors` error before
+anything is written; the decision and its contact reservation commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from engine.catalogue import CATALOGUE, SLOT_HOURS, Action, Channel, Slot, Treatment
+from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit, country_zones
+from engine.errors import FailedPreconditionError
+from engine.features import featurize
+from engine.ledger import DecisionRecord, Ledger
+from engine.state import (
+    HISTORY_DAYS,
+    CaseBatch,
+    CaseSnapshot,
+    CaseState,
+    EventKind,
+    LedgerEvent,
+    summarise_history,
+)
+from policies.base import Policy, check_decisions
+
+log = logging.getLogger(__name__)
+
+_LOOKBACK = timedelta(days=3650)
+"""How far back the ledger is read: notice periods and totals need the whole case life."""
+
+_SEND_TIME_RULE = RuleHit(
+    rule_id="TACT-SEND-SLOTS",
+    message="tact sends timed contacts only within its send slots (08:00–21:00 local)",
+    citation="tact treatment catalogue (engine/catalogue.py)",
+)
+
+
+class RulesSource:
+    """Anything that hands out the current compliance engine (a hot-reload holder)."""
+
+    @property
+    def current(self) -> ComplianceEngine:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyArm:
+    name: str  # "champion" | "challenger"
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionOutcome:
+    """Everything the servicer needs to build a ``tact.v1.Decision``."""
+
+    decision_id: str
+    snapshot: CaseSnapshot
+    index: int
+    treatment: Treatment
+    decided_at: datetime
+    zone: ZoneInfo
+    send_at: datetime | None
+    next_review_at: datetime | None
+    policy_name: str
+    policy_version: str
+    arm: str
+    propensity: float
+    ruleset_version: str
+    rule_hits: tuple[RuleHit, ...]
+    explanation: str
+    dry_run: bool
+
+    def record(self, inputs_digest: str) -> DecisionRecord:
+        return DecisionRecord(
+            decision_id=self.decision_id,
+            case_id=self.snapshot.case_id,
+            debtor_id=self.snapshot.debtor_id,
+            decided_at=self.decided_at,
+            treatment_index=self.index,
+            treatment_label=self.treatment.label,
+            policy_name=self.policy_name,
+            policy_version=self.policy_version,
+            policy_arm=self.arm,
+            propensity=min(1.0, self.propensity),
+            ruleset_version=self.ruleset_version,
+            inputs_digest=inputs_digest,
+            send_at=self.send_at,
+            next_review_at=self.next_review_at,
+            rule_ids=tuple(h.rule_id for h in self.rule_hits),
+            explanation=self.explanation,
+        )
+
+    def reservation(self) -> LedgerEvent | None:
+        """The planned contact that counts against contact limits until it is reported."""
+        if self.send_at is None:
+            return None
+        return LedgerEvent(
+            event_id=f"planned:{self.decision_id}",
+            case_id=self.snapshot.case_id,
+            kind=EventKind.CONTACT_PLANNED,
+            occurred_at=self.send_at,
+            channel=self.treatment.channel,
+            action=self.treatment.action,
+            decision_id=self.decision_id,
+            debtor_id=self.snapshot.debtor_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    allowed: bool
+    violations: tuple[RuleHit, ...]
+    next_allowed_at: datetime | None
+    ruleset_version: str
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A case ready for the policy: state, verdict and the mask of what is open now."""
+
+    snapshot: CaseSnapshot
+    state: CaseState
+    zone: ZoneInfo
+    verdict: ComplianceVerdict
+    mask: np.ndarray
+    windows: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
+
+
+def _group_by_send_window() -> dict[tuple[Channel, Slot], np.ndarray]:
+    """Catalogue indices grouped by (channel, slot): members share one send window."""
+    groups: dict[tuple[Channel, Slot], list[int]] = {}
+    for i, t in enumerate(CATALOGUE.treatments):
+        if t.is_contact:
+            groups.setdefault((t.channel, t.slot), []).append(i)
+    return {key: np.asarray(indices, dtype=np.intp) for key, indices in groups.items()}
+
+
+_GROUPS = _group_by_send_window()
+
+
+class DecisionPipeline:
+    """Decides cases. Thread-safe as long as the rules engine and the ledger are."""
+
+    def __init__(
+        self,
+        *,
+        rules: RulesSource,
+        ledger: Ledger,
+        champion: Policy,
+        challenger: Policy | None = None,
+        challenger_share: float = 0.0,
+    ) -> None:
+        if challenger is None and challenger_share > 0:
+            raise ValueError("challenger_share > 0 needs a challenger policy")
+        self.rules = rules
+        self.ledger = ledger
+        self.champion = PolicyArm("champion", champion)
+        self.challenger = PolicyArm("challenger", challenger) if challenger else None
+        self.challenger_share = challenger_share
+
+    # ---- facts ---------------------------------------------------------------------
+    def _zone(self, snapshot: CaseSnapshot) -> ZoneInfo:
+        if snapshot.timezone:
+            return ZoneInfo(snapshot.timezone)
+        zones = country_zones(snapshot.country)
+        # History days are counted in the country's first (reference) zone; the rules
+        # still check every zone of the country for send times.
+        return ZoneInfo(zones[0])
+
+    def build_state(
+        self, snapshot: CaseSnapshot, caller_events: Sequence[LedgerEvent], now: datetime
+    ) -> tuple[CaseState, ZoneInfo]:
+        engine = self.rules.current
+        if snapshot.country not in engine.countries:
+            raise FailedPreconditionError(
+                f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
+                f"Countries with rules: {', '.join(sorted(engine.countries))}"
+            )
+        zone = self._zone(snapshot)
+        stored = self.ledger.events_for_case(snapshot.case_id, since=now - _LOOKBACK)
+        today = now.astimezone(zone).date()
+        # summarise_history de-duplicates by event_id: caller history merges with the
+        # ledger without double counting.
+        history = summarise_history([*stored, *caller_events], as_of=today, tz=zone)
+        return CaseState(snapshot=snapshot, history=history, as_of=now, local_date=today), zone
+
+    def _prepare(
+        self, snapshot: CaseSnapshot, caller_events: Sequence[LedgerEvent], now: datetime
+    ) -> _Prepared:
+        state, zone = self.build_state(snapshot, caller_events, now)
+        verdict = self.rules.current.evaluate(state)
+        mask = verdict.mask.copy()
+        windows: dict[int, tuple[datetime, datetime]] = {}
+        for indices in _GROUPS.values():
+            allowed = indices[mask[indices]]
+            if allowed.size == 0:
+                continue
+            window = verdict.window_utc(int(allowed[0]))
+            if window is None or window[1] <= now:
+                mask[indices] = False  # the slot has passed today (or never opened)
+                continue
+            for i in allowed:
+                windows[int(i)] = window
+        mask[CATALOGUE.WAIT_INDEX] = True
+        return _Prepared(snapshot, state, zone, verdict, mask, windows)
+
+    # ---- decide --------------------------------------------------------------------
+    def arm_for(self, case_id: str) -> PolicyArm:
+        """Sticky assignment: a case stays in its arm for its whole life."""
+        if self.challenger is None or self.challenger_share <= 0:
+            return self.champion
+        bucket = int.from_bytes(hashlib.sha256(case_id.encode()).digest()[:4], "big") / 2**32
+        return self.challenger if bucket < self.challenger_share else self.champion
+
+    def decide(
+        self,
+        snapshot: CaseSnapshot,
+        caller_events: Sequence[LedgerEvent],
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        inputs_digest: str = "0" * 64,
+    ) -> DecisionOutcome:
+        """Decide one case and, unless ``dry_run``, persist it with its reservation."""
+        [outcome] = self.decide_many([(snapshot, caller_events, now)], dry_run=dry_run)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if not dry_run:
+            self.persist([(outcome, inputs_digest)])
+        return outcome
+
+    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> None:
+        """Store decisions and their contact reservations; each pair commits atomically."""
+        for outcome, digest in outcomes:
+            self.ledger.save_decision(outcome.record(digest), reservation=outcome.reservation())
+
+    def decide_many(
+        self,
+        cases: Sequence[tuple[CaseSnapshot, Sequence[LedgerEvent], datetime]],
+        *,
+        dry_run: bool = False,
+    ) -> list[DecisionOutcome | Exception]:
+        """Decide several cases with one batched policy call per arm; persists nothing.
+
+        A case that cannot be decided yields its exception in place of an outcome, so one
+        bad case never spoils a batch.
+        """
+        prepared: list[_Prepared | Exception] = []
+        for snapshot, events, now in cases:
+            try:
+                prepared.append(self._prepare(snapshot, events, now))
+            except Exception as exc:  # reported per case by the caller
+                prepared.append(exc)
+        results: list[DecisionOutcome | Exception] = list(prepared)  # type: ignore[arg-type]
+        by_arm: dict[str, list[int]] = {}
+        for row, p in enumerate(prepared):
+            if isinstance(p, _Prepared):
+                by_arm.setdefault(self.arm_for(p.snapshot.case_id).name, []).append(row)
+        for arm_name, rows in by_arm.items():
+            arm = self.champion if arm_name == "champion" else self.challenger
+            assert arm is not None
+            ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
+            batch = CaseBatch.from_states([p.state for p in ready])
+            masks = np.stack([p.mask for p in ready])
+            decisions = arm.policy.act(featurize(batch), masks)
+            check_decisions(decisions, masks)
+            for k, (row, p) in enumerate(zip(rows, ready, strict=True)):
+                results[row] = self._finish(
+                    p,
+                    int(decisions.indices[k]),
+                    float(decisions.propensities[k]),
+                    arm,
+                    dry_run=dry_run,
+                )
+        return results
+
+    def _finish(
+        self,
+        p: _Prepared,
+        index: int,
+        propensity: float,
+        arm: PolicyArm,
+        *,
+        dry_run: bool,
+    ) -> DecisionOutcome:
+        now = p.state.as_of
+        treatment = CATALOGUE[index]
+        send_at: datetime | None = None
+        next_review: datetime | None = None
+        if treatment.is_contact:
+            start, _end = p.windows[index]
+            send_at = _ceil_minute(max(start, now))
+        else:
+            next_review = self._next_review(p, now)
+        hits = _unique_hits(p.verdict.shaping_hits)
+        return DecisionOutcome(
+            decision_id=str(uuid.uuid4()),
+            snapshot=p.snapshot,
+            index=index,
+            treatment=treatment,
+            decided_at=now,
+            zone=p.zone,
+            send_at=send_at,
+            next_review_at=next_review,
+            policy_name=arm.policy.name,
+            policy_version=arm.policy.version,
+            arm=arm.name,
+            propensity=propensity,
+            ruleset_version=p.verdict.ruleset_version,
+            rule_hits=hits,
+            explanation=_explain(treatment, send_at, next_review, p, arm, hits),
+            dry_run=dry_run,
+        )
+
+    def _next_review(self, p: _Prepared, now: datetime) -> datetime:
+        """When a wait should be asked again: tomorrow morning, or when contact reopens."""
+        tomorrow = p.state.local_date + timedelta(days=1)
+        morning = datetime.combine(tomorrow, time(SLOT_HOURS[Slot.MORNING][0]), p.zone)
+        if p.mask[1:].any():
+            return morning.astimezone(UTC)
+        # Nothing was allowed: ask the rules when the gentlest contact reopens.
+        gentlest = CATALOGUE.find(action=Action.REMINDER, channel=Channel.LETTER)
+        reopen = self.rules.current.next_allowed_at(p.state, int(gentlest[0]))
+        return max(reopen, morning) if reopen is not None else morning.astimezone(UTC)
+
+    # ---- check ---------------------------------------------------------------------
+    def check(
+        self,
+        snapshot: CaseSnapshot,
+        caller_events: Sequence[LedgerEvent],
+        proposed: Treatment,
+        *,
+        at: datetime,
+    ) -> CheckOutcome:
+        """May ``proposed`` be taken at ``at``? With the blocking rules and the next chance."""
+        state, zone = self.build_state(snapshot, caller_events, at)
+        engine = self.rules.current
+        verdict = engine.evaluate(state)
+        if not proposed.is_contact:
+            return CheckOutcome(True, (), at, verdict.ruleset_version)
+        treatment = _with_slot_at(proposed, at.astimezone(zone))
+        if treatment is None:
+            index = CATALOGUE.index_of(proposed)
+            violations: tuple[RuleHit, ...] = (_SEND_TIME_RULE,)
+            allowed = False
+        else:
+            index = CATALOGUE.index_of(treatment)
+            violations = tuple(verdict.hits_for(index))
+            window = verdict.window_utc(index)
+            allowed = bool(verdict.mask[index]) and window is not None
+            if allowed and window is not None and not window[0] <= at < window[1]:
+                allowed = False
+                violations = _unique_hits(verdict.shaping_hits) or (_SEND_TIME_RULE,)
+        next_at = None if allowed else engine.next_allowed_at(state, index)
+        return CheckOutcome(
+            allowed, violations, at if allowed else next_at, verdict.ruleset_version
+        )
+
+
+def _with_slot_at(proposed: Treatment, local: datetime) -> Treatment | None:
+    """The catalogue treatment for ``proposed`` sent at local time ``local`` (None: no slot)."""
+    if proposed.channel is Channel.LETTER:
+        slot = Slot.POST
+    else:
+        hour = local.hour + local.minute / 60
+        matching = [s for s, (lo, hi) in SLOT_HOURS.items() if lo <= hour < hi]
+        if not matching:
+            return None
+        slot = matching[0]
+    candidate = Treatment(proposed.action, proposed.channel, proposed.tone, proposed.offer, slot)
+    try:
+        CATALOGUE.index_of(candidate)
+    except ValueError:
+        return None
+    return candidate
+
+
+def _ceil_minute(at: datetime) -> datetime:
+    floored = at.replace(second=0, microsecond=0)
+    return floored if floored == at else floored + timedelta(minutes=1)
+
+
+def _unique_hits(hits: Sequence[RuleHit]) -> tuple[RuleHit, ...]:
+    seen: dict[str, RuleHit] = {}
+    for hit in hits:
+        seen.setdefault(hit.rule_id, hit)
+    return tuple(seen.values())
+
+
+def _explain(
+    treatment: Treatment,
+    send_at: datetime | None,
+    next_review: datetime | None,
+    p: _Prepared,
+    arm: PolicyArm,
+    hits: tuple[RuleHit, ...],
+) -> str:
+    allowed = int(p.mask.sum()) - 1
+    restricted = f"; restricted today by {', '.join(h.rule_id for h in hits[:4])}" if hits else ""
+    more = f" (+{len(hits) - 4} more)" if len(hits) > 4 else ""
+    if send_at is not None:
+        local = send_at.astimezone(p.zone)
+        what = (
+            f"{treatment.action.name.replace('_', ' ').lower()} by "
+            f"{treatment.channel.name.lower()}, {treatment.tone.name.lower()} tone"
+        )
+        if treatment.offer.name != "NONE":
+            what += f", offer {treatment.offer.name}"
+        when = f"at {local:%a %d %b %H:%M} local ({p.zone.key})"
+    else:
+        assert next_review is not None
+        local = next_review.astimezone(p.zone)
+        what = "wait"
+        when = f"review again {local:%a %d %b %H:%M} local"
+    return (
+        f"{what} {when}; chosen by {arm.policy.name} ({arm.name}) among {allowed} allowed "
+        f"contact steps{restricted}{more}."
+    )
+
+
+__all__ = ["HISTORY_DAYS", "CheckOutcome", "DecisionOutcome", "DecisionPipeline"]

@@ -1,0 +1,359 @@
+"""gRPC transport: the DecisionService servicer, error interceptor, health and reflection.
+
+``create_server(settings)`` builds and starts a server (tests bind port 0) and returns it
+with its port; ``serve(settings)`` runs one until SIGTERM/SIGINT with graceful shutdown,
+and reloads the rule files on SIGHUP.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from engine.app import ServiceComponents, build_components
+from engine.convert import (
+    case_from_proto,
+    datetime_to_timestamp,
+    events_from_proto,
+    timestamp_to_datetime,
+    treatment_from_proto,
+    treatment_to_proto,
+)
+from engine.ledger import inputs_digest
+from engine.pipeline import DecisionOutcome
+from engine.settings import Settings
+from engine.status import DeadlineExceededError, to_status
+from tact.v1 import decision_service_pb2, decision_service_pb2_grpc, types_pb2
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+RULES_HEALTH_NAME = "tact.rules"
+"""Health entry that is NOT_SERVING while the last rule-file edit failed to load."""
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Turns every exception escaping a handler into a precise gRPC status (engine.status)."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.unary_unary is not None:
+            inner_unary = handler.unary_unary
+
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                try:
+                    return inner_unary(request, context)
+                except Exception as exc:
+                    context.abort_with_status(rpc_status.to_status(to_status(exc)))
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            inner_stream = handler.stream_stream
+
+            def stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                try:
+                    yield from inner_stream(requests, context)
+                except Exception as exc:
+                    context.abort_with_status(rpc_status.to_status(to_status(exc)))
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def decision_to_proto(outcome: DecisionOutcome) -> decision_service_pb2.Decision:
+    snap = outcome.snapshot
+    decision = decision_service_pb2.Decision(
+        decision_id=outcome.decision_id,
+        case_id=snap.case_id,
+        treatment=treatment_to_proto(
+            outcome.treatment,
+            outcome.index,
+            outstanding_minor=snap.outstanding_minor,
+            currency=snap.currency,
+        ),
+        policy=decision_service_pb2.PolicyInfo(
+            name=outcome.policy_name,
+            version=outcome.policy_version,
+            arm=outcome.arm,
+            propensity=outcome.propensity,
+        ),
+        ruleset_version=outcome.ruleset_version,
+        rule_hits=[
+            types_pb2.RuleHit(rule_id=h.rule_id, message=h.message, citation=h.citation)
+            for h in outcome.rule_hits
+        ],
+        explanation=outcome.explanation,
+        decided_at=datetime_to_timestamp(outcome.decided_at),
+        dry_run=outcome.dry_run,
+        timezone=outcome.zone.key,
+    )
+    if outcome.send_at is not None:
+        decision.send_at.CopyFrom(datetime_to_timestamp(outcome.send_at))
+        decision.send_at_local = outcome.send_at.astimezone(outcome.zone).isoformat()
+    if outcome.next_review_at is not None:
+        decision.next_review_at.CopyFrom(datetime_to_timestamp(outcome.next_review_at))
+    return decision
+
+
+def _error_decision(request: decision_service_pb2.DecideRequest, exc: Exception) -> Any:
+    status = to_status(exc)
+    return decision_service_pb2.Decision(
+        case_id=request.case.case_id,
+        treatment=types_pb2.Treatment(action=types_pb2.ACTION_WAIT, catalogue_index=0),
+        explanation=f"not decided, no contact: {status.message}",
+        error=status,
+        dry_run=request.dry_run,
+    )
+
+
+_END = object()
+
+
+class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
+    """Thin transport layer: parse, call the pipeline, render. No business logic here."""
+
+    def __init__(self, components: ServiceComponents, settings: Settings) -> None:
+        self.components = components
+        self.pipeline = components.pipeline
+        self.settings = settings
+
+    @staticmethod
+    def _now(request: decision_service_pb2.DecideRequest) -> datetime:
+        return timestamp_to_datetime(request.now) if request.HasField("now") else datetime.now(UTC)
+
+    @staticmethod
+    def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
+        pinned = decision_service_pb2.DecideRequest()
+        pinned.CopyFrom(request)
+        pinned.now.CopyFrom(datetime_to_timestamp(now))
+        return inputs_digest(pinned.SerializeToString(deterministic=True))
+
+    @staticmethod
+    def _check_deadline(context: grpc.ServicerContext) -> None:
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceededError("deadline exceeded before the decision was stored")
+
+    def Decide(
+        self, request: decision_service_pb2.DecideRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.Decision:
+        now = self._now(request)
+        snapshot, events = case_from_proto(request.case)
+        [outcome] = self.pipeline.decide_many([(snapshot, events, now)], dry_run=request.dry_run)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if not request.dry_run:
+            self._check_deadline(context)
+            self.pipeline.persist([(outcome, self._digest(request, now))])
+        return decision_to_proto(outcome)
+
+    def DecideStream(
+        self,
+        request_iterator: Iterator[decision_service_pb2.DecideRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[decision_service_pb2.Decision]:
+        # A reader thread lets us decide whatever has arrived as one batch (one policy call,
+        # fewer commits) without waiting for more: works for pipelined and ping-pong clients.
+        inbox: queue.Queue[Any] = queue.Queue(maxsize=4 * self.settings.stream_batch_size)
+
+        def read() -> None:
+            try:
+                for request in request_iterator:
+                    inbox.put(request)
+            except Exception as exc:  # client cancelled or sent garbage: end the stream
+                log.debug("DecideStream reader stopped: %s", exc)
+            finally:
+                inbox.put(_END)
+
+        threading.Thread(target=read, name="decide-stream-reader", daemon=True).start()
+        finished = False
+        while not finished:
+            batch = [inbox.get()]
+            while len(batch) < self.settings.stream_batch_size:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if batch[-1] is _END:
+                finished = True
+                batch.pop()
+            if batch:
+                yield from self._decide_batch(batch, context)
+
+    def _decide_batch(
+        self, requests: list[decision_service_pb2.DecideRequest], context: grpc.ServicerContext
+    ) -> list[decision_service_pb2.Decision]:
+        results: list[Any] = [None] * len(requests)
+        cases: list[Any] = []
+        rows: list[int] = []
+        for row, request in enumerate(requests):
+            try:
+                snapshot, events = case_from_proto(request.case)
+            except Exception as exc:
+                results[row] = _error_decision(request, exc)
+                continue
+            cases.append((snapshot, events, self._now(request)))
+            rows.append(row)
+        outcomes = self.pipeline.decide_many(cases, dry_run=False)
+        to_store: list[tuple[DecisionOutcome, str]] = []
+        for row, case, outcome in zip(rows, cases, outcomes, strict=True):
+            request = requests[row]
+            if isinstance(outcome, Exception):
+                results[row] = _error_decision(request, outcome)
+                continue
+            if request.dry_run:
+                results[row] = decision_to_proto(outcome)
+            else:
+                to_store.append((outcome, self._digest(request, case[2])))
+                results[row] = outcome
+        if to_store:
+            try:
+                self._check_deadline(context)
+                self.pipeline.persist(to_store)
+            except Exception as exc:
+                # Nothing of this batch is reported as decided unless it was stored.
+                for row, result in enumerate(results):
+                    if isinstance(result, DecisionOutcome):
+                        results[row] = _error_decision(requests[row], exc)
+        return [decision_to_proto(r) if isinstance(r, DecisionOutcome) else r for r in results]
+
+    def RecordEvents(
+        self, request: decision_service_pb2.RecordEventsRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.RecordEventsResponse:
+        events, debtors = events_from_proto(list(request.events))
+        result = self.components.ledger.record_events(events, debtor_ids=debtors)
+        return decision_service_pb2.RecordEventsResponse(
+            stored=result.stored, duplicates=result.duplicates
+        )
+
+    def CheckAction(
+        self, request: decision_service_pb2.CheckActionRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.CheckActionResponse:
+        snapshot, events = case_from_proto(request.case)
+        proposed = treatment_from_proto(request.proposed)
+        at = timestamp_to_datetime(request.at) if request.HasField("at") else datetime.now(UTC)
+        outcome = self.pipeline.check(snapshot, events, proposed, at=at)
+        response = decision_service_pb2.CheckActionResponse(
+            allowed=outcome.allowed,
+            violations=[
+                types_pb2.RuleHit(rule_id=h.rule_id, message=h.message, citation=h.citation)
+                for h in outcome.violations
+            ],
+            ruleset_version=outcome.ruleset_version,
+        )
+        if outcome.next_allowed_at is not None:
+            response.next_allowed_at.CopyFrom(datetime_to_timestamp(outcome.next_allowed_at))
+        return response
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    components: ServiceComponents
+    health: health.HealthServicer
+    _stop_monitor: threading.Event
+
+    def stop(self, grace: float | None = None) -> None:
+        self._stop_monitor.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.components.close()
+
+
+def _monitor(running: RunningServer, stop: threading.Event, period: float) -> None:
+    """Keep health statuses true: ledger reachable, last rule edit loaded."""
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    while not stop.wait(period):
+        running.health.set("", serving if running.components.healthy() else not_serving)
+        running.health.set(SERVICE_NAME, serving if running.components.healthy() else not_serving)
+        running.health.set(
+            RULES_HEALTH_NAME,
+            serving if running.components.rules.last_error is None else not_serving,
+        )
+
+
+def create_server(settings: Settings, components: ServiceComponents | None = None) -> RunningServer:
+    """Build, bind and start a server; ``settings.port = 0`` binds a free port."""
+    components = components or build_components(settings)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
+        interceptors=[ErrorMappingInterceptor()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
+        DecisionServicer(components, settings), server
+    )
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        components.close()
+        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    server.start()
+    for name in ("", SERVICE_NAME, RULES_HEALTH_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    stop = threading.Event()
+    running = RunningServer(server, port, components, health_servicer, stop)
+    threading.Thread(
+        target=_monitor, args=(running, stop, 2.0), name="tact-health", daemon=True
+    ).start()
+    return running
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the rule files."""
+    running = create_server(settings)
+    log.info(
+        "tact serving on %s:%d (policy %s, rules %s, ledger %s)",
+        settings.host,
+        running.port,
+        running.components.pipeline.champion.policy.name,
+        running.components.rules.current.version,
+        running.components.ledger_url_safe,
+    )
+    done = threading.Event()
+
+    def shutdown(signum: int, _frame: object) -> None:
+        log.info("signal %d: graceful shutdown (grace %.1fs)", signum, settings.grace_seconds)
+        done.set()
+
+    def reload(_signum: int, _frame: object) -> None:
+        result = running.components.rules.reload()
+        log.info("SIGHUP rules reload: %s", result)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGHUP, reload)
+    done.wait()
+    running.stop(settings.grace_seconds)

@@ -1,0 +1,47 @@
+"""Service configuration: one pydantic-settings class, every field a ``TACT_*`` variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Settings of ``tact serve``; the README's configuration table is generated from this."""
+
+    model_config = SettingsConfigDict(env_prefix="TACT_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Interface the gRPC server binds to.")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
+    database_url: str = Field(
+        f"sqlite:///{REPO_ROOT / 'var' / 'tact.db'}",
+        description="SQLAlchemy URL of the ledger: SQLite file (default) or "
+        "postgresql+psycopg://user@host/db for several replicas.",
+    )
+    rules_dir: Path = Field(REPO_ROOT / "rules", description="Directory of the rule files.")
+    rules_watch: bool = Field(True, description="Reload rule files when they change on disk.")
+    rules_poll_seconds: float = Field(2.0, gt=0, description="How often to look for rule edits.")
+    policy: str = Field(
+        "default",
+        description="Champion policy: 'default' (the shipped model), 'ladder', 'segmented', "
+        "'random' or 'rl:<model name or path>'.",
+    )
+    challenger_policy: str | None = Field(
+        None, description="Optional challenger policy, same syntax as TACT_POLICY."
+    )
+    challenger_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of cases (by case_id hash) given to the challenger."
+    )
+    workers: int = Field(16, ge=1, le=256, description="gRPC worker threads.")
+    stream_batch_size: int = Field(
+        128, ge=1, le=4096, description="DecideStream: cases decided and committed together."
+    )
+    grace_seconds: float = Field(5.0, ge=0, description="Graceful shutdown grace period.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )

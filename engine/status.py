@@ -1,0 +1,78 @@
+"""The one place where errors become gRPC statuses (used by the interceptor and the stream).
+
+Domain errors carry precise, caller-facing messages. Anything unexpected becomes
+INTERNAL with a reference id that is also logged with its traceback: the caller never sees
+a traceback, and no contact is recommended.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from engine.errors import (
+    FailedPreconditionError,
+    InvalidRequestError,
+    PolicyLoadError,
+    ServiceUnavailableError,
+    TactError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class DeadlineExceededError(TactError):
+    """The caller's deadline passed before the decision could be stored; nothing was written."""
+
+
+def _unavailable_types() -> tuple[type[BaseException], ...]:
+    from engine.ledger.errors import LedgerUnavailable
+
+    return (ServiceUnavailableError, LedgerUnavailable)
+
+
+def _precondition_types() -> tuple[type[BaseException], ...]:
+    from engine.compliance.errors import UnknownCountryError
+
+    return (FailedPreconditionError, PolicyLoadError, UnknownCountryError)
+
+
+def to_status(exc: BaseException) -> status_pb2.Status:
+    """A ``google.rpc.Status`` (code, message, details) for ``exc``."""
+    if isinstance(exc, InvalidRequestError):
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in exc.violations
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad)
+        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc), details=[detail])
+    if isinstance(exc, _precondition_types()):
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
+    if isinstance(exc, _unavailable_types()):
+        return status_pb2.Status(
+            code=code_pb2.UNAVAILABLE, message=f"{exc}; no contact recommended, retry later"
+        )
+    if isinstance(exc, DeadlineExceededError):
+        return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message=str(exc))
+    reference = uuid.uuid4().hex[:12]
+    log.error("internal error %s", reference, exc_info=exc)
+    return status_pb2.Status(
+        code=code_pb2.INTERNAL,
+        message=f"internal error (reference {reference}); no contact recommended",
+    )
+
+
+def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
+    for code in grpc.StatusCode:
+        if code.value[0] == status.code:
+            return code
+    return grpc.StatusCode.UNKNOWN
