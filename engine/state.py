@@ -144,6 +144,8 @@ class LedgerEvent:
     until: date | None = None
     """End date for BREATHING_SPACE_STARTED."""
     decision_id: str = ""
+    debtor_id: str = ""
+    """Pseudonymous debtor id ("" when unknown); the ledger needs it for erasure."""
 
 
 @dataclass(slots=True)

@@ -1,0 +1,153 @@
+"""The ledger's SQL: plain keyword-only functions taking an open ``Connection`` or ``Session``.
+
+The caller (:class:`engine.ledger.store.Ledger`) owns transactions, retries and error
+translation; these functions only say what to read or write. Hot-path statements
+(reading a case's events, inserting a decision and its reservation) are SQLAlchemy Core
+statements built once at import: SQLAlchemy then reuses their compiled form, which keeps
+a decision's storage cost within its latency budget (see ``bench/bench_ledger.py``).
+The rest uses SQLModel's ``session.exec(select(...))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from engine.ledger.models import LEDGER_METADATA, DecisionRow, LedgerEventRow, OutcomeRow
+
+EVENTS = LEDGER_METADATA.tables[LedgerEventRow.__tablename__]
+DECISIONS = LEDGER_METADATA.tables[DecisionRow.__tablename__]
+OUTCOMES = LEDGER_METADATA.tables[OutcomeRow.__tablename__]
+
+EVENT_COLUMNS = (
+    EVENTS.c.event_id,
+    EVENTS.c.case_id,
+    EVENTS.c.kind,
+    EVENTS.c.occurred_at,
+    EVENTS.c.channel,
+    EVENTS.c.action,
+    EVENTS.c.amount_minor,
+    EVENTS.c.until,
+    EVENTS.c.decision_id,
+    EVENTS.c.debtor_id,
+)
+"""Columns read back into ``engine.state.LedgerEvent``, in its field order."""
+
+_SELECT_CASE_EVENTS = (
+    sa.select(*EVENT_COLUMNS)
+    .where(EVENTS.c.case_id == sa.bindparam("case_id"))
+    .where(EVENTS.c.occurred_at >= sa.bindparam("since"))
+    # id breaks ties between events of the same instant in recording order.
+    .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+)
+_SELECT_EVENT = sa.select(*EVENT_COLUMNS).where(EVENTS.c.event_id == sa.bindparam("event_id"))
+_INSERT_EVENT = sa.insert(EVENTS)
+_INSERT_DECISION = sa.insert(DECISIONS)
+
+
+def _insert_events_if_new(dialect: Any) -> Any:
+    insert = sqlite.insert(EVENTS) if dialect == "sqlite" else postgresql.insert(EVENTS)
+    return insert.on_conflict_do_nothing(index_elements=[EVENTS.c.event_id]).returning(
+        EVENTS.c.event_id
+    )
+
+
+def _upsert_outcome(dialect: Any) -> Any:
+    insert = sqlite.insert(OUTCOMES) if dialect == "sqlite" else postgresql.insert(OUTCOMES)
+    new, old = insert.excluded, OUTCOMES.c
+    paid = old.paid_minor_total + new.paid_minor_total
+    closed = sa.or_(old.closed, new.closed)
+    return insert.on_conflict_do_update(
+        index_elements=[old.case_id],
+        set_={
+            "paid_minor_total": paid,
+            "closed": closed,
+            "resolved": sa.and_(closed, paid > 0),
+            # Events may arrive out of order: keep the latest instant.
+            "last_event_at": sa.case(
+                (new.last_event_at > old.last_event_at, new.last_event_at),
+                else_=old.last_event_at,
+            ),
+            # A later call may name the debtor an earlier one did not.
+            "debtor_id": sa.case((old.debtor_id == "", new.debtor_id), else_=old.debtor_id),
+        },
+    )
+
+
+_INSERT_EVENTS_IF_NEW = {name: _insert_events_if_new(name) for name in ("sqlite", "postgresql")}
+_UPSERT_OUTCOME = {name: _upsert_outcome(name) for name in ("sqlite", "postgresql")}
+
+
+def select_case_events(*, connection: Connection, case_id: str, since: Any) -> Sequence[sa.Row]:
+    """Rows of ``EVENT_COLUMNS`` of one case at or after ``since``, oldest first."""
+    return connection.execute(_SELECT_CASE_EVENTS, {"case_id": case_id, "since": since}).all()
+
+
+def select_event(*, connection: Connection, event_id: str) -> sa.Row | None:
+    """The ``EVENT_COLUMNS`` row of one event, or ``None``."""
+    return connection.execute(_SELECT_EVENT, {"event_id": event_id}).first()
+
+
+def insert_events_if_new(*, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert ``rows`` whose event_id is not stored yet; return the event_ids inserted.
+
+    ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` makes concurrent recorders of the same
+    event (threads, replicas) agree without a read-then-write race.
+    """
+    statement = _INSERT_EVENTS_IF_NEW[connection.dialect.name]
+    return set(connection.execute(statement, list(rows)).scalars())
+
+
+def insert_event(*, connection: Connection, row: Mapping[str, Any]) -> None:
+    """Insert one event; an existing event_id raises ``IntegrityError``."""
+    connection.execute(_INSERT_EVENT, row)
+
+
+def insert_decision(*, connection: Connection, row: Mapping[str, Any]) -> None:
+    """Insert one decision; an existing decision_id raises ``IntegrityError``."""
+    connection.execute(_INSERT_DECISION, row)
+
+
+def upsert_outcomes(*, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add per-case increments (payments, closure) to the ``outcome`` roll-up."""
+    if rows:
+        connection.execute(_UPSERT_OUTCOME[connection.dialect.name], list(rows))
+
+
+def get_decision(*, session: Session, decision_id: str) -> DecisionRow | None:
+    return session.exec(select(DecisionRow).where(DecisionRow.decision_id == decision_id)).first()
+
+
+def get_outcome(*, session: Session, case_id: str) -> OutcomeRow | None:
+    return session.exec(select(OutcomeRow).where(OutcomeRow.case_id == case_id)).first()
+
+
+def cases_of_debtor(*, session: Session, debtor_id: str) -> set[str]:
+    """Every case id linked to ``debtor_id`` by a decision, an outcome or an event."""
+    cases: set[str] = set()
+    for model in (DecisionRow, OutcomeRow, LedgerEventRow):
+        statement = select(model.case_id).where(model.debtor_id == debtor_id).distinct()
+        cases.update(session.exec(statement))
+    return cases
+
+
+def delete_debtor_rows(*, session: Session, debtor_id: str, case_ids: Iterable[str]) -> int:
+    """Delete the debtor's rows, and rows of the debtor's cases that carry no debtor id.
+
+    Returns the number of rows deleted.
+    """
+    cases = sorted(case_ids)
+    deleted = 0
+    for model in (LedgerEventRow, DecisionRow, OutcomeRow):
+        anonymous_of_case = sa.and_(col(model.debtor_id) == "", col(model.case_id).in_(cases))
+        statement = sa.delete(model).where(
+            sa.or_(col(model.debtor_id) == debtor_id, anonymous_of_case)
+        )
+        result = session.execute(statement)
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted

@@ -1,0 +1,113 @@
+"""Records the ledger takes and returns (besides :class:`engine.state.LedgerEvent`).
+
+They are plain frozen dataclasses so that the servicer, the CLI and the tests never see a
+database row; :mod:`engine.ledger.store` converts them to and from the tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+_SHA256_HEX_LEN = 64
+
+
+def inputs_digest(serialized_request: bytes) -> str:
+    """The audit digest of a decision's inputs: sha256 (hex) of the serialized request.
+
+    Pass the deterministic protobuf serialization of the ``DecideRequest`` (with ``now``
+    filled in) so that the same inputs always give the same digest.
+    """
+    return hashlib.sha256(serialized_request).hexdigest()
+
+
+def _require_utc_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(
+            f"DecisionRecord.{name} must be timezone-aware (got naive {value.isoformat()}); "
+            "pass datetime(..., tzinfo=UTC) or an aware value from the request"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """The audit record of one persisted decision (dry runs are never persisted).
+
+    Datetimes must be timezone-aware; they are stored and returned in UTC.
+    """
+
+    decision_id: str
+    """Unique id returned to the caller in ``Decision.decision_id``."""
+    case_id: str
+    debtor_id: str
+    """Pseudonymous debtor id (never a name, address, phone number or e-mail)."""
+    decided_at: datetime
+    """The decision instant (the request's ``now`` or the server clock)."""
+    treatment_index: int
+    """Index into :data:`engine.catalogue.CATALOGUE` of the chosen treatment."""
+    treatment_label: str
+    """``Treatment.label`` of the chosen treatment, readable without the catalogue."""
+    policy_name: str
+    policy_version: str
+    policy_arm: str
+    """``"champion"`` or ``"challenger"``."""
+    propensity: float
+    """Probability the policy gave to the chosen treatment, in [0, 1]."""
+    ruleset_version: str
+    inputs_digest: str
+    """sha256 hex of the serialized request; see :func:`inputs_digest`."""
+    send_at: datetime | None = None
+    """When to send (UTC); ``None`` for a wait."""
+    next_review_at: datetime | None = None
+    """For a wait: when to ask again (UTC)."""
+    rule_ids: tuple[str, ...] = ()
+    """Ids of the compliance rules that blocked treatments or shaped the send time."""
+    explanation: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.decision_id or not self.case_id:
+            raise ValueError("DecisionRecord needs a non-empty decision_id and case_id")
+        for name in ("decided_at", "send_at", "next_review_at"):
+            _require_utc_aware(name, getattr(self, name))
+        if self.treatment_index < 0:
+            raise ValueError(
+                f"DecisionRecord.treatment_index must be >= 0 (got {self.treatment_index}); "
+                "use CATALOGUE.index_of(treatment)"
+            )
+        if not 0.0 <= self.propensity <= 1.0:
+            raise ValueError(f"DecisionRecord.propensity must be in [0, 1] (got {self.propensity})")
+        digest = self.inputs_digest
+        if len(digest) != _SHA256_HEX_LEN or digest.strip("0123456789abcdef"):
+            raise ValueError(
+                "DecisionRecord.inputs_digest must be 64 lowercase hex characters; "
+                "compute it with engine.ledger.inputs_digest(request.SerializeToString())"
+            )
+        if isinstance(self.rule_ids, list):
+            # A list would make the frozen record unhashable and compare unequal to the
+            # tuple read back; accept it but store the tuple.
+            object.__setattr__(self, "rule_ids", tuple(self.rule_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """Outcome of :meth:`Ledger.record_events`."""
+
+    stored: int
+    """Events newly stored."""
+    duplicates: int
+    """Events whose ``event_id`` was already stored, or repeated within the call (ignored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    """Per-case roll-up of outcome events (PAYMENT, CASE_CLOSED), for learning."""
+
+    case_id: str
+    debtor_id: str
+    last_event_at: datetime
+    """Latest ``occurred_at`` of the case's payments and closure (UTC)."""
+    paid_minor_total: int
+    resolved: bool
+    """Closed after at least one payment (paid off or settled), as far as the ledger knows."""
+    closed: bool

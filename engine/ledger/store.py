@@ -1,0 +1,475 @@
+"""The contact/response ledger, decision audit and outcomes: what the servicer calls.
+
+:func:`open_ledger` creates the engine and brings the schema up to date;
+:class:`Ledger` converts between the domain records (:class:`engine.state.LedgerEvent`,
+:class:`~engine.ledger.records.DecisionRecord`) and rows, owns transactions, and turns
+SQLAlchemy's exceptions into :mod:`engine.ledger.errors` so that the service can map them
+to gRPC status codes (fail closed: no decision is returned unless it was stored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, exc
+from sqlmodel import Session
+
+from engine.catalogue import Action, Channel
+from engine.ledger import queries
+from engine.ledger.db import WRITE_OPTION, create_ledger_engine
+from engine.ledger.errors import LedgerError, LedgerIntegrityError, LedgerUnavailable
+from engine.ledger.migrate import upgrade_to_head
+from engine.ledger.models import SOURCE_CALLER, SOURCE_DECISION, DecisionRow
+from engine.ledger.records import CaseOutcome, DecisionRecord, RecordResult
+from engine.state import EventKind, LedgerEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OUTCOME_KINDS = frozenset({EventKind.PAYMENT, EventKind.CASE_CLOSED})
+"""Event kinds rolled up into the ``outcome`` table."""
+
+_RETRIES = 3
+"""Attempts of a transaction that PostgreSQL aborted to break a deadlock or conflict."""
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock
+_UNAVAILABLE_SQLSTATES = frozenset({"25006", "57014"})  # read-only transaction, timeout
+
+# Enum members by value: cheaper than calling the enum for every row read.
+_KINDS = {int(k): k for k in EventKind}
+_CHANNELS = {int(c): c for c in Channel}
+_ACTIONS: dict[int | None, Action | None] = {int(a): a for a in Action}
+_ACTIONS[None] = None
+_MAX_BIGINT = 2**63 - 1
+_MIN_BIGINT = -(2**63)
+
+
+def open_ledger(url: str) -> Ledger:
+    """Connect to the ledger at ``url`` and apply pending migrations (``upgrade head``).
+
+    ``url`` is ``sqlite:///path/to/tact.db`` (embedded, the default) or
+    ``postgresql+psycopg://user@host:5432/db`` (shared by several replicas; safe to call
+    from all of them at once). Raises :class:`LedgerUnavailable` when the database cannot
+    be reached or written, ``ValueError`` for an unusable URL.
+    """
+    migration_engine = create_ledger_engine(url, for_migrations=True)
+    try:
+        upgrade_to_head(migration_engine)
+    except exc.SQLAlchemyError as error:
+        _raise_translated(error, "applying the ledger's schema migrations", migration_engine)
+    finally:
+        migration_engine.dispose()
+    return Ledger(create_ledger_engine(url))
+
+
+class Ledger:
+    """Reads and writes the ledger. Thread-safe: share one instance across workers.
+
+    Every method is one transaction: it either completes or changes nothing and raises a
+    :class:`~engine.ledger.errors.LedgerError`. Bad arguments raise ``ValueError``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine made by :func:`engine.ledger.db.create_ledger_engine`.
+
+        Prefer :func:`open_ledger`, which also migrates the schema.
+        """
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._closed = False
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for health checks and benchmarks; do not write with it)."""
+        return self._engine
+
+    # -- events -------------------------------------------------------------------------
+
+    def record_events(
+        self,
+        events: Sequence[LedgerEvent],
+        *,
+        debtor_ids: Mapping[str, str] | None = None,
+        currencies: Mapping[str, str] | None = None,
+    ) -> RecordResult:
+        """Store caller-reported events; idempotent by ``event_id``, all or nothing.
+
+        An event whose ``event_id`` is already stored (or repeats within ``events``) is
+        counted as a duplicate and ignored, whatever its content: the first write wins.
+        ``debtor_ids`` maps case id → debtor id for events whose ``debtor_id`` is empty;
+        ``currencies`` maps event id → ISO 4217 code of ``amount_minor``.
+        PAYMENT and CASE_CLOSED events that are new update the case's outcome roll-up.
+        """
+        if not events:
+            return RecordResult(stored=0, duplicates=0)
+        unique: dict[str, LedgerEvent] = {}
+        for event in events:
+            _check_event(event)
+            unique.setdefault(event.event_id, event)
+        debtor_ids = debtor_ids or {}
+        currencies = currencies or {}
+        recorded_at = datetime.now(UTC)
+        # Sorted by event_id: concurrent batches then take unique-index locks in the same
+        # order, so PostgreSQL cannot deadlock them against each other.
+        rows = [
+            _event_row(
+                event,
+                debtor_id=event.debtor_id or debtor_ids.get(event.case_id, ""),
+                currency=currencies.get(event.event_id, ""),
+                source=SOURCE_CALLER,
+                recorded_at=recorded_at,
+            )
+            for event in sorted(unique.values(), key=lambda e: e.event_id)
+        ]
+
+        def work(connection: Connection) -> int:
+            inserted = queries.insert_events_if_new(connection=connection, rows=rows)
+            outcome_rows = _outcome_increments([row for row in rows if row["event_id"] in inserted])
+            queries.upsert_outcomes(connection=connection, rows=outcome_rows)
+            return len(inserted)
+
+        stored = self._run("recording events", work, write=True)
+        return RecordResult(stored=stored, duplicates=len(events) - stored)
+
+    def events_for_case(self, case_id: str, *, since: datetime) -> list[LedgerEvent]:
+        """The case's events with ``occurred_at >= since``, oldest first (UTC-aware)."""
+        if since.utcoffset() is None:
+            raise ValueError(
+                f"since={since.isoformat()} is naive; pass a timezone-aware datetime (UTC)"
+            )
+        rows = self._run(
+            "reading a case's events",
+            lambda connection: queries.select_case_events(
+                connection=connection, case_id=case_id, since=since
+            ),
+            write=False,
+        )
+        return [_event_from_row(row) for row in rows]
+
+    # -- decisions ----------------------------------------------------------------------
+
+    def save_decision(self, record: DecisionRecord, *, reservation: LedgerEvent | None) -> None:
+        """Store a decision and its contact reservation together, in one transaction.
+
+        ``reservation`` is the CONTACT_PLANNED event of a contact decision (``None`` for a
+        wait); its empty ``decision_id`` / ``debtor_id`` are filled from ``record``.
+        Saving the same decision again is a no-op; a ``decision_id`` or reservation
+        ``event_id`` already stored with other content raises
+        :class:`LedgerIntegrityError` and stores nothing.
+        """
+        decision_row = _decision_row(record)
+        planned = _reservation_for(record, reservation) if reservation is not None else None
+        event_row = (
+            _event_row(
+                planned,
+                debtor_id=planned.debtor_id,
+                currency="",
+                source=SOURCE_DECISION,
+                recorded_at=datetime.now(UTC),
+            )
+            if planned is not None
+            else None
+        )
+
+        def work(connection: Connection) -> None:
+            queries.insert_decision(connection=connection, row=decision_row)
+            if event_row is not None:
+                queries.insert_event(connection=connection, row=event_row)
+
+        try:
+            self._run("saving a decision", work, write=True)
+        except LedgerIntegrityError:
+            # A retry of a call whose commit succeeded but whose reply was lost is fine.
+            if self._is_stored(record, planned):
+                return
+            raise
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        """The stored decision ``decision_id``, or ``None``."""
+
+        def work(connection: Connection) -> DecisionRecord | None:
+            with Session(connection) as session:
+                row = queries.get_decision(session=session, decision_id=decision_id)
+                return _decision_from_row(row) if row is not None else None
+
+        return self._run("reading a decision", work, write=False)
+
+    def get_outcome(self, case_id: str) -> CaseOutcome | None:
+        """The case's outcome roll-up, or ``None`` before its first payment or closure."""
+
+        def work(connection: Connection) -> CaseOutcome | None:
+            with Session(connection) as session:
+                row = queries.get_outcome(session=session, case_id=case_id)
+                if row is None:
+                    return None
+                return CaseOutcome(
+                    case_id=row.case_id,
+                    debtor_id=row.debtor_id,
+                    last_event_at=row.last_event_at,
+                    paid_minor_total=row.paid_minor_total,
+                    resolved=row.resolved,
+                    closed=row.closed,
+                )
+
+        return self._run("reading an outcome", work, write=False)
+
+    # -- erasure, health, lifecycle -----------------------------------------------------
+
+    def erase_debtor(self, debtor_id: str) -> int:
+        """Delete every event, decision and outcome of ``debtor_id`` (GDPR erasure).
+
+        Rows stored without a debtor id are erased too when they belong to one of the
+        debtor's cases. Returns the number of rows deleted (0 when none were stored).
+        """
+        if not debtor_id:
+            raise ValueError("erase_debtor needs a non-empty debtor_id")
+
+        def work(connection: Connection) -> int:
+            with Session(connection) as session:
+                cases = queries.cases_of_debtor(session=session, debtor_id=debtor_id)
+                return queries.delete_debtor_rows(
+                    session=session, debtor_id=debtor_id, case_ids=cases
+                )
+
+        deleted = self._run("erasing a debtor", work, write=True)
+        log.info("ledger: erased %d rows of one debtor", deleted)  # never log the id itself
+        return deleted
+
+    def ping(self) -> None:
+        """Raise :class:`LedgerUnavailable` unless the database answers a query."""
+        self._run("pinging the database", lambda c: c.execute(sa.text("SELECT 1")), write=False)
+
+    def close(self) -> None:
+        """Close all pooled connections; later calls raise :class:`LedgerUnavailable`."""
+        self._closed = True
+        self._engine.dispose()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _run(self, what: str, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run ``work`` in one transaction, retrying deadlocks, translating errors."""
+        if self._closed:
+            raise LedgerUnavailable(
+                f"ledger is closed (while {what}); the service is shutting down, retry on "
+                "another replica"
+            )
+        engine = self._writer if write else self._engine
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                with engine.begin() as connection:
+                    return work(connection)
+            except exc.DBAPIError as error:
+                if _sqlstate(error) in _RETRYABLE_SQLSTATES and attempt < _RETRIES:
+                    log.warning("ledger: retrying %s after %s", what, _sqlstate(error))
+                    continue
+                _raise_translated(error, what, self._engine)
+            except exc.SQLAlchemyError as error:
+                _raise_translated(error, what, self._engine)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _is_stored(self, record: DecisionRecord, planned: LedgerEvent | None) -> bool:
+        """Whether ``record`` and its reservation are stored exactly as given."""
+        if self.get_decision(record.decision_id) != record:
+            return False
+        if planned is None:
+            return True
+        row = self._run(
+            "reading an event",
+            lambda connection: queries.select_event(
+                connection=connection, event_id=planned.event_id
+            ),
+            write=False,
+        )
+        return row is not None and _event_from_row(row) == planned
+
+
+# -- conversions -------------------------------------------------------------------------
+
+
+def _check_event(event: LedgerEvent) -> None:
+    if not event.event_id or not event.case_id:
+        raise ValueError(f"event {event!r} needs a non-empty event_id and case_id")
+    if event.occurred_at.utcoffset() is None:
+        raise ValueError(
+            f"event {event.event_id!r}: occurred_at {event.occurred_at.isoformat()} is naive; "
+            "pass a timezone-aware datetime (UTC)"
+        )
+    if not _MIN_BIGINT <= event.amount_minor <= _MAX_BIGINT:
+        raise ValueError(
+            f"event {event.event_id!r}: amount_minor {event.amount_minor} does not fit in 64 bits"
+        )
+    if event.kind not in _KINDS:
+        raise ValueError(
+            f"event {event.event_id!r}: kind {event.kind!r} is not an engine.state.EventKind"
+        )
+
+
+def _event_row(
+    event: LedgerEvent, *, debtor_id: str, currency: str, source: str, recorded_at: datetime
+) -> dict[str, Any]:
+    if len(currency) > 3:
+        raise ValueError(f"event {event.event_id!r}: currency {currency!r} is not an ISO 4217 code")
+    return {
+        "event_id": event.event_id,
+        "case_id": event.case_id,
+        "debtor_id": debtor_id,
+        "kind": int(event.kind),
+        "channel": int(event.channel),
+        "action": None if event.action is None else int(event.action),
+        "occurred_at": event.occurred_at,
+        "amount_minor": event.amount_minor,
+        "currency": currency,
+        "until": event.until,
+        "decision_id": event.decision_id or None,
+        "source": source,
+        "recorded_at": recorded_at,
+    }
+
+
+def _event_from_row(row: Sequence[Any]) -> LedgerEvent:
+    """Row of ``queries.EVENT_COLUMNS`` → event (datetimes already UTC-aware)."""
+    event_id, case_id, kind, occurred_at, channel, action, amount, until, decision, debtor = row
+    return LedgerEvent(
+        event_id,
+        case_id,
+        _KINDS[kind],
+        occurred_at,
+        _CHANNELS[channel],
+        _ACTIONS[action],
+        amount,
+        until,
+        decision or "",
+        debtor,
+    )
+
+
+def _outcome_increments(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fold newly stored event rows into one ``outcome`` upsert row per case."""
+    by_case: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        kind = row["kind"]
+        if kind not in OUTCOME_KINDS:
+            continue
+        case = by_case.setdefault(
+            row["case_id"],
+            {
+                "case_id": row["case_id"],
+                "debtor_id": "",
+                "last_event_at": row["occurred_at"],
+                "paid_minor_total": 0,
+                "closed": False,
+            },
+        )
+        case["debtor_id"] = case["debtor_id"] or row["debtor_id"]
+        case["last_event_at"] = max(case["last_event_at"], row["occurred_at"])
+        if kind == EventKind.PAYMENT:
+            case["paid_minor_total"] += row["amount_minor"]
+        else:
+            case["closed"] = True
+    for case in by_case.values():
+        case["resolved"] = case["closed"] and case["paid_minor_total"] > 0
+    # Sorted so that concurrent upserts lock outcome rows in one order (no deadlocks).
+    return [by_case[case_id] for case_id in sorted(by_case)]
+
+
+def _reservation_for(record: DecisionRecord, reservation: LedgerEvent) -> LedgerEvent:
+    _check_event(reservation)
+    if reservation.kind is not EventKind.CONTACT_PLANNED:
+        raise ValueError(
+            f"reservation {reservation.event_id!r} has kind {reservation.kind.name}; a "
+            "decision reserves its contact with a CONTACT_PLANNED event"
+        )
+    if reservation.case_id != record.case_id:
+        raise ValueError(
+            f"reservation {reservation.event_id!r} is for case {reservation.case_id!r} but "
+            f"decision {record.decision_id!r} is for case {record.case_id!r}"
+        )
+    if reservation.decision_id not in ("", record.decision_id):
+        raise ValueError(
+            f"reservation {reservation.event_id!r} names decision "
+            f"{reservation.decision_id!r}, not {record.decision_id!r}; leave it empty"
+        )
+    return replace(
+        reservation,
+        decision_id=record.decision_id,
+        debtor_id=reservation.debtor_id or record.debtor_id,
+    )
+
+
+def _decision_row(record: DecisionRecord) -> dict[str, Any]:
+    return {
+        "decision_id": record.decision_id,
+        "case_id": record.case_id,
+        "debtor_id": record.debtor_id,
+        "decided_at": record.decided_at,
+        "treatment_index": record.treatment_index,
+        "treatment_label": record.treatment_label,
+        "send_at": record.send_at,
+        "next_review_at": record.next_review_at,
+        "policy_name": record.policy_name,
+        "policy_version": record.policy_version,
+        "policy_arm": record.policy_arm,
+        "propensity": record.propensity,
+        "ruleset_version": record.ruleset_version,
+        "rule_ids": json.dumps(list(record.rule_ids)),
+        "inputs_digest": record.inputs_digest,
+        "explanation": record.explanation,
+    }
+
+
+def _decision_from_row(row: DecisionRow) -> DecisionRecord:
+    return DecisionRecord(
+        decision_id=row.decision_id,
+        case_id=row.case_id,
+        debtor_id=row.debtor_id,
+        decided_at=row.decided_at,
+        treatment_index=row.treatment_index,
+        treatment_label=row.treatment_label,
+        policy_name=row.policy_name,
+        policy_version=row.policy_version,
+        policy_arm=row.policy_arm,
+        propensity=row.propensity,
+        ruleset_version=row.ruleset_version,
+        inputs_digest=row.inputs_digest,
+        send_at=row.send_at,
+        next_review_at=row.next_review_at,
+        rule_ids=tuple(json.loads(row.rule_ids)),
+        explanation=row.explanation,
+    )
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _sqlstate(error: exc.DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def _raise_translated(error: exc.SQLAlchemyError, what: str, engine: Engine) -> NoReturn:
+    """Raise the :mod:`engine.ledger.errors` equivalent of a SQLAlchemy error."""
+    where = engine.url.render_as_string(hide_password=True)
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if isinstance(error, exc.IntegrityError):
+        raise LedgerIntegrityError(
+            f"{what}: an id is already stored with other content ({cause}); nothing was "
+            "written — use a new decision_id / event_id, or resend exactly the stored content"
+        ) from error
+    unavailable = isinstance(
+        error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError
+    ) or (
+        isinstance(error, exc.DBAPIError)
+        and (error.connection_invalidated or _sqlstate(error) in _UNAVAILABLE_SQLSTATES)
+    )
+    if unavailable:
+        raise LedgerUnavailable(
+            f"ledger database {where} unavailable while {what} ({cause}); nothing was "
+            "written — retry later, and check that the database is running, reachable and "
+            "writable (TACT_DATABASE_URL)"
+        ) from error
+    raise LedgerError(f"ledger failed while {what} on {where}: {cause}") from error
