@@ -1,0 +1,296 @@
+"""The decision service end to end: a real server on port 0, a real channel, real rules,
+a real ledger (SQLite file, and PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from engine.convert import datetime_to_timestamp
+from engine.service import RULES_HEALTH_NAME, SERVICE_NAME, RunningServer, create_server
+from engine.settings import Settings
+from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc, types_pb2
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "cases").glob("*.json"))
+# A Thursday morning in Europe, night in the Americas.
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def running(database_url: str) -> Iterator[RunningServer]:
+    settings = Settings(port=0, database_url=database_url, rules_watch=False, policy="ladder")
+    server = create_server(settings)
+    yield server
+    server.stop(0)
+
+
+@pytest.fixture
+def channel(running: RunningServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+        yield ch
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> decision_service_pb2_grpc.DecisionServiceStub:
+    return decision_service_pb2_grpc.DecisionServiceStub(channel)
+
+
+def load_case(path: Path, *, fresh_id: bool = True) -> case_pb2.Case:
+    case = json_format.Parse(path.read_text(), case_pb2.Case())
+    if fresh_id:  # PostgreSQL schema is shared by the session: keep cases apart
+        suffix = uuid.uuid4().hex[:8]
+        case.case_id = f"{case.case_id}-{suffix}"
+        for event in case.recent_events:
+            event.case_id = case.case_id
+            event.event_id = f"{event.event_id}-{suffix}"
+    return case
+
+
+def se_case(**overrides: object) -> case_pb2.Case:
+    case = load_case(EXAMPLES[[p.stem for p in EXAMPLES].index("se-telecom-early")])
+    for name, value in overrides.items():
+        setattr(case, name, value)
+    return case
+
+
+def decide(stub, case: case_pb2.Case, now: datetime = NOW, dry_run: bool = False):
+    request = decision_service_pb2.DecideRequest(
+        case=case, now=datetime_to_timestamp(now), dry_run=dry_run
+    )
+    return stub.Decide(request, timeout=10)
+
+
+def bad_request_fields(err: grpc.RpcError) -> set[str]:
+    status = rpc_status.from_call(err)
+    assert status is not None, "INVALID_ARGUMENT must carry google.rpc.Status details"
+    fields: set[str] = set()
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        assert detail.Unpack(bad)
+        fields |= {v.field for v in bad.field_violations}
+    return fields
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_gets_a_compliant_explained_decision(stub, path: Path) -> None:
+    case = load_case(path)
+    decision = decide(stub, case)
+    assert decision.decision_id and decision.case_id == case.case_id
+    assert decision.ruleset_version and decision.explanation
+    assert decision.policy.name == "ladder" and 0 < decision.policy.propensity <= 1
+    if decision.treatment.action == types_pb2.ACTION_WAIT:
+        assert decision.HasField("next_review_at") and not decision.HasField("send_at")
+        assert decision.next_review_at.ToDatetime(tzinfo=UTC) > NOW
+    else:
+        assert decision.HasField("send_at") and decision.send_at_local
+        send_at = decision.send_at.ToDatetime(tzinfo=UTC)
+        assert send_at >= NOW
+        # The service's own check agrees that the chosen step is allowed at send_at.
+        check = stub.CheckAction(
+            decision_service_pb2.CheckActionRequest(
+                case=case, proposed=decision.treatment, at=decision.send_at
+            ),
+            timeout=10,
+        )
+        assert check.allowed, (decision, check)
+
+
+def test_decision_is_persisted_with_its_reservation(stub, running: RunningServer) -> None:
+    case = se_case()
+    decision = decide(stub, case)
+    ledger = running.components.ledger
+    record = ledger.get_decision(decision.decision_id)
+    assert record is not None and record.case_id == case.case_id
+    assert record.ruleset_version == decision.ruleset_version
+    planned = ledger.events_for_case(case.case_id, since=NOW - timedelta(days=1))
+    if decision.treatment.action != types_pb2.ACTION_WAIT:
+        assert [e.decision_id for e in planned] == [decision.decision_id]
+    else:
+        assert planned == []
+
+
+def test_dry_run_persists_nothing(stub, running: RunningServer) -> None:
+    case = se_case()
+    decision = decide(stub, case, dry_run=True)
+    assert decision.dry_run
+    assert running.components.ledger.get_decision(decision.decision_id) is None
+    assert running.components.ledger.events_for_case(case.case_id, since=NOW - timedelta(1)) == []
+
+
+def test_reservation_counts_against_the_next_decision(stub) -> None:
+    """A reserved contact is in the ledger: deciding twice never doubles today's contact."""
+    case = se_case()
+    first = decide(stub, case)
+    second = decide(stub, case, now=NOW + timedelta(minutes=5))
+    if first.treatment.action != types_pb2.ACTION_WAIT:
+        assert (second.treatment.action, second.treatment.channel) != (
+            first.treatment.action,
+            first.treatment.channel,
+        ) or second.treatment.action == types_pb2.ACTION_WAIT
+
+
+def test_invalid_case_lists_every_bad_field(stub) -> None:
+    case = se_case(country="sweden", days_past_due=-3, timezone="Mars/Olympus")
+    case.outstanding.currency = "kr"
+    with pytest.raises(grpc.RpcError) as info:
+        decide(stub, case)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {
+        "case.country",
+        "case.days_past_due",
+        "case.timezone",
+        "case.outstanding.currency",
+    } <= bad_request_fields(info.value)
+
+
+def test_unknown_country_fails_closed(stub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        decide(stub, se_case(country="ZZ"))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "ZZ" in info.value.details() and "no contact" in info.value.details()
+
+
+def test_record_events_is_idempotent(stub, running: RunningServer) -> None:
+    case_id = f"se-{uuid.uuid4().hex[:8]}"
+    events = [
+        case_pb2.Event(
+            event_id=f"{case_id}-{i}",
+            case_id=case_id,
+            debtor_id="d1",
+            type=case_pb2.EVENT_TYPE_CONTACT_ATTEMPTED,
+            occurred_at=datetime_to_timestamp(NOW - timedelta(hours=i)),
+            channel=types_pb2.CHANNEL_SMS,
+            action=types_pb2.ACTION_REMINDER,
+        )
+        for i in range(3)
+    ]
+    request = decision_service_pb2.RecordEventsRequest(events=events)
+    first = stub.RecordEvents(request, timeout=10)
+    again = stub.RecordEvents(request, timeout=10)
+    assert (first.stored, first.duplicates) == (3, 0)
+    assert (again.stored, again.duplicates) == (0, 3)
+    stored = running.components.ledger.events_for_case(case_id, since=NOW - timedelta(days=1))
+    assert len(stored) == 3
+
+
+def test_record_events_rejects_bad_events(stub) -> None:
+    bad = case_pb2.Event(event_id="", case_id="c", type=case_pb2.EVENT_TYPE_OPT_OUT)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RecordEvents(decision_service_pb2.RecordEventsRequest(events=[bad]), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {"events[0].event_id", "events[0].occurred_at", "events[0].channel"} <= (
+        bad_request_fields(info.value)
+    )
+
+
+def test_recorded_opt_out_blocks_the_channel(stub) -> None:
+    case = se_case()
+    stub.RecordEvents(
+        decision_service_pb2.RecordEventsRequest(
+            events=[
+                case_pb2.Event(
+                    event_id=f"{case.case_id}-optout",
+                    case_id=case.case_id,
+                    type=case_pb2.EVENT_TYPE_OPT_OUT,
+                    occurred_at=datetime_to_timestamp(NOW - timedelta(days=1)),
+                    channel=types_pb2.CHANNEL_SMS,
+                )
+            ]
+        ),
+        timeout=10,
+    )
+    check = stub.CheckAction(
+        decision_service_pb2.CheckActionRequest(
+            case=case,
+            proposed=types_pb2.Treatment(
+                action=types_pb2.ACTION_REMINDER, channel=types_pb2.CHANNEL_SMS
+            ),
+            at=datetime_to_timestamp(NOW),
+        ),
+        timeout=10,
+    )
+    assert not check.allowed and check.violations
+
+
+def test_check_action_blocks_calls_at_night_with_next_allowed_time(stub) -> None:
+    case = se_case()
+    night = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 23:30 in Stockholm
+    check = stub.CheckAction(
+        decision_service_pb2.CheckActionRequest(
+            case=case,
+            proposed=types_pb2.Treatment(
+                action=types_pb2.ACTION_AGENT_CALL, channel=types_pb2.CHANNEL_PHONE
+            ),
+            at=datetime_to_timestamp(night),
+        ),
+        timeout=10,
+    )
+    assert not check.allowed
+    assert check.violations
+    assert check.HasField("next_allowed_at")
+    assert check.next_allowed_at.ToDatetime(tzinfo=UTC) > night
+
+
+def test_us_seven_calls_in_seven_days_blocks_an_eighth(stub) -> None:
+    case = load_case(EXAMPLES[[p.stem for p in EXAMPLES].index("us-card-7in7")])
+    at = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # 10:00 in Chicago, 7 calls since the 20th
+    check = stub.CheckAction(
+        decision_service_pb2.CheckActionRequest(
+            case=case,
+            proposed=types_pb2.Treatment(
+                action=types_pb2.ACTION_AGENT_CALL, channel=types_pb2.CHANNEL_PHONE
+            ),
+            at=datetime_to_timestamp(at),
+        ),
+        timeout=10,
+    )
+    assert not check.allowed
+    assert any("7" in v.rule_id or "7" in v.message for v in check.violations), check
+    assert check.next_allowed_at.ToDatetime(tzinfo=UTC) > at
+
+
+def test_stream_keeps_order_and_isolates_a_bad_case(stub) -> None:
+    cases = [se_case() for _ in range(12)]
+    cases[5].country = "sweden"
+    requests = [
+        decision_service_pb2.DecideRequest(case=c, now=datetime_to_timestamp(NOW)) for c in cases
+    ]
+    decisions = list(stub.DecideStream(iter(requests), timeout=30))
+    assert [d.case_id for d in decisions] == [c.case_id for c in cases]
+    assert decisions[5].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert decisions[5].treatment.action == types_pb2.ACTION_WAIT and not decisions[5].decision_id
+    assert all(not d.HasField("error") and d.decision_id for i, d in enumerate(decisions) if i != 5)
+
+
+def test_health_and_reflection(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", SERVICE_NAME, RULES_HEALTH_NAME):
+        response = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
+    names = {s.name for r in responses for s in r.list_services_response.service}
+    assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
+
+
+def test_expired_deadline_writes_nothing(stub, running: RunningServer) -> None:
+    case = se_case()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Decide(
+            decision_service_pb2.DecideRequest(case=case, now=datetime_to_timestamp(NOW)),
+            timeout=0.000001,
+        )
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert running.components.ledger.events_for_case(case.case_id, since=NOW - timedelta(1)) == []
