@@ -1,0 +1,273 @@
+"""Decision service benchmark: in-process decide, unary Decide, concurrency, DecideStream.
+
+Every figure is reported with a reference measured in the same run on the same machine
+(these machines are shared and noisy): an *empty unary gRPC call* served by a reference
+server in the same process as tact's server, called from the same client process.
+
+    .venv/bin/python bench/bench_service.py [--decisions 2000] [--json out.json]
+
+The client runs in a separate process (as a core collection system would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent import futures
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+EMPTY_METHOD = "/bench.Empty/Call"
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def _example_cases() -> list[Any]:
+    from google.protobuf import json_format
+
+    from tact.v1 import case_pb2
+
+    return [
+        json_format.Parse(p.read_text(), case_pb2.Case())
+        for p in sorted((REPO / "examples" / "cases").glob("*.json"))
+    ]
+
+
+def _requests(n: int) -> list[bytes]:
+    """Serialized DecideRequests over the example cases, each with a fresh case id."""
+    from engine.convert import datetime_to_timestamp
+    from tact.v1 import decision_service_pb2
+
+    cases = _example_cases()
+    out = []
+    for i in range(n):
+        case = type(cases[0])()
+        case.CopyFrom(cases[i % len(cases)])
+        case.case_id = f"{case.case_id}-{uuid.uuid4().hex[:10]}"
+        for event in case.recent_events:
+            event.case_id = case.case_id
+            event.event_id = f"{event.event_id}-{case.case_id}"
+        out.append(
+            decision_service_pb2.DecideRequest(
+                case=case, now=datetime_to_timestamp(NOW)
+            ).SerializeToString()
+        )
+    return out
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    arr = np.asarray(samples) * 1e6
+    return {
+        "p50_us": float(np.percentile(arr, 50)),
+        "p99_us": float(np.percentile(arr, 99)),
+        "mean_us": float(arr.mean()),
+    }
+
+
+# ---- client process ---------------------------------------------------------------------
+def _client(target: str, empty_target: str, n: int, threads: int, queue: Any) -> None:
+    from tact.v1 import decision_service_pb2
+
+    identity = lambda b: b  # noqa: E731 - raw bytes in and out
+    with grpc.insecure_channel(target) as ch, grpc.insecure_channel(empty_target) as ref:
+        empty = ref.unary_unary(
+            EMPTY_METHOD, request_serializer=identity, response_deserializer=identity
+        )
+        decide = ch.unary_unary(
+            "/tact.v1.DecisionService/Decide",
+            request_serializer=identity,
+            response_deserializer=identity,
+        )
+        stream = ch.stream_stream(
+            "/tact.v1.DecisionService/DecideStream",
+            request_serializer=identity,
+            response_deserializer=identity,
+        )
+        requests = _requests(n * 3)
+        for i in range(50):  # warm-up both paths
+            empty(b"", timeout=5)
+            decide(requests[i], timeout=5)
+        # Interleave reference and measured calls so both see the same machine load.
+        empty_t, decide_t = [], []
+        for i in range(n):
+            t0 = time.perf_counter()
+            empty(b"", timeout=5)
+            t1 = time.perf_counter()
+            decide(requests[50 + i], timeout=5)
+            t2 = time.perf_counter()
+            empty_t.append(t1 - t0)
+            decide_t.append(t2 - t1)
+        unary = {"empty": _percentiles(empty_t), "decide": _percentiles(decide_t)}
+
+        # Concurrency: `threads` client threads, each a closed loop.
+        pool_requests = requests[n : 2 * n]
+        counter = iter(range(len(pool_requests)))
+        lock = threading.Lock()
+
+        def worker() -> int:
+            done = 0
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return done
+                decide(pool_requests[i], timeout=10)
+                done += 1
+
+        t0 = time.perf_counter()
+        with futures.ThreadPoolExecutor(threads) as pool:
+            total = sum(pool.map(lambda _: worker(), range(threads)))
+        concurrent_rate = total / (time.perf_counter() - t0)
+
+        # Reference concurrency: empty calls with the same client threads.
+        empties = iter(range(len(pool_requests)))
+
+        def empty_worker() -> int:
+            done = 0
+            while True:
+                with lock:
+                    i = next(empties, None)
+                if i is None:
+                    return done
+                empty(b"", timeout=10)
+                done += 1
+
+        t0 = time.perf_counter()
+        with futures.ThreadPoolExecutor(threads) as pool:
+            empty_total = sum(pool.map(lambda _: empty_worker(), range(threads)))
+        empty_rate = empty_total / (time.perf_counter() - t0)
+
+        # DecideStream: one stream carrying n cases.
+        stream_requests = requests[2 * n : 3 * n]
+        t0 = time.perf_counter()
+        got = sum(1 for _ in stream(iter(stream_requests), timeout=120))
+        stream_rate = got / (time.perf_counter() - t0)
+        assert got == len(stream_requests)
+        decision = decision_service_pb2.Decision.FromString(decide(requests[0], timeout=5))
+        assert decision.decision_id
+    queue.put(
+        {
+            "unary": unary,
+            "concurrent_decisions_per_s": concurrent_rate,
+            "concurrent_empty_calls_per_s": empty_rate,
+            "client_threads": threads,
+            "stream_decisions_per_s": stream_rate,
+        }
+    )
+
+
+# ---- server side --------------------------------------------------------------------------
+def _reference_server() -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Empty", {"Call": grpc.unary_unary_rpc_method_handler(lambda req, ctx: b"")}
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def _in_process(components: Any, n: int) -> dict[str, Any]:
+    """decide() straight on the pipeline: facts + rules + policy + SQLite ledger write."""
+    from engine.convert import case_from_proto
+    from tact.v1 import decision_service_pb2
+
+    parsed = [
+        case_from_proto(decision_service_pb2.DecideRequest.FromString(r).case)
+        for r in _requests(n + 50)
+    ]
+    pipeline = components.pipeline
+    for snapshot, events in parsed[:50]:
+        pipeline.decide(snapshot, events, now=NOW)
+    times = []
+    for snapshot, events in parsed[50:]:
+        t0 = time.perf_counter()
+        pipeline.decide(snapshot, events, now=NOW)
+        times.append(time.perf_counter() - t0)
+    return _percentiles(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    from engine.service import create_server
+    from engine.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            port=0,
+            database_url=f"sqlite:///{tmp}/bench.db",
+            rules_watch=False,
+            policy="ladder",
+        )
+        running = create_server(settings)
+        reference, ref_port = _reference_server()
+        try:
+            in_process = _in_process(running.components, args.decisions)
+            queue: Any = mp.get_context("spawn").Queue()
+            client = mp.get_context("spawn").Process(
+                target=_client,
+                args=(
+                    f"127.0.0.1:{running.port}",
+                    f"127.0.0.1:{ref_port}",
+                    args.decisions,
+                    args.threads,
+                    queue,
+                ),
+            )
+            client.start()
+            remote = queue.get(timeout=600)
+            client.join()
+        finally:
+            reference.stop(0)
+            running.stop(0)
+
+    empty = remote["unary"]["empty"]
+    result = {
+        "in_process_decide": in_process,
+        "in_process_p99_vs_empty_call_p50": in_process["p99_us"] / empty["p50_us"],
+        **remote,
+        "unary_decide_p50_vs_empty_p50": remote["unary"]["decide"]["p50_us"] / empty["p50_us"],
+        "decisions": args.decisions,
+    }
+    print(json.dumps(result, indent=2))
+    decide_t = remote["unary"]["decide"]
+    conc, conc_ref = remote["concurrent_decisions_per_s"], remote["concurrent_empty_calls_per_s"]
+    ratio_ip = result["in_process_p99_vs_empty_call_p50"]
+    ratio_unary = result["unary_decide_p50_vs_empty_p50"]
+    ref = f"empty unary call p50 {empty['p50_us']:.0f} µs"
+    lines = [
+        "| measure | value | reference (same run) | ratio |",
+        "|---|---|---|---|",
+        f"| in-process decide p50 / p99 | {in_process['p50_us']:.0f} / "
+        f"{in_process['p99_us']:.0f} µs | {ref} | p99 = {ratio_ip:.2f}× |",
+        f"| unary Decide p50 / p99 (client process) | {decide_t['p50_us']:.0f} / "
+        f"{decide_t['p99_us']:.0f} µs | {ref} | p50 = {ratio_unary:.2f}× |",
+        f"| concurrent Decide ({args.threads} client threads) | {conc:.0f} /s "
+        f"| empty calls {conc_ref:.0f} /s | {conc / conc_ref:.2f}× |",
+        f"| DecideStream | {remote['stream_decisions_per_s']:.0f} /s | — | — |",
+    ]
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
