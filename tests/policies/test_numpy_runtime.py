@@ -1,0 +1,174 @@
+"""The numpy runtime is the SB3 MaskablePPO actor: same argmax, same masked softmax.
+
+Models have the production shape (N_FEATURES inputs, len(CATALOGUE) actions) and are
+exported and loaded through the real artifact path before being compared with SB3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sb3_contrib import MaskablePPO
+
+from engine.catalogue import CATALOGUE
+from engine.features import N_FEATURES
+from policies.artifacts import build_model_card, export_policy, load_rl_policy
+from policies.base import check_decisions
+from policies.numpy_runtime import NumpyPolicy
+from policies.synthetic_env import SyntheticMaskedEnv, random_masks, random_observations
+
+N_PARITY = 10_000
+
+
+def _model(policy_kwargs: dict[str, object], train_steps: int, seed: int) -> MaskablePPO:
+    model = MaskablePPO(
+        "MlpPolicy",
+        SyntheticMaskedEnv(),
+        n_steps=128,
+        batch_size=64,
+        n_epochs=4,
+        learning_rate=3e-3,
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+        device="cpu",
+    )
+    if train_steps:
+        model.learn(train_steps)
+    return model
+
+
+def _export_and_load(model: MaskablePPO, directory: Path) -> NumpyPolicy:
+    card = build_model_card(
+        model,
+        name=directory.name,
+        scenario="synthetic",
+        seed=0,
+        ruleset_version="test",
+        training_wall_time_s=0.0,
+        timesteps=model.num_timesteps,
+    )
+    export_policy(model, directory, card)
+    return load_rl_policy(directory)
+
+
+# Default architecture (tanh 64-64) at random init and after a few hundred PPO steps, and
+# a ReLU variant, so the parity does not hinge on one activation or on near-zero weights.
+CASES = {
+    "tanh-64-64-init": ({}, 0),
+    "tanh-64-64-trained": ({}, 256),
+    "relu-128-trained": ({"net_arch": [128], "activation_fn": torch.nn.ReLU}, 256),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def model_and_policy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[MaskablePPO, NumpyPolicy]:
+    kwargs, steps = CASES[request.param]
+    model = _model(kwargs, steps, seed=len(request.param))
+    return model, _export_and_load(model, tmp_path_factory.mktemp("models") / request.param)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20240607)
+    obs = random_observations(rng, N_PARITY)
+    # Mix sparse and dense masks: sparse ones put the argmax among few allowed actions.
+    masks = np.concatenate(
+        [random_masks(rng, N_PARITY // 2, 0.05), random_masks(rng, N_PARITY - N_PARITY // 2, 0.6)]
+    )
+    return obs, masks
+
+
+def _sb3_probabilities(model: MaskablePPO, obs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        obs_tensor, _ = model.policy.obs_to_tensor(obs)
+        dist = model.policy.get_distribution(obs_tensor, action_masks=masks)
+        probs: np.ndarray = dist.distribution.probs.cpu().numpy()  # type: ignore[union-attr]
+    return probs
+
+
+def test_deterministic_choice_equals_sb3_predict(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy], sample: tuple[np.ndarray, np.ndarray]
+) -> None:
+    model, policy = model_and_policy
+    obs, masks = sample
+    expected, _ = model.predict(obs, action_masks=masks, deterministic=True)
+    decisions = policy.act(obs, masks)
+    check_decisions(decisions, masks)
+    assert decisions.indices.shape == (N_PARITY,)
+    mismatches = np.flatnonzero(decisions.indices != expected)
+    assert mismatches.size == 0, f"{mismatches.size}/{N_PARITY} differ, rows {mismatches[:5]}"
+
+
+def test_probabilities_equal_sb3_distribution(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy], sample: tuple[np.ndarray, np.ndarray]
+) -> None:
+    model, policy = model_and_policy
+    obs, masks = sample
+    expected = _sb3_probabilities(model, obs, masks)
+    actual = policy.probabilities(obs, masks)
+    np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
+    assert (actual[~masks] == 0).all()
+    decisions = policy.act(obs, masks)
+    rows = np.arange(N_PARITY)
+    np.testing.assert_allclose(decisions.propensities, expected[rows, decisions.indices], atol=1e-5)
+
+
+def test_single_row_matches_sb3(model_and_policy: tuple[MaskablePPO, NumpyPolicy]) -> None:
+    """The service decides one case per call: a batch of one must agree as well."""
+    model, policy = model_and_policy
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        obs, masks = random_observations(rng, 1), random_masks(rng, 1, 0.2)
+        expected, _ = model.predict(obs, action_masks=masks, deterministic=True)
+        assert policy.act(obs, masks).indices[0] == int(expected[0])
+
+
+def test_sampling_follows_masked_softmax(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy],
+) -> None:
+    _, policy = model_and_policy
+    rng = np.random.default_rng(11)
+    n = 40_000
+    obs = np.repeat(random_observations(rng, 1), n, axis=0)
+    masks = np.repeat(random_masks(rng, 1, 0.1), n, axis=0)
+    decisions = policy.act(obs, masks, rng=rng)
+    check_decisions(decisions, masks)
+    probs = policy.probabilities(obs[:1], masks[:1])[0]
+    freq = np.bincount(decisions.indices, minlength=len(CATALOGUE)) / n
+    # 5 standard errors of a binomial proportion: fails by chance about once in 10^6 runs.
+    tolerance = 5 * np.sqrt(probs * (1 - probs) / n) + 1e-12
+    assert (np.abs(freq - probs) <= tolerance).all()
+    np.testing.assert_allclose(decisions.propensities, probs[decisions.indices])
+
+
+def test_never_returns_a_masked_index_even_with_only_wait_allowed(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy],
+) -> None:
+    _, policy = model_and_policy
+    rng = np.random.default_rng(5)
+    obs = random_observations(rng, 500)
+    masks = np.zeros((500, len(CATALOGUE)), dtype=bool)
+    masks[:, CATALOGUE.WAIT_INDEX] = True
+    for generator in (None, rng):
+        decisions = policy.act(obs, masks, rng=generator)
+        assert (decisions.indices == CATALOGUE.WAIT_INDEX).all()
+        np.testing.assert_allclose(decisions.propensities, 1.0)
+
+
+def test_rejects_malformed_inputs(model_and_policy: tuple[MaskablePPO, NumpyPolicy]) -> None:
+    _, policy = model_and_policy
+    obs = np.zeros((2, N_FEATURES), dtype=np.float32)
+    masks = np.ones((2, len(CATALOGUE)), dtype=bool)
+    with pytest.raises(ValueError, match="featurize"):
+        policy.act(obs[:, :-1], masks)
+    with pytest.raises(ValueError, match="one column per catalogue entry"):
+        policy.act(obs, masks[:, :-1])
+    empty = masks.copy()
+    empty[1] = False
+    with pytest.raises(ValueError, match="row 1 allows no treatment"):
+        policy.act(obs, empty)
