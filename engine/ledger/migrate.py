@@ -8,6 +8,7 @@ serialises concurrent starters on the database's write lock just the same.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -22,6 +23,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 MIGRATION_LOCK_KEY = 0x7AC7_1ED6
 """pg_advisory_lock key of the ledger's schema upgrade ("tact ledger")."""
+
+_IN_PROCESS_LOCK = threading.Lock()
+"""Alembic keeps the running migration in module globals (``alembic.context``), so two
+threads of one process must not upgrade at once; processes are serialised by the database."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -49,7 +54,7 @@ def upgrade_to_head(engine: Engine) -> None:
     SQLAlchemy errors propagate; the caller turns them into ledger errors.
     """
     sqlite = is_sqlite(engine)
-    with engine.connect() as connection:
+    with _IN_PROCESS_LOCK, engine.connect() as connection:
         if sqlite:
             # BEGIN IMMEDIATE (see engine.ledger.db): the upgrade, version check included,
             # holds the write lock, so a concurrent starter waits and then sees "head".

@@ -1,0 +1,200 @@
+"""Recording and reading ledger events: idempotency, atomicity, order, time zones."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from engine.catalogue import Action, Channel
+from engine.ledger import Ledger, LedgerUnavailable, RecordResult, queries
+from engine.state import EventKind, LedgerEvent
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+"""The sample records' default instant (conftest.T0)."""
+
+
+def test_same_event_twice_is_stored_once(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    event = make_event("e-1", channel=Channel.SMS, action=Action.REMINDER)
+
+    assert ledger.record_events([event]) == RecordResult(stored=1, duplicates=0)
+    assert ledger.record_events([event]) == RecordResult(stored=0, duplicates=1)
+    assert ledger.record_events([event, event]) == RecordResult(stored=0, duplicates=2)
+    assert ledger.events_for_case("case-1", since=T0) == [event]
+
+
+def test_repeat_within_one_call_and_first_write_wins(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    first = make_event("e-1", amount_minor=100, kind=EventKind.PAYMENT)
+    changed = make_event("e-1", amount_minor=999, kind=EventKind.PAYMENT)
+
+    assert ledger.record_events([first, changed]) == RecordResult(stored=1, duplicates=1)
+    assert ledger.record_events([changed]) == RecordResult(stored=0, duplicates=1)
+    assert ledger.events_for_case("case-1", since=T0) == [first]
+
+
+def test_concurrent_recorders_store_each_event_once(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    events = [make_event(f"e-{i:03d}", at=T0 + timedelta(minutes=i)) for i in range(40)]
+    threads, barrier = 8, threading.Barrier(8)
+    results: list[RecordResult] = []
+    errors: list[BaseException] = []
+
+    def record(offset: int) -> None:
+        # Each thread sends the same events in a different order, in overlapping batches.
+        mine = events[offset:] + events[:offset]
+        barrier.wait()
+        try:
+            for start in range(0, len(mine), 10):
+                results.append(ledger.record_events(mine[start : start + 10]))
+        except BaseException as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    workers = [threading.Thread(target=record, args=(5 * i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    assert sum(r.stored for r in results) == len(events)
+    assert sum(r.duplicates for r in results) == len(events) * (threads - 1)
+    assert ledger.events_for_case("case-1", since=T0) == events
+
+
+def test_record_events_is_all_or_nothing(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, make_event: Callable[..., LedgerEvent]
+) -> None:
+    def fail(**_: object) -> None:
+        raise sa.exc.OperationalError("UPSERT outcome", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(queries, "upsert_outcomes", fail)
+    batch = [make_event("e-1"), make_event("e-2", kind=EventKind.PAYMENT, amount_minor=5)]
+
+    with pytest.raises(LedgerUnavailable, match="nothing was written"):
+        ledger.record_events(batch)
+    monkeypatch.undo()
+
+    assert ledger.events_for_case("case-1", since=T0 - timedelta(days=1)) == []
+    assert ledger.record_events(batch) == RecordResult(stored=2, duplicates=0)
+
+
+def test_invalid_events_are_rejected_before_any_write(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    naive = make_event("e-2", at=T0.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="naive"):
+        ledger.record_events([make_event("e-1"), naive])
+    with pytest.raises(ValueError, match="event_id"):
+        ledger.record_events([make_event("")])
+    assert ledger.events_for_case("case-1", since=T0 - timedelta(days=1)) == []
+
+
+def test_events_are_ordered_and_filtered_by_since(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    day = timedelta(days=1)
+    events = [
+        make_event("late", at=T0 + 2 * day),
+        make_event("early", at=T0 - 2 * day),
+        make_event("now-b", at=T0),
+        make_event("other-case", case_id="case-2", at=T0),
+        make_event("middle", at=T0 + day),
+    ]
+    ledger.record_events(events)
+    ledger.record_events([make_event("now-a", at=T0)])  # same instant, recorded later
+
+    since_t0 = [e.event_id for e in ledger.events_for_case("case-1", since=T0)]
+    assert since_t0 == ["now-b", "now-a", "middle", "late"]
+    everything = ledger.events_for_case("case-1", since=T0 - 10 * day)
+    assert [e.event_id for e in everything] == ["early", "now-b", "now-a", "middle", "late"]
+    assert ledger.events_for_case("case-1", since=T0 + 3 * day) == []
+    assert ledger.events_for_case("no-such-case", since=T0 - 10 * day) == []
+    with pytest.raises(ValueError, match="naive"):
+        ledger.events_for_case("case-1", since=T0.replace(tzinfo=None))
+
+
+def test_datetimes_round_trip_as_utc(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    stockholm_winter = timezone(timedelta(hours=1))
+    at = T0.astimezone(stockholm_winter).replace(microsecond=123456)
+    event = make_event(
+        "e-1",
+        at=at,
+        kind=EventKind.BREATHING_SPACE_STARTED,
+        until=date(2026, 12, 31),
+        debtor_id="debtor-1",
+        decision_id="dec-9",
+    )
+    ledger.record_events([event])
+
+    # `since` in another zone selects by instant, not by wall-clock digits.
+    since = (at - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=-5)))
+    (stored,) = ledger.events_for_case("case-1", since=since)
+    assert stored == event
+    assert stored.occurred_at.tzinfo is UTC
+    assert stored.occurred_at == at
+    assert stored.until == date(2026, 12, 31)
+    assert ledger.events_for_case("case-1", since=at + timedelta(microseconds=1)) == []
+
+
+def test_debtor_ids_fill_events_without_one(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    ledger.record_events(
+        [make_event("e-1"), make_event("e-2", debtor_id="explicit")],
+        debtor_ids={"case-1": "from-map"},
+    )
+    stored = ledger.events_for_case("case-1", since=T0)
+    assert [e.debtor_id for e in stored] == ["from-map", "explicit"]
+
+
+def test_outcome_rolls_up_payments_and_closure(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    day = timedelta(days=1)
+    assert ledger.get_outcome("case-1") is None
+    ledger.record_events(
+        [
+            make_event("pay-1", kind=EventKind.PAYMENT, amount_minor=1500, at=T0 + day),
+            make_event("mail", kind=EventKind.CONTACT_OPENED, at=T0 + 5 * day),
+        ]
+    )
+    outcome = ledger.get_outcome("case-1")
+    assert outcome is not None
+    assert (outcome.paid_minor_total, outcome.closed, outcome.resolved) == (1500, False, False)
+    assert outcome.last_event_at == T0 + day
+    assert outcome.debtor_id == ""
+
+    # Out of order, with a duplicate that must not count twice.
+    ledger.record_events(
+        [
+            make_event("pay-1", kind=EventKind.PAYMENT, amount_minor=1500, at=T0 + day),
+            make_event("close", kind=EventKind.CASE_CLOSED, at=T0 + 3 * day),
+            make_event("pay-0", kind=EventKind.PAYMENT, amount_minor=500, at=T0),
+        ],
+        debtor_ids={"case-1": "debtor-1"},
+        currencies={"pay-0": "SEK"},
+    )
+    outcome = ledger.get_outcome("case-1")
+    assert outcome is not None
+    assert (outcome.paid_minor_total, outcome.closed, outcome.resolved) == (2000, True, True)
+    assert outcome.last_event_at == T0 + 3 * day
+    assert outcome.debtor_id == "debtor-1"
+
+
+def test_closed_without_payment_is_not_resolved(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    ledger.record_events([make_event("close", case_id="case-9", kind=EventKind.CASE_CLOSED)])
+    outcome = ledger.get_outcome("case-9")
+    assert outcome is not None
+    assert (outcome.closed, outcome.resolved, outcome.paid_minor_total) == (True, False, 0)
