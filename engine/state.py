@@ -168,6 +168,10 @@ class HistorySummary:
     days_since_first_written_reminder: int = NEVER
     days_since_first_demand: int = NEVER
     days_since_last_payment: int = NEVER
+    days_since_call_consent: int = NEVER
+    """Local days since the latest direct prior consent to calls (Reg F: consent day = day 1)."""
+    days_since_breathing_space_started: int = NEVER
+    """Local days since the current breathing space started (NEVER if none or ended)."""
     deliveries_30d: int = 0
     opens_7d: int = 0
     opens_30d: int = 0
@@ -241,6 +245,7 @@ def summarise_history(
                 h.days_since_first_demand = _first(h.days_since_first_demand, ago)
         elif kind is EventKind.CALL_CONSENT:
             call_consent_days.append(ago)
+            h.days_since_call_consent = min(h.days_since_call_consent, ago)
         elif kind is EventKind.CONVERSATION:
             h.days_since_conversation = min(h.days_since_conversation, ago)
             h.conversations_30d += ago < 30
@@ -283,8 +288,10 @@ def summarise_history(
             h.cease_requested = True
         elif kind is EventKind.BREATHING_SPACE_STARTED:
             h.breathing_space_until = e.until
+            h.days_since_breathing_space_started = ago
         elif kind is EventKind.BREATHING_SPACE_ENDED:
             h.breathing_space_until = None
+            h.days_since_breathing_space_started = NEVER
         elif kind is EventKind.BANKRUPTCY:
             h.bankruptcy = True
         elif kind is EventKind.DECEASED:
@@ -362,6 +369,17 @@ class CaseBatch:
     plans_broken: np.ndarray  # int16
     complaints_total: np.ndarray  # int16
     complaints_30d: np.ndarray  # int16
+    # Added for the compliance rules; optional so that existing constructors keep working
+    # (None → NEVER for every row, the fail-closed value: no consent, no breathing-space start).
+    days_since_call_consent: np.ndarray = None  # type: ignore[assignment]  # int32
+    days_since_breathing_space_started: np.ndarray = None  # type: ignore[assignment]  # int32
+
+    def __post_init__(self) -> None:
+        n = len(self.country)
+        if self.days_since_call_consent is None:
+            self.days_since_call_consent = np.full(n, NEVER, dtype=np.int32)
+        if self.days_since_breathing_space_started is None:
+            self.days_since_breathing_space_started = np.full(n, NEVER, dtype=np.int32)
 
     def __len__(self) -> int:
         return int(self.country.shape[0])
@@ -424,6 +442,8 @@ _DTYPES: dict[str, object] = {
     "plans_broken": np.int16,
     "complaints_total": np.int16,
     "complaints_30d": np.int16,
+    "days_since_call_consent": np.int32,
+    "days_since_breathing_space_started": np.int32,
 }
 
 
@@ -483,4 +503,6 @@ def _row_of(state: CaseState) -> dict[str, object]:
         "plans_broken": h.plans_broken,
         "complaints_total": h.complaints_total,
         "complaints_30d": h.complaints_30d,
+        "days_since_call_consent": h.days_since_call_consent,
+        "days_since_breathing_space_started": h.days_since_breathing_space_started,
     }

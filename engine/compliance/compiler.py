@@ -1,0 +1,578 @@
+"""Rule files → a compiled ruleset: validated, inheritance resolved, every rule lowered to
+*clauses* (a condition over facts + a primitive effect) that both evaluation paths share.
+
+A clause either blocks a fixed set of catalogue entries (block, hold, human-only,
+contact limit, cool-down, consent, minimum notice) or restricts the send window of some
+channels (send_window). The condition of each clause compiles to a ``durable_rules``
+test and is evaluated with numpy by the batched path; the effects are identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from engine.catalogue import CATALOGUE, CONTACT_CHANNELS, Action, Channel, Offer, Slot, Tone
+from engine.compliance import expressions as ex
+from engine.compliance.calendar import (
+    COUNTRY_TIMEZONES,
+    MINUTES_PER_DAY,
+    DayKind,
+    HolidayCalendar,
+    HolidaySource,
+    validate_holiday_source,
+)
+from engine.compliance.errors import RuleIssue, RulesError
+from engine.compliance.facts import COUNTRY_FACT, PUBLIC_FACTS, CountSpec, FactContext
+from engine.compliance.model import (
+    ConsentRequirement,
+    ExclusionName,
+    Rule,
+    RuleFile,
+    Selector,
+    parse_window,
+)
+from engine.compliance.verdict import RuleHit
+from engine.compliance.yaml_source import Located, YamlSyntaxError, load_located, validate_located
+from engine.state import NEVER
+
+COMPILER_VERSION = "1"
+"""Bump when the meaning of a rule file changes without its text changing."""
+
+DEFAULTS_STEM = "defaults"
+_IS_CONTACT = CATALOGUE.actions != Action.WAIT
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """A rule as the verdict and the explanations see it."""
+
+    id: str
+    title: str
+    citation: str
+    message: str
+    file: Path
+    line: int
+    effect: str
+    when: str | None
+
+    @property
+    def hit(self) -> RuleHit:
+        return RuleHit(self.id, self.message, self.citation)
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One primitive effect of one rule, under one condition (country test excluded)."""
+
+    name: str
+    """Rule name in the durable_rules ruleset."""
+    rule: RuleRef
+    country: str
+    condition: ex.Expr
+    blocked: np.ndarray | None = None
+    """Bool mask of the catalogue entries this clause blocks (None for a window clause)."""
+    hold: bool = False
+    human_only: bool = False
+    window_channels: tuple[int, ...] = ()
+    window: tuple[int, int] | None = None
+    """Allowed local minutes [start, end) for ``window_channels``; None = no sending."""
+
+    @property
+    def is_window(self) -> bool:
+        return bool(self.window_channels)
+
+
+@dataclass(frozen=True, slots=True)
+class CountryRules:
+    code: str
+    title: str
+    file: Path
+    zones: tuple[str, ...]
+    calendar: HolidayCalendar
+    rules: tuple[RuleRef, ...]
+    clause_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRules:
+    """Everything the engine needs, derived from the rule files alone."""
+
+    version: str
+    rules_dir: Path
+    files: tuple[Path, ...]
+    countries: dict[str, CountryRules]
+    clauses: tuple[Clause, ...]
+    fact_context: FactContext
+    durable_facts: tuple[str, ...]
+    """Facts the durable ruleset reads (the rest need not be sent)."""
+    durable_rules: dict[str, dict[str, Any]] = field(repr=False)
+
+
+def rule_files(rules_dir: Path) -> list[Path]:
+    """The rule files of a directory (its ``*.yaml``, not the tests)."""
+    return sorted(p for p in rules_dir.glob("*.yaml") if p.is_file())
+
+
+def content_version(files: Sequence[Path], texts: Sequence[str]) -> str:
+    """Content hash of the rule files (+ compiler and catalogue versions)."""
+    digest = hashlib.sha256()
+    digest.update(f"tact-rules:{COMPILER_VERSION}:{CATALOGUE.content_hash}\n".encode())
+    for path, text in sorted(zip((p.name for p in files), texts, strict=True)):
+        digest.update(path.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def read_rules_dir(rules_dir: Path) -> tuple[list[Path], list[str]]:
+    files = rule_files(rules_dir)
+    return files, [p.read_text(encoding="utf-8") for p in files]
+
+
+def compile_rules(rules_dir: Path, texts: dict[Path, str] | None = None) -> CompiledRules:
+    """Validate and compile every rule file of ``rules_dir``; raises :class:`RulesError`
+    listing every problem found, each with file, line, column, rule id and a fix."""
+    rules_dir = Path(rules_dir)
+    if not rules_dir.is_dir():
+        raise RulesError(
+            [
+                RuleIssue(
+                    rules_dir,
+                    0,
+                    0,
+                    "",
+                    "rules directory not found",
+                    "pass the directory that holds the <CC>.yaml rule files",
+                )
+            ]
+        )
+    if texts is None:
+        files, contents = read_rules_dir(rules_dir)
+        texts = dict(zip(files, contents, strict=True))
+    if not texts:
+        raise RulesError(
+            [RuleIssue(rules_dir, 0, 0, "", "no *.yaml rule files", "add e.g. US.yaml")]
+        )
+    return _Compiler(rules_dir, texts).run()
+
+
+class _Compiler:
+    def __init__(self, rules_dir: Path, texts: dict[Path, str]) -> None:
+        self.rules_dir = rules_dir
+        self.texts = texts
+        self.issues: list[RuleIssue] = []
+        self.located: dict[str, Located] = {}
+        self.parsed: dict[str, RuleFile] = {}
+        self.conditions: dict[tuple[str, str], ex.Expr] = {}
+        self.count_specs: dict[CountSpec, None] = {}
+        self.calendars: dict[str, HolidayCalendar] = {}
+
+    # --- driver ---------------------------------------------------------------------------
+
+    def run(self) -> CompiledRules:
+        self._parse_files()
+        self._check_files()
+        self._parse_conditions()
+        resolved = self._resolve_all()
+        countries, clauses = self._lower(resolved)
+        if self.issues:
+            raise RulesError(self.issues)
+        return self._assemble(countries, clauses)
+
+    def issue(
+        self, stem: str, loc: tuple[str | int, ...], rule_id: str, msg: str, fix: str
+    ) -> None:
+        located = self.located.get(stem)
+        path = located.path if located else self.rules_dir / f"{stem}.yaml"
+        line, col = located.mark_of(loc) if located else (0, 0)
+        self.issues.append(RuleIssue(path, line, col, rule_id, msg, fix))
+
+    # --- parse & validate -------------------------------------------------------------------
+
+    def _parse_files(self) -> None:
+        for path, text in sorted(self.texts.items()):
+            try:
+                located = load_located(path, text)
+            except YamlSyntaxError as exc:
+                self.issues.append(exc.issue)
+                continue
+            self.located[path.stem] = located
+            parsed, problems = validate_located(located, RuleFile)
+            self.issues.extend(problems)
+            if parsed is not None:
+                self.parsed[path.stem] = parsed
+
+    def _check_files(self) -> None:
+        for stem, rf in self.parsed.items():
+            expected = DEFAULTS_STEM if rf.jurisdiction == "defaults" else rf.jurisdiction
+            if stem != expected:
+                self.issue(
+                    stem,
+                    ("jurisdiction",),
+                    "",
+                    f"file {stem}.yaml declares jurisdiction {rf.jurisdiction}",
+                    f"rename the file to {expected}.yaml or correct `jurisdiction`",
+                )
+            seen: dict[str, int] = {}
+            for i, rule in enumerate(rf.rules):
+                if rule.id in seen:
+                    self.issue(
+                        stem,
+                        ("rules", i, "id"),
+                        rule.id,
+                        f"rule id {rule.id} is used twice in this file "
+                        f"(also rules[{seen[rule.id]}])",
+                        "give each rule its own id",
+                    )
+                seen[rule.id] = i
+            if rf.extends is not None and rf.extends not in self.texts_by_stem():
+                self.issue(
+                    stem,
+                    ("extends",),
+                    "",
+                    f"extends {rf.extends!r}, but there is no {rf.extends}.yaml",
+                    f"use one of: {', '.join(sorted(self.texts_by_stem()))}, or remove `extends`",
+                )
+            if rf.jurisdiction != "defaults":
+                self._check_zones(stem, rf)
+                source = self._holiday_source(rf)
+                problem = validate_holiday_source(source)
+                if problem is None:
+                    self.calendars[stem] = HolidayCalendar(source)
+                else:
+                    self.issue(
+                        stem,
+                        ("holidays",),
+                        "",
+                        f"the holidays package does not know {source}: {problem}",
+                        "use a supported country code, subdivision and categories "
+                        "(see https://github.com/vacanza/holidays)",
+                    )
+
+    def texts_by_stem(self) -> set[str]:
+        return {p.stem for p in self.texts}
+
+    def _check_zones(self, stem: str, rf: RuleFile) -> None:
+        zones = rf.timezones or list(COUNTRY_TIMEZONES.get(rf.jurisdiction, ()))
+        if not zones:
+            self.issue(
+                stem,
+                ("jurisdiction",),
+                "",
+                f"no time zones known for {rf.jurisdiction}",
+                "add `timezones: [Area/City, ...]` (IANA names, most populous first)",
+            )
+        for i, name in enumerate(rf.timezones or ()):
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.issue(
+                    stem,
+                    ("timezones", i),
+                    "",
+                    f"unknown IANA time zone {name!r}",
+                    "use a name from the IANA database, e.g. Europe/Oslo",
+                )
+
+    @staticmethod
+    def _holiday_source(rf: RuleFile) -> HolidaySource:
+        return HolidaySource(
+            rf.holidays.country or rf.jurisdiction,
+            rf.holidays.subdivision,
+            tuple(rf.holidays.categories),
+        )
+
+    def _parse_conditions(self) -> None:
+        public = PUBLIC_FACTS.keys()
+        for stem, rf in self.parsed.items():
+            for i, rule in enumerate(rf.rules):
+                if rule.when is None:
+                    continue
+                try:
+                    self.conditions[(stem, rule.id)] = ex.parse_condition(rule.when, public)
+                except ex.ExpressionError as err:
+                    located = self.located[stem]
+                    line, col = located.mark_of(("rules", i, "when"))
+                    # a quoted scalar starts one column before its text
+                    raw_line = self.texts[located.path].splitlines()[line - 1]
+                    quoted = raw_line[col - 1 : col] in ("'", '"')
+                    self.issues.append(
+                        RuleIssue(
+                            located.path,
+                            line,
+                            col + err.column - 1 + int(quoted),
+                            rule.id,
+                            f"when: {err}",
+                            err.fix,
+                        )
+                    )
+
+    # --- inheritance ------------------------------------------------------------------------
+
+    def _resolve_all(self) -> dict[str, list[tuple[str, int, Rule]]]:
+        out: dict[str, list[tuple[str, int, Rule]]] = {}
+        for stem, rf in self.parsed.items():
+            if rf.jurisdiction == "defaults":
+                continue
+            resolved = self._resolve(stem, ())
+            if resolved is not None:
+                out[stem] = resolved
+        return out
+
+    def _resolve(self, stem: str, chain: tuple[str, ...]) -> list[tuple[str, int, Rule]] | None:
+        """Rules of ``stem`` after inheritance: (file stem, index in file, rule)."""
+        if stem in chain:
+            self.issue(
+                stem,
+                ("extends",),
+                "",
+                f"`extends` forms a cycle: {' → '.join((*chain, stem))}",
+                "remove `extends` from one of these files",
+            )
+            return None
+        rf = self.parsed.get(stem)
+        if rf is None:
+            return None  # already reported (missing or invalid file)
+        inherited: list[tuple[str, int, Rule]] = []
+        if rf.extends is not None:
+            parent = self._resolve(rf.extends, (*chain, stem))
+            if parent is None:
+                return None
+            inherited = parent
+        ids = {r.id for _, _, r in inherited}
+        for i, rule_id in enumerate(rf.disable):
+            if rule_id not in ids:
+                self.issue(
+                    stem,
+                    ("disable", i),
+                    rule_id,
+                    f"disable lists {rule_id}, which is not inherited from {rf.extends}",
+                    "remove it or correct the id (ids are case-sensitive)",
+                )
+        disabled = set(rf.disable)
+        result = [item for item in inherited if item[2].id not in disabled]
+        position = {r.id: k for k, (_, _, r) in enumerate(result)}
+        for i, rule in enumerate(rf.rules):
+            if rule.id in position:  # same id replaces the inherited rule, in place
+                result[position[rule.id]] = (stem, i, rule)
+            else:
+                position[rule.id] = len(result)
+                result.append((stem, i, rule))
+        return result
+
+    # --- lowering ---------------------------------------------------------------------------
+
+    def _lower(
+        self, resolved: dict[str, list[tuple[str, int, Rule]]]
+    ) -> tuple[dict[str, CountryRules], list[Clause]]:
+        countries: dict[str, CountryRules] = {}
+        clauses: list[Clause] = []
+        for stem in sorted(resolved):
+            if stem not in self.calendars:
+                continue  # its holiday calendar is invalid: already reported
+            rf = self.parsed[stem]
+            code = rf.jurisdiction
+            refs: list[RuleRef] = []
+            first = len(clauses)
+            windowed: set[int] = set()
+            for src_stem, index, rule in resolved[stem]:
+                located = self.located[src_stem]
+                ref = RuleRef(
+                    id=rule.id,
+                    title=rule.title,
+                    citation=rule.citation,
+                    message=rule.message or rule.title,
+                    file=located.path,
+                    line=located.mark_of(("rules", index))[0],
+                    effect=rule.effect_kind,
+                    when=rule.when,
+                )
+                refs.append(ref)
+                condition = (
+                    self.conditions.get((src_stem, rule.id), ex.FALSE)
+                    if rule.when is not None
+                    else ex.TRUE
+                )
+                if rule.send_window is not None and rule.when is None:
+                    windowed.update(Channel[c.value] for c in rule.send_window.channels)
+                for clause in self._clauses_of(rule, ref, code, condition):
+                    if clause.condition != ex.FALSE:
+                        clauses.append(clause)
+            missing = [c.name for c in CONTACT_CHANNELS if c not in windowed]
+            if missing:
+                self.issue(
+                    stem,
+                    ("rules",),
+                    "",
+                    f"{code}: no unconditional send_window for {', '.join(missing)}",
+                    "add a send_window rule without `when` for these channels "
+                    "(or extend defaults, which has one for every channel)",
+                )
+            zones = tuple(rf.timezones or COUNTRY_TIMEZONES.get(code, ()))
+            countries[code] = CountryRules(
+                code=code,
+                title=rf.title,
+                file=self.located[stem].path,
+                zones=zones,
+                calendar=self.calendars[stem],
+                rules=tuple(refs),
+                clause_ids=tuple(range(first, len(clauses))),
+            )
+        renamed = [
+            Clause(
+                name=f"c{i}",
+                rule=c.rule,
+                country=c.country,
+                condition=c.condition,
+                blocked=c.blocked,
+                hold=c.hold,
+                human_only=c.human_only,
+                window_channels=c.window_channels,
+                window=c.window,
+            )
+            for i, c in enumerate(clauses)
+        ]
+        return countries, renamed
+
+    def _clauses_of(
+        self, rule: Rule, ref: RuleRef, country: str, when: ex.Expr
+    ) -> Iterable[Clause]:
+        def block(
+            condition: ex.Expr, blocked: np.ndarray, hold: bool = False, human_only: bool = False
+        ) -> Clause:
+            return Clause("", ref, country, ex.all_of(when, condition), blocked, hold, human_only)
+
+        if rule.block is not None:
+            yield block(ex.TRUE, selector_mask(rule.block))
+        elif rule.hold is not None:
+            yield block(ex.TRUE, _IS_CONTACT.copy(), hold=True)
+        elif rule.human_only is not None:
+            tones = [Tone[t.value] for t in rule.human_only.tones]
+            human = (CATALOGUE.actions == Action.AGENT_CALL) & np.isin(CATALOGUE.tones, tones)
+            yield block(ex.TRUE, _IS_CONTACT & ~human, human_only=True)
+        elif rule.send_window is not None:
+            sw = rule.send_window
+            channels = tuple(sorted(int(Channel[c.value]) for c in sw.channels))
+            by_window: dict[tuple[int, int] | None, list[DayKind]] = {}
+            for kind, text in (
+                (DayKind.WEEKDAY, sw.weekday),
+                (DayKind.SATURDAY, sw.saturday),
+                (DayKind.SUNDAY, sw.sunday),
+                (DayKind.HOLIDAY, sw.holiday),
+            ):
+                by_window.setdefault(parse_window(text) if text else None, []).append(kind)
+            for window, kinds in by_window.items():
+                if window == (0, MINUTES_PER_DAY):
+                    continue  # no restriction at all on these days
+                on_days = (
+                    ex.TRUE
+                    if len(kinds) == len(DayKind)
+                    else ex.any_of(*(ex.Cmp("day_kind", "==", int(k)) for k in kinds))
+                )
+                yield Clause(
+                    "",
+                    ref,
+                    country,
+                    ex.all_of(when, on_days),
+                    window_channels=channels,
+                    window=window,
+                )
+        elif rule.contact_limit is not None:
+            cl = rule.contact_limit
+            counted = (
+                [Channel[c.value] for c in cl.channels] if cl.channels else list(CONTACT_CHANNELS)
+            )
+            period = "rolling" if cl.per is None or cl.per.value == "day" else cl.per.value
+            spec = CountSpec(
+                channels=tuple(sorted(int(c) for c in counted)),
+                period=period,
+                days=cl.within_days or 1,
+                exclude_not_connected=ExclusionName.calls_not_connected in cl.exclude,
+                exclude_with_consent=ExclusionName.calls_with_consent in cl.exclude,
+            )
+            self.count_specs[spec] = None
+            targets = cl.blocks or cl.channels
+            blocked = (
+                _channel_mask([Channel[c.value] for c in targets])
+                if targets
+                else _IS_CONTACT.copy()
+            )
+            yield block(ex.Cmp(spec.fact, ">=", cl.max), blocked)
+        elif rule.cool_down is not None:
+            cd = rule.cool_down
+            yield block(
+                ex.Cmp("days_since_conversation", "<", cd.days),
+                _channel_mask([Channel[c.value] for c in cd.channels]),
+            )
+        elif rule.channel_consent is not None:
+            cc = rule.channel_consent
+            for name in cc.channels:
+                channel = Channel[name.value]
+                low = channel.name.lower()
+                condition = (
+                    ex.Cmp(f"opted_out_{low}", "!=", 0)
+                    if cc.require is ConsentRequirement.not_opted_out
+                    else ex.Cmp(f"consent_granted_{low}", "==", 0)
+                )
+                yield block(condition, _channel_mask([channel]))
+        elif rule.min_notice is not None:
+            mn = rule.min_notice
+            fact = f"days_since_{mn.after.value}"
+            yield block(
+                ex.any_of(ex.Cmp(fact, "<", mn.days), ex.Cmp(fact, ">=", NEVER)),
+                selector_mask(mn.blocks),
+            )
+
+    # --- assembly ---------------------------------------------------------------------------
+
+    def _assemble(self, countries: dict[str, CountryRules], clauses: list[Clause]) -> CompiledRules:
+        country_ids = {code: i for i, code in enumerate(sorted(countries))}
+        durable: dict[str, dict[str, Any]] = {}
+        used: set[str] = {COUNTRY_FACT}
+        for clause in clauses:
+            test = ex.to_durable(
+                ex.all_of(ex.Cmp(COUNTRY_FACT, "==", country_ids[clause.country]), clause.condition)
+            )
+            durable[clause.name] = {"all": [{"m": test}]}
+            used |= ex.facts_used(clause.condition)
+        files = tuple(sorted(self.texts))
+        return CompiledRules(
+            version=content_version(files, [self.texts[p] for p in files]),
+            rules_dir=self.rules_dir,
+            files=files,
+            countries=countries,
+            clauses=tuple(clauses),
+            fact_context=FactContext(
+                country_ids=country_ids,
+                calendars={code: c.calendar for code, c in countries.items()},
+                count_specs=tuple(self.count_specs),
+                needed=frozenset(used),
+            ),
+            durable_facts=tuple(sorted(used)),
+            durable_rules=durable,
+        )
+
+
+def _channel_mask(channels: Iterable[Channel]) -> np.ndarray:
+    return _IS_CONTACT & np.isin(CATALOGUE.channels, [int(c) for c in channels])
+
+
+def selector_mask(selector: Selector) -> np.ndarray:
+    """Catalogue entries (never WAIT) matching every dimension the selector lists."""
+    mask = _IS_CONTACT.copy()
+    dims: list[tuple[np.ndarray, list[Any] | None, Any]] = [
+        (CATALOGUE.actions, selector.actions, Action),
+        (CATALOGUE.channels, selector.channels, Channel),
+        (CATALOGUE.tones, selector.tones, Tone),
+        (CATALOGUE.offers, selector.offers, Offer),
+        (CATALOGUE.slots, selector.slots, Slot),
+    ]
+    for column, names, enum in dims:
+        if names is not None:
+            mask &= np.isin(column, [int(enum[n.value]) for n in names])
+    return mask

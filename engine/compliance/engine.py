@@ -1,0 +1,473 @@
+"""The compliance engine: case state → verdict (``durable_rules``) or batch mask (numpy).
+
+Both paths start from :class:`CaseBatch` columns and the same fact derivation
+(:func:`derive_facts`), and both read the same compiled clauses; only the evaluation of
+the clause conditions differs (``durable_rules`` for one case in the service, numpy for
+the simulator). ``tests/engine/compliance/test_batch_parity.py`` proves them equal.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from engine.catalogue import CATALOGUE, CONTACT_CHANNELS, SLOT_HOURS, Action, Slot
+from engine.compliance import expressions as ex
+from engine.compliance.calendar import MINUTES_PER_DAY, local_instant, local_midnight, zone
+from engine.compliance.compiler import (
+    CompiledRules,
+    CountryRules,
+    compile_rules,
+    content_version,
+    read_rules_dir,
+)
+from engine.compliance.durable_backend import DurableRuleset
+from engine.compliance.errors import InvalidCaseError, UnknownCountryError
+from engine.compliance.facts import derive_facts, roll_batch
+from engine.compliance.verdict import SLOT_PASSED, UNKNOWN_TIMEZONE, ComplianceVerdict, RuleHit
+from engine.state import N_CHANNEL_SLOTS, CaseBatch, CaseState
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+
+# Send-slot bounds in local minutes; a letter's POST slot is the whole day.
+_SLOT_MINUTES: dict[int, tuple[int, int]] = {
+    int(s): (h0 * 60, h1 * 60) for s, (h0, h1) in SLOT_HOURS.items()
+} | {int(Slot.POST): (0, MINUTES_PER_DAY)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """A (channel, slot) combination: all catalogue entries sharing it share a window."""
+
+    channel: int
+    slot: int
+    start: int
+    end: int
+
+
+def _pairs() -> tuple[tuple[_Pair, ...], np.ndarray]:
+    pairs: dict[tuple[int, int], int] = {}
+    of_index = np.full(len(CATALOGUE), -1, dtype=np.int64)
+    for i, t in enumerate(CATALOGUE.treatments):
+        if t.action is Action.WAIT:
+            continue
+        key = (int(t.channel), int(t.slot))
+        of_index[i] = pairs.setdefault(key, len(pairs))
+    ordered = sorted(pairs.items(), key=lambda kv: kv[1])
+    return (
+        tuple(_Pair(ch, sl, *_SLOT_MINUTES[sl]) for (ch, sl), _ in ordered),
+        of_index,
+    )
+
+
+_PAIRS, _PAIR_OF_INDEX = _pairs()
+_PAIR_CHANNEL = np.array([p.channel for p in _PAIRS], dtype=np.int64)
+_PAIR_START = np.array([p.start for p in _PAIRS], dtype=np.int64)
+_PAIR_END = np.array([p.end for p in _PAIRS], dtype=np.int64)
+_CONTACT = _PAIR_OF_INDEX >= 0
+_PAIR_INDEX_OR_0 = np.maximum(_PAIR_OF_INDEX, 0)
+
+_cache: weakref.WeakValueDictionary[tuple[str, str], ComplianceEngine] = (
+    weakref.WeakValueDictionary()
+)
+_cache_lock = threading.Lock()
+
+
+class ComplianceEngine:
+    """Compiled rules of every shipped jurisdiction, evaluated per case or per batch."""
+
+    def __init__(self, compiled: CompiledRules) -> None:
+        self.compiled = compiled
+        self.version: str = compiled.version
+        self.countries: frozenset[str] = frozenset(compiled.countries)
+        self.rules_dir = compiled.rules_dir
+        clauses = compiled.clauses
+        self._clauses = clauses
+        self._durable = DurableRuleset(compiled.durable_rules, label=f"tact_{self.version}")
+        self._by_name = {c.name: i for i, c in enumerate(clauses)}
+        n_clauses = len(clauses)
+        self._is_window = np.array([c.is_window for c in clauses], dtype=bool)
+        self._block = np.zeros((n_clauses, len(CATALOGUE)), dtype=bool)
+        for i, c in enumerate(clauses):
+            if c.blocked is not None:
+                self._block[i] = c.blocked
+        self._block_f32 = self._block.astype(np.float32)
+        self._win_start = np.array([(c.window or (MINUTES_PER_DAY, 0))[0] for c in clauses])
+        self._win_end = np.array([(c.window or (MINUTES_PER_DAY, 0))[1] for c in clauses])
+        self._win_channels = np.zeros((n_clauses, N_CHANNEL_SLOTS), dtype=bool)
+        for i, c in enumerate(clauses):
+            self._win_channels[i, list(c.window_channels)] = True
+        self._window_clause_ids = np.flatnonzero(self._is_window)
+        self._country_clauses = {
+            code: np.array(cr.clause_ids, dtype=np.int64) for code, cr in compiled.countries.items()
+        }
+        self._facts = compiled.durable_facts
+        self._hits = [c.rule.hit for c in clauses]
+
+    # --- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, rules_dir: Path | None = None) -> ComplianceEngine:
+        """Compile the rule files of ``rules_dir`` (default: the repository's ``rules/``).
+
+        Identical file content yields the same (cached, still referenced) engine, so a
+        reload of unchanged files creates no new ``durable_rules`` ruleset. Raises
+        :class:`RulesError` with file, line, column, rule id and fix for each problem.
+        """
+        rules_dir = Path(rules_dir or DEFAULT_RULES_DIR).resolve()
+        if rules_dir.is_dir():
+            files, texts = read_rules_dir(rules_dir)
+            key = (str(rules_dir), content_version(files, texts))
+            with _cache_lock:
+                cached = _cache.get(key)
+            if cached is not None:
+                return cached
+            engine = cls(compile_rules(rules_dir, dict(zip(files, texts, strict=True))))
+            with _cache_lock:
+                _cache[key] = engine
+            return engine
+        return cls(compile_rules(rules_dir))
+
+    # --- introspection ------------------------------------------------------------------------
+
+    def country_rules(self, country: str) -> CountryRules:
+        rules = self.compiled.countries.get(country)
+        if rules is None:
+            raise UnknownCountryError(country, self.countries)
+        return rules
+
+    def timezones(self, country: str) -> tuple[str, ...]:
+        """IANA zones of ``country``; the first is the reference for a case without one."""
+        return self.country_rules(country).zones
+
+    def reference_zone(self, country: str, timezone: str | None) -> ZoneInfo:
+        """The zone in which a case's local date and send slots are read."""
+        known = _valid_zone(timezone)
+        return zone(known) if known else zone(self.timezones(country)[0])
+
+    # --- the durable_rules path ---------------------------------------------------------------
+
+    def evaluate(self, state: CaseState) -> ComplianceVerdict:
+        """Verdict for one case at ``state.as_of`` (``durable_rules``; thread-safe)."""
+        snap = state.snapshot
+        if state.as_of.tzinfo is None or state.as_of.utcoffset() is None:
+            raise InvalidCaseError(
+                "CaseState.as_of must be timezone-aware UTC; got a naive datetime"
+            )
+        self.country_rules(snap.country)
+        batch = CaseBatch.from_states([state])
+        return self._evaluate_row(
+            batch, state.local_date, state.as_of.astimezone(UTC), snap.timezone
+        )
+
+    def _evaluate_row(
+        self, batch: CaseBatch, local_day: date, as_of: datetime, timezone: str | None
+    ) -> ComplianceVerdict:
+        country = str(batch.country[0])
+        dates = np.array([local_day], dtype="datetime64[D]")
+        facts = derive_facts(batch, dates, self.compiled.fact_context)
+        fact = dict(
+            zip(self._facts, np.stack([facts[f] for f in self._facts])[:, 0].tolist(), strict=True)
+        )
+        fired = sorted(self._by_name[name] for name in self._durable.matches(fact))
+        return self._verdict(country, local_day, as_of, timezone, fired)
+
+    def _verdict(
+        self,
+        country: str,
+        local_day: date,
+        as_of: datetime,
+        timezone: str | None,
+        fired: list[int],
+    ) -> ComplianceVerdict:
+        clauses = self._clauses
+        block_ids = [c for c in fired if not self._is_window[c]]
+        window_ids = [c for c in fired if self._is_window[c]]
+        if block_ids:
+            mask = ~self._block[block_ids].any(axis=0)
+        else:
+            mask = np.ones(len(CATALOGUE), dtype=bool)
+        hold = any(clauses[c].hold for c in block_ids)
+        human_only = any(clauses[c].human_only for c in block_ids)
+        # Local window per channel: the intersection of every fired window clause.
+        w_start = [0] * N_CHANNEL_SLOTS
+        w_end = [MINUTES_PER_DAY] * N_CHANNEL_SLOTS
+        for c in window_ids:
+            clause = clauses[c]
+            lo, hi = clause.window or (MINUTES_PER_DAY, 0)
+            for ch in clause.window_channels:
+                w_start[ch] = max(w_start[ch], lo)
+                w_end[ch] = min(w_end[ch], hi)
+
+        zone_name = _valid_zone(timezone)
+        zones = (
+            (zone(zone_name),)
+            if zone_name
+            else tuple(zone(z) for z in self.country_rules(country).zones)
+        )
+        if len(zones) == 1:
+            # Known zone: local wall-clock minutes decide; UTC is computed only on demand.
+            now = _as_of_minute(local_day, as_of, zones[0])
+            ws = np.array(w_start)[_PAIR_CHANNEL]
+            we = np.array(w_end)[_PAIR_CHANNEL]
+            lo_arr = np.maximum(_PAIR_START, ws)
+            hi_arr = np.minimum(_PAIR_END, we)
+            allowed_pairs = (lo_arr < hi_arr) & (hi_arr > now)
+            lo_list, hi_list = lo_arr.tolist(), hi_arr.tolist()
+            ref = zones[0]
+
+            def window(index: int) -> tuple[datetime, datetime] | None:
+                p = int(_PAIR_OF_INDEX[index])
+                start = local_instant(local_day, lo_list[p], ref)
+                return max(start, as_of), local_instant(local_day, hi_list[p], ref)
+
+        else:
+            pair_windows = _pair_windows_across(local_day, as_of, zones, w_start, w_end)
+            allowed_pairs = np.array([w is not None for w in pair_windows])
+
+            def window(index: int) -> tuple[datetime, datetime] | None:
+                return pair_windows[int(_PAIR_OF_INDEX[index])]
+
+        mask &= allowed_pairs[_PAIR_INDEX_OR_0] | ~_CONTACT
+        mask[CATALOGUE.WAIT_INDEX] = True
+
+        shaping: list[RuleHit] = []
+        seen: set[str] = set()
+        for c in fired:
+            hit = self._hits[c]
+            if hit.rule_id not in seen:
+                seen.add(hit.rule_id)
+                shaping.append(hit)
+        if zone_name is None:
+            shaping.append(UNKNOWN_TIMEZONE)
+
+        return ComplianceVerdict(
+            ruleset_version=self.version,
+            country=country,
+            local_date=local_day,
+            as_of=as_of,
+            timezone=zone_name,
+            mask=mask,
+            human_only=human_only,
+            hold=hold,
+            shaping_hits=shaping,
+            _reasons=self._reasons_fn(block_ids, window_ids, local_day, zones, w_start, w_end),
+            _window=window,
+        )
+
+    def _reasons_fn(
+        self,
+        block_ids: list[int],
+        window_ids: list[int],
+        local_day: date,
+        zones: tuple[ZoneInfo, ...],
+        w_start: list[int],
+        w_end: list[int],
+    ) -> Callable[[int], list[RuleHit]]:
+        clauses = self._clauses
+        unknown_zone = len(zones) > 1
+
+        def reasons(index: int) -> list[RuleHit]:
+            hits: list[RuleHit] = [clauses[c].rule.hit for c in block_ids if self._block[c, index]]
+            pair = _PAIRS[_PAIR_OF_INDEX[index]]
+            ch = pair.channel
+            lo, hi = max(pair.start, w_start[ch]), min(pair.end, w_end[ch])
+            if lo >= hi:
+                own = [
+                    clauses[c]
+                    for c in window_ids
+                    if ch in clauses[c].window_channels
+                    and not _overlaps(clauses[c].window, pair.start, pair.end)
+                ]
+                culprits = own or [
+                    clauses[c] for c in window_ids if ch in clauses[c].window_channels
+                ]
+                hits.extend(c.rule.hit for c in culprits)
+            elif unknown_zone and not _zone_window_open(
+                local_day, zones, pair, w_start[ch], w_end[ch]
+            ):
+                hits.append(UNKNOWN_TIMEZONE)
+            else:  # the window exists but ended before the decision instant
+                hits.append(SLOT_PASSED)
+            return _dedupe(hits)
+
+        return reasons
+
+    # --- the numpy path -------------------------------------------------------------------------
+
+    def fired_batch(self, batch: CaseBatch, local_dates: np.ndarray) -> np.ndarray:
+        """(N, n_clauses) bool: which clauses hold for each row (numpy path)."""
+        n = len(batch)
+        unknown = sorted(set(np.unique(batch.country).tolist()) - self.countries)
+        if unknown:
+            raise UnknownCountryError(str(unknown[0]), self.countries)
+        facts = derive_facts(batch, local_dates, self.compiled.fact_context)
+        fired = np.zeros((n, len(self._clauses)), dtype=bool)
+        for code, ids in self._country_clauses.items():
+            rows = np.flatnonzero(batch.country == code)
+            if rows.size == 0:
+                continue
+            sub = {k: v[rows] for k, v in facts.items()}
+            for c in ids.tolist():
+                fired[rows, c] = ex.evaluate_numpy(self._clauses[c].condition, sub, rows.size)
+        return fired
+
+    def mask_batch(self, batch: CaseBatch, local_dates: np.ndarray) -> np.ndarray:
+        """(N, len(CATALOGUE)) bool mask for decisions at the start of each row's local day
+        (all slots still ahead), known time zone; equal to ``evaluate(...).mask``."""
+        fired = self.fired_batch(batch, local_dates)
+        n = len(batch)
+        blocked = (fired.astype(np.float32) @ self._block_f32) > 0
+        w_start = np.zeros((n, N_CHANNEL_SLOTS), dtype=np.int64)
+        w_end = np.full((n, N_CHANNEL_SLOTS), MINUTES_PER_DAY, dtype=np.int64)
+        for c in self._window_clause_ids.tolist():
+            rows = fired[:, c]
+            if not rows.any():
+                continue
+            chans = self._win_channels[c]
+            hit = rows[:, None] & chans[None, :]
+            w_start = np.where(hit, np.maximum(w_start, self._win_start[c]), w_start)
+            w_end = np.where(hit, np.minimum(w_end, self._win_end[c]), w_end)
+        lo = np.maximum(_PAIR_START[None, :], w_start[:, _PAIR_CHANNEL])
+        hi = np.minimum(_PAIR_END[None, :], w_end[:, _PAIR_CHANNEL])
+        pair_ok = lo < hi
+        window_ok = np.ones((n, len(CATALOGUE)), dtype=bool)
+        window_ok[:, _CONTACT] = pair_ok[:, _PAIR_OF_INDEX[_CONTACT]]
+        mask = ~blocked & window_ok
+        mask[:, CATALOGUE.WAIT_INDEX] = True
+        return mask
+
+    # --- planning -------------------------------------------------------------------------------
+
+    def next_allowed_at(
+        self, state: CaseState, index: int, horizon_days: int = 60
+    ) -> datetime | None:
+        """Earliest UTC instant ≥ ``state.as_of`` at which entry ``index`` would be allowed,
+        assuming no new events (history rolled forward day by day); None beyond the horizon."""
+        as_of = state.as_of.astimezone(UTC)
+        if index == CATALOGUE.WAIT_INDEX:
+            return as_of
+        verdict = self.evaluate(state)
+        if verdict.mask[index]:
+            window = verdict.window_utc(index)
+            return window[0] if window else as_of
+        snap = state.snapshot
+        ref = self.reference_zone(snap.country, snap.timezone)
+        base = CaseBatch.from_states([state])
+        days = list(range(1, horizon_days + 1))
+        if not days:
+            return None
+        rolled = concat_batches([roll_batch(base, d) for d in days])
+        dates = np.array(
+            [state.local_date + timedelta(days=d) for d in days], dtype="datetime64[D]"
+        )
+        # The numpy mask reads local hours only; with an unknown zone it may allow more
+        # than the zone intersection, so each candidate day is confirmed by the durable path.
+        candidates = np.flatnonzero(self.mask_batch(rolled, dates)[:, index])
+        for k in candidates.tolist():
+            day = state.local_date + timedelta(days=days[k])
+            start = max(as_of, local_midnight(day, ref))
+            row = rolled.take([k])
+            v = self._evaluate_row(row, day, start, snap.timezone)
+            if v.mask[index]:
+                window = v.window_utc(index)
+                return window[0] if window else start
+        return None
+
+
+def concat_batches(batches: Sequence[CaseBatch]) -> CaseBatch:
+    """Rows of several batches, in order, as one batch."""
+    return CaseBatch(
+        **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(CaseBatch)}
+    )
+
+
+@cache
+def _valid_zone(name: str | None) -> str | None:
+    """``name`` if it is a valid IANA zone; None (= unknown, fail safe) otherwise."""
+    if not name:
+        return None
+    try:
+        zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def _overlaps(window: tuple[int, int] | None, start: int, end: int) -> bool:
+    return window is not None and max(window[0], start) < min(window[1], end)
+
+
+def _dedupe(hits: list[RuleHit]) -> list[RuleHit]:
+    seen: set[str] = set()
+    out = []
+    for h in hits:
+        if h.rule_id not in seen:
+            seen.add(h.rule_id)
+            out.append(h)
+    return out
+
+
+def _as_of_minute(local_day: date, as_of: datetime, tz: ZoneInfo) -> float:
+    """``as_of`` as local wall-clock minutes of ``local_day`` (−1 before it, ∞ after)."""
+    local = as_of.astimezone(tz)
+    if local.date() < local_day:
+        return -1.0
+    if local.date() > local_day:
+        return float("inf")
+    return local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+
+
+def _pair_windows_across(
+    local_day: date,
+    as_of: datetime,
+    zones: tuple[ZoneInfo, ...],
+    w_start: list[int],
+    w_end: list[int],
+) -> list[tuple[datetime, datetime] | None]:
+    """Unknown zone: UTC window of every (channel, slot) pair that holds in every zone of
+    the country (slot hours read in the reference zone ``zones[0]``); None if empty/passed."""
+    ref = zones[0]
+    channel_utc: dict[int, tuple[datetime, datetime] | None] = {}
+    for ch in {int(c) for c in CONTACT_CHANNELS}:
+        if w_start[ch] >= w_end[ch]:
+            channel_utc[ch] = None
+            continue
+        lo_utc = max(local_instant(local_day, w_start[ch], z) for z in zones)
+        hi_utc = min(local_instant(local_day, w_end[ch], z) for z in zones)
+        channel_utc[ch] = (lo_utc, hi_utc) if lo_utc < hi_utc else None
+    out: list[tuple[datetime, datetime] | None] = []
+    for p in _PAIRS:
+        cw = channel_utc[p.channel]
+        if cw is None:
+            out.append(None)
+            continue
+        lo_utc = max(cw[0], local_instant(local_day, p.start, ref), as_of)
+        hi_utc = min(cw[1], local_instant(local_day, p.end, ref))
+        out.append((lo_utc, hi_utc) if lo_utc < hi_utc else None)
+    return out
+
+
+def _zone_window_open(
+    local_day: date, zones: tuple[ZoneInfo, ...], pair: _Pair, w_start: int, w_end: int
+) -> bool:
+    """Whether the channel window [w_start, w_end), held in every zone, meets the pair's
+    slot (read in the reference zone ``zones[0]``) at all, ignoring the decision time."""
+    ref = zones[0]
+    start = max(
+        [local_instant(local_day, w_start, z) for z in zones]
+        + [local_instant(local_day, pair.start, ref)]
+    )
+    end = min(
+        [local_instant(local_day, w_end, z) for z in zones]
+        + [local_instant(local_day, pair.end, ref)]
+    )
+    return start < end

@@ -1,0 +1,313 @@
+"""Case facts: the numbers the rules' conditions read, derived from :class:`CaseBatch`
+columns by one vectorised function used by *both* evaluation paths (``durable_rules`` for
+one case, numpy for the simulator's batches). Only the rule evaluation differs.
+
+Every fact is an integer (booleans are 0/1) so that ``durable_rules`` and numpy compare
+the same values. Names starting with ``_`` are internal (country id, contact counts of
+the ruleset's limits) and cannot be used in ``when:`` conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from engine.catalogue import CONTACT_CHANNELS, Channel
+from engine.compliance.calendar import HolidayCalendar, day_kinds
+from engine.state import HISTORY_DAYS, NEVER, CaseBatch, ConsentStatus
+
+# Scalar CaseBatch columns exposed as facts under their own names, with their meaning.
+_COLUMN_FACTS: dict[str, str] = {
+    "days_past_due": "days since the due date",
+    "outstanding_minor": "outstanding balance, minor units",
+    "original_minor": "original balance, minor units",
+    "product": "product code (1 telecom, 2 consumer credit, 3 credit card, 4 utility, 5 BNPL)",
+    "age_band": "debtor age band (1 18-29, 2 30-44, 3 45-64, 4 65+)",
+    "tenure_months": "months as a customer",
+    "has_app": "debtor has the creditor's app (0/1)",
+    "dispute": "the debt is disputed and the dispute is open (0/1)",
+    "cease_communication": "the debtor asked to stop communication (0/1)",
+    "vulnerable": "the debtor is known or suspected to be vulnerable (0/1)",
+    "bankruptcy": "the debtor is in bankruptcy / insolvency proceedings (0/1)",
+    "deceased": "the debtor is deceased (0/1)",
+    "closed": "the case is closed (0/1)",
+    "mental_health_crisis": "mental health crisis breathing space is active (0/1)",
+    "time_barred": "the debt is time-barred (0/1)",
+    "hardship": "the debtor reported financial hardship (0/1)",
+    "breathing_space_days_left": "days of breathing space left, today included (0 = none)",
+    "days_since_conversation": "local days since the last conversation (0 = today; NEVER)",
+    "days_since_first_reminder": "local days since the first reminder (NEVER if none)",
+    "days_since_first_written_reminder": "days since the first letter/e-mail reminder",
+    "days_since_first_demand": "local days since the first demand (NEVER if none)",
+    "days_since_last_payment": "local days since the last payment (NEVER if none)",
+    "days_since_call_consent": "local days since direct prior consent to calls (NEVER)",
+    "days_since_breathing_space_started": "local days since breathing space started (NEVER)",
+    "deliveries_30d": "contacts delivered in 30 days",
+    "opens_7d": "messages opened in 7 days",
+    "opens_30d": "messages opened in 30 days",
+    "clicks_30d": "links clicked in 30 days",
+    "conversations_30d": "conversations in 30 days",
+    "payments_total": "payments received",
+    "paid_minor_total": "amount paid, minor units",
+    "promises_open": "open promises to pay",
+    "promises_broken": "broken promises to pay",
+    "plan_active": "an instalment plan is active (0/1)",
+    "plans_broken": "broken instalment plans",
+    "complaints_total": "complaints ever",
+    "complaints_30d": "complaints in 30 days",
+}
+
+_DERIVED_FACTS: dict[str, str] = {
+    "weekday": "local weekday of the decision (0 Monday … 6 Sunday)",
+    "day_of_month": "local day of the month (1-31)",
+    "month": "local month (1-12)",
+    "is_holiday": "the local date is a public holiday of the country (0/1)",
+    "day_kind": "0 weekday, 1 Saturday, 2 Sunday, 3 public holiday",
+    "breathing_space": "a breathing space (moratorium) is active today (0/1)",
+    **{
+        f"opted_out_{c.name.lower()}": f"the debtor opted out of {c.name} (0/1)"
+        for c in CONTACT_CHANNELS
+    },
+    **{
+        f"consent_granted_{c.name.lower()}": f"the debtor explicitly consented to {c.name} (0/1)"
+        for c in CONTACT_CHANNELS
+    },
+}
+
+PUBLIC_FACTS: dict[str, str] = {**_COLUMN_FACTS, **_DERIVED_FACTS}
+"""Facts a ``when:`` condition may use, with their meaning (docs/rules.md lists them)."""
+
+COUNTRY_FACT = "_country"
+
+
+# Columns of the per-day count tensor: the contact channels, then the phone calls to
+# exclude (not connected, placed with consent), which are subsets of the phone column.
+_COUNT_COLUMNS: tuple[str, ...] = (
+    *(c.name for c in CONTACT_CHANNELS),
+    "PHONE_not_connected",
+    "PHONE_with_consent",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CountSpec:
+    """Contacts counted by a contact limit: which channels, which window, which exclusions."""
+
+    channels: tuple[int, ...]
+    period: str
+    """"rolling", "week" (Monday to today) or "month" (the 1st to today)."""
+    days: int
+    """Window length for "rolling" (today = 1)."""
+    exclude_not_connected: bool = False
+    exclude_with_consent: bool = False
+
+    @property
+    def fact(self) -> str:
+        chans = "_".join(Channel(c).name.lower() for c in self.channels)
+        window = f"{self.days}d" if self.period == "rolling" else self.period
+        excl = ("_nc" if self.exclude_not_connected else "") + (
+            "_pc" if self.exclude_with_consent else ""
+        )
+        return f"_count_{chans}_{window}{excl}"
+
+    def terms(self) -> list[tuple[int, int]]:
+        """(column of :data:`_COUNT_COLUMNS`, sign) pairs whose window sums make the count."""
+        out = [(_COUNT_COLUMNS.index(Channel(c).name), 1) for c in self.channels]
+        if Channel.PHONE in self.channels:
+            if self.exclude_not_connected:
+                out.append((_COUNT_COLUMNS.index("PHONE_not_connected"), -1))
+            if self.exclude_with_consent:
+                out.append((_COUNT_COLUMNS.index("PHONE_with_consent"), -1))
+        return out
+
+
+class FactContext:
+    """What the fact derivation needs besides the batch: countries, calendars, counts,
+    and which facts the ruleset reads (only those are derived)."""
+
+    def __init__(
+        self,
+        country_ids: Mapping[str, int],
+        calendars: Mapping[str, HolidayCalendar],
+        count_specs: Sequence[CountSpec],
+        needed: frozenset[str] | None = None,
+    ) -> None:
+        self.country_ids = dict(country_ids)
+        self.calendars = dict(calendars)
+        self.count_specs = tuple(count_specs)
+        self.needed = (
+            needed
+            if needed is not None
+            else frozenset(PUBLIC_FACTS) | {s.fact for s in self.count_specs}
+        )
+        specs = [s for s in self.count_specs if s.fact in self.needed]
+        self.count_names = [s.fact for s in specs]
+        # Each count is a signed sum of "terms": one column's total over the window. All
+        # terms of all counts are gathered from one cumulative-sum tensor in one go.
+        terms = [(k, col, sign) for k, s in enumerate(specs) for col, sign in s.terms()]
+        used = sorted({col for _, col, _ in terms})
+        self.count_columns = used
+        n_channels = len(CONTACT_CHANNELS)
+        self.count_channel_values = [int(CONTACT_CHANNELS[c]) for c in used if c < n_channels]
+        self.count_not_connected = _COUNT_COLUMNS.index("PHONE_not_connected") in used
+        self.count_with_consent = _COUNT_COLUMNS.index("PHONE_with_consent") in used
+        self.term_columns = np.array([used.index(col) for _, col, _ in terms], dtype=np.int64)
+        self.term_signs = np.array([sign for _, _, sign in terms], dtype=np.int64)
+        self.term_starts = np.array(
+            [next(i for i, t in enumerate(terms) if t[0] == k) for k in range(len(specs))],
+            dtype=np.int64,
+        )
+        self.term_offsets = np.array([specs[k].days - 1 for k, _, _ in terms], dtype=np.int64)
+        self.term_week = np.array([specs[k].period == "week" for k, _, _ in terms])
+        self.term_month = np.array([specs[k].period == "month" for k, _, _ in terms])
+        self.calendar_counts = bool(self.term_week.any() or self.term_month.any())
+        self.columns = [n for n in _COLUMN_FACTS if n in self.needed]
+
+
+# Plain ints: numpy compares with an IntEnum member through a slow generic path.
+_OPTED_OUT = int(ConsentStatus.OPTED_OUT)
+_GRANTED = int(ConsentStatus.GRANTED)
+_CONSENT_FACTS = [
+    (int(c), f"opted_out_{c.name.lower()}", f"consent_granted_{c.name.lower()}")
+    for c in CONTACT_CHANNELS
+]
+_SMALL = 32
+"""Below this many rows, Python lookups beat numpy's per-call set-up (the one-case path)."""
+
+
+def derive_facts(
+    batch: CaseBatch, local_dates: np.ndarray, context: FactContext
+) -> dict[str, np.ndarray]:
+    """The facts ``context.needed`` for every row of ``batch``: integer (or 0/1 bool)
+    arrays of length N.
+
+    ``local_dates`` (``datetime64[D]``, one per row) is the debtor's local date of the
+    decision; history offsets in the batch are counted from it. Rows of a country the
+    context does not know get ``_country = -1`` (callers refuse them).
+    """
+    n = len(batch)
+    needed = context.needed
+    dates = np.asarray(local_dates).astype("datetime64[D]").reshape(n)
+    # Native column dtypes are kept (bool, int16…): comparisons with Python ints are exact.
+    out: dict[str, np.ndarray] = {name: getattr(batch, name) for name in context.columns}
+
+    weekday = batch.weekday
+    want_holiday = not needed.isdisjoint(("is_holiday", "day_kind"))
+    if n <= _SMALL:
+        codes = batch.country.tolist()
+        out[COUNTRY_FACT] = np.array([context.country_ids.get(c, -1) for c in codes])
+        if want_holiday:
+            calendars = context.calendars
+            holiday = np.array(
+                [
+                    code in calendars and calendars[code].is_holiday(day)
+                    for code, day in zip(codes, dates.tolist(), strict=True)
+                ],
+                dtype=bool,
+            )
+    else:
+        uniq, inverse = np.unique(batch.country, return_inverse=True)
+        inverse = inverse.reshape(n)
+        ids = np.array([context.country_ids.get(str(c), -1) for c in uniq.tolist()])
+        out[COUNTRY_FACT] = ids[inverse]
+        if want_holiday:
+            holiday = np.zeros(n, dtype=bool)
+            for k, code in enumerate(uniq.tolist()):
+                calendar = context.calendars.get(code)
+                if calendar is not None:
+                    rows = inverse == k
+                    holiday[rows] = calendar.holiday_mask(dates[rows])
+    if want_holiday:
+        out["is_holiday"] = holiday
+        out["day_kind"] = day_kinds(weekday, holiday)
+    out["weekday"] = weekday
+    day_of_month: np.ndarray | None = None
+    if context.calendar_counts or not needed.isdisjoint(("day_of_month", "month")):
+        month_start = dates.astype("datetime64[M]")
+        day_of_month = (dates - month_start.astype("datetime64[D]")).astype(np.int64) + 1
+        out["day_of_month"] = day_of_month
+        out["month"] = month_start.astype(np.int64) % 12 + 1
+    if "breathing_space" in needed:
+        out["breathing_space"] = batch.breathing_space_days_left > 0
+    opted_out = batch.consent == _OPTED_OUT
+    granted = batch.consent == _GRANTED
+    for c, opted_name, granted_name in _CONSENT_FACTS:
+        out[opted_name] = opted_out[:, c]
+        out[granted_name] = granted[:, c]
+
+    if context.count_names:
+        out.update(_counts(batch, weekday, day_of_month, context))
+    return out
+
+
+def _counts(
+    batch: CaseBatch,
+    weekday: np.ndarray,
+    day_of_month: np.ndarray | None,
+    context: FactContext,
+) -> dict[str, np.ndarray]:
+    """Every needed contact count from one cumulative-sum tensor: a fixed handful of array
+    operations whatever the number of limits, which keeps the one-case path cheap.
+
+    Exclusions are subtracted from window totals and the result clipped at 0; they are
+    subsets of the phone column by construction (``summarise_history``).
+    """
+    parts: list[np.ndarray] = []
+    if context.count_channel_values:
+        parts.append(batch.contacts_by_day[:, :, context.count_channel_values])
+    if context.count_not_connected:
+        parts.append(batch.calls_not_connected_by_day[:, :, None])
+    if context.count_with_consent:
+        parts.append(batch.calls_with_consent_by_day[:, :, None])
+    per_day = np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0]
+    cum = np.cumsum(per_day, axis=1, dtype=np.int64)  # (N, D, columns)
+    offsets = context.term_offsets[None, :]
+    if context.calendar_counts:
+        assert day_of_month is not None
+        offsets = np.where(
+            context.term_week[None, :],
+            weekday[:, None],
+            np.where(context.term_month[None, :], day_of_month[:, None] - 1, offsets),
+        )
+    rows = np.arange(len(batch))[:, None]
+    terms = cum[rows, np.minimum(offsets, HISTORY_DAYS - 1), context.term_columns[None, :]]
+    values = np.maximum(np.add.reduceat(terms * context.term_signs, context.term_starts, axis=1), 0)
+    return {name: values[:, k] for k, name in enumerate(context.count_names)}
+
+
+def roll_batch(batch: CaseBatch, days: int) -> CaseBatch:
+    """The same cases ``days`` local days later, assuming nothing new happens meanwhile.
+
+    Per-day counters shift to older offsets (today's become ``days`` days ago), every
+    ``days_since_*`` grows (``NEVER`` stays), breathing space shrinks, the weekday turns.
+    Windowed totals (``opens_7d`` …) are kept: the rules do not read them as time-sensitive.
+    """
+    if days == 0:
+        return batch
+    assert days > 0
+
+    def shift(a: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(a)
+        if days < HISTORY_DAYS:
+            out[:, days:] = a[:, : HISTORY_DAYS - days]
+        return out
+
+    def since(a: np.ndarray) -> np.ndarray:
+        return np.where(a >= NEVER, a, np.minimum(a + days, NEVER - 1)).astype(a.dtype)
+
+    changes: dict[str, np.ndarray] = {
+        "contacts_by_day": shift(batch.contacts_by_day),
+        "calls_not_connected_by_day": shift(batch.calls_not_connected_by_day),
+        "calls_with_consent_by_day": shift(batch.calls_with_consent_by_day),
+        "weekday": ((batch.weekday.astype(np.int64) + days) % 7).astype(batch.weekday.dtype),
+        "days_past_due": (batch.days_past_due + days).astype(batch.days_past_due.dtype),
+        "breathing_space_days_left": np.maximum(batch.breathing_space_days_left - days, 0).astype(
+            batch.breathing_space_days_left.dtype
+        ),
+    }
+    for f in fields(batch):
+        if f.name.startswith("days_since_"):
+            changes[f.name] = since(getattr(batch, f.name))
+    return replace(batch, **changes)
