@@ -1,0 +1,181 @@
+"""Collection KPIs from per-debtor outcomes, each with a 95 % confidence interval.
+
+Every KPI is a mean over debtors of a per-debtor value (see :func:`per_debtor_values`), or
+for the recovery rate a ratio of two sums, so intervals come from the normal
+approximation (delta method for the ratio) or from a bootstrap over debtors. Definitions,
+also in docs/simulator.md:
+
+* resolution rate — % of debtors whose episode ended PAID, SETTLED, PLAN_COMPLETED or with a
+  plan in good standing at the horizon (PLAN_ACTIVE); legal hand-overs are not resolved;
+* recovery rate — collected during the episode / original balance, summed over debtors;
+* net value per case — collected + expected net legal recovery − contact and legal costs;
+* cost per case — contact and legal costs;
+* complaints per 1,000 cases;
+* churn within 90 days — % of debtors who left the creditor during the episode or within
+  90 days after it (simulated from the episode's outcome and the debtor's experience);
+* NPS — promoters (answer 9–10) minus detractors (0–6), in points, from one simulated
+  survey answer per debtor at the end of the episode;
+* contacts per case; reward per case (the RL objective, scaled units).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from simulator.outcomes import CaseOutcomes
+
+Z95 = 1.959963984540054
+CIMethod = Literal["normal", "bootstrap"]
+
+
+@dataclass(frozen=True, slots=True)
+class KPI:
+    """One KPI: its estimate and 95 % confidence interval."""
+
+    name: str
+    label: str
+    unit: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci_high - self.ci_low) / 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class KPIReport:
+    """KPIs of one run, in display order; index by name (``report["nps"]``)."""
+
+    kpis: tuple[KPI, ...]
+
+    def __getitem__(self, name: str) -> KPI:
+        for k in self.kpis:
+            if k.name == name:
+                return k
+        raise KeyError(f"no KPI {name!r}; have {', '.join(k.name for k in self.kpis)}")
+
+    def __contains__(self, name: object) -> bool:
+        return any(k.name == name for k in self.kpis)
+
+    def __iter__(self) -> Iterator[KPI]:
+        return iter(self.kpis)
+
+
+# name → (label, unit, scale of the per-debtor mean)
+_MEAN_KPIS: dict[str, tuple[str, str, float]] = {
+    "resolution_rate": ("resolution rate", "%", 100.0),
+    "net_value_per_case": ("net value per case", "currency", 1.0),
+    "cost_per_case": ("cost per case", "currency", 1.0),
+    "complaints_per_1000": ("complaints per 1,000 cases", "", 1000.0),
+    "churn_90d": ("churn within 90 days", "%", 100.0),
+    "nps": ("NPS", "points", 1.0),
+    "contacts_per_case": ("contacts per case", "", 1.0),
+    "reward_per_case": ("reward per case", "scaled", 1.0),
+}
+
+
+def per_debtor_values(outcomes: CaseOutcomes) -> dict[str, np.ndarray]:
+    """The per-debtor value whose mean (× scale) is each mean-type KPI."""
+    answer = outcomes.nps_score.astype(np.int64)
+    return {
+        "resolution_rate": outcomes.resolved.astype(np.float64),
+        "net_value_per_case": (outcomes.collected_minor + outcomes.legal_expected_minor) / 100.0
+        - outcomes.cost,
+        "cost_per_case": outcomes.cost.astype(np.float64),
+        "complaints_per_1000": outcomes.complaints.astype(np.float64),
+        "churn_90d": outcomes.churned.astype(np.float64),
+        "nps": np.where(answer >= 9, 100.0, np.where(answer <= 6, -100.0, 0.0)),
+        "contacts_per_case": outcomes.contacts.astype(np.float64),
+        "reward_per_case": outcomes.reward.astype(np.float64),
+    }
+
+
+def compute_kpis(
+    outcomes: CaseOutcomes,
+    *,
+    churn_applies: bool = True,
+    method: CIMethod = "normal",
+    n_boot: int = 1000,
+    rng: np.random.Generator | None = None,
+) -> KPIReport:
+    """All KPIs of ``outcomes`` with 95 % CIs (``normal`` approximation or ``bootstrap``).
+
+    ``churn_applies=False`` (scenarios without a customer relationship) leaves churn out.
+    """
+    n = len(outcomes)
+    if n == 0:
+        raise ValueError("no finished debtors: run the simulation until episodes end")
+    if method not in ("normal", "bootstrap"):
+        raise ValueError(f"method must be 'normal' or 'bootstrap', got {method!r}")
+    values = per_debtor_values(outcomes)
+    names = [k for k in _MEAN_KPIS if churn_applies or k != "churn_90d"]
+    collected = outcomes.collected_minor.astype(np.float64)
+    original = outcomes.original_minor.astype(np.float64)
+    boots: np.ndarray | None = None
+    if method == "bootstrap":
+        matrix = np.stack([values[k] for k in names] + [collected, original])
+        boots = bootstrap_sums(matrix, n_boot, rng if rng is not None else np.random.default_rng(0))
+    kpis = []
+    for j, name in enumerate(names):
+        label, unit, scale = _MEAN_KPIS[name]
+        if boots is None:
+            mean, low, high = mean_ci(values[name])
+        else:
+            mean = float(values[name].mean())
+            low, high = (float(x) for x in np.percentile(boots[:, j] / n, [2.5, 97.5]))
+        kpis.append(KPI(name, label, unit, mean * scale, low * scale, high * scale, n))
+    if boots is None:
+        ratio, low, high = ratio_ci(collected, original)
+    else:
+        ratio = float(collected.sum() / original.sum())
+        low, high = (float(x) for x in np.percentile(boots[:, -2] / boots[:, -1], [2.5, 97.5]))
+    kpis.insert(
+        1, KPI("recovery_rate", "recovery rate", "%", ratio * 100, low * 100, high * 100, n)
+    )
+    return KPIReport(tuple(kpis))
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and its 95 % CI by the normal approximation."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, mean, mean
+    half = Z95 * float(values.std(ddof=1)) / np.sqrt(values.size)
+    return mean, mean - half, mean + half
+
+
+def ratio_ci(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float, float]:
+    """Ratio of sums and its 95 % CI by the delta method."""
+    total = float(denominator.sum())
+    if total <= 0:
+        raise ValueError("the denominator sums to zero; a ratio KPI is undefined")
+    ratio = float(numerator.sum()) / total
+    n = numerator.size
+    if n < 2:
+        return ratio, ratio, ratio
+    residual = numerator - ratio * denominator
+    se = float(residual.std(ddof=1)) * np.sqrt(n) / total
+    return ratio, ratio - Z95 * se, ratio + Z95 * se
+
+
+def bootstrap_sums(
+    matrix: np.ndarray, n_boot: int, rng: np.random.Generator, chunk: int = 100
+) -> np.ndarray:
+    """(n_boot, k) sums of each row of ``matrix`` (k, n) over bootstrap resamples of its
+    columns (the debtors), drawn in chunks to bound memory."""
+    n = matrix.shape[1]
+    out = np.empty((n_boot, matrix.shape[0]))
+    p = np.full(n, 1.0 / n)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        counts = rng.multinomial(n, p, size=stop - start).astype(np.float64)
+        out[start:stop] = counts @ matrix.T
+    return out
