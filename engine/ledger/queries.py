@@ -38,7 +38,7 @@ EVENT_COLUMNS = (
 )
 """Columns read back into ``engine.state.LedgerEvent``, in its field order."""
 
-_SELECT_CASE_EVENTS = (
+SELECT_CASE_EVENTS = (
     sa.select(*EVENT_COLUMNS)
     .where(EVENTS.c.case_id == sa.bindparam("case_id"))
     .where(EVENTS.c.occurred_at >= sa.bindparam("since"))
@@ -85,7 +85,7 @@ _UPSERT_OUTCOME = {name: _upsert_outcome(name) for name in ("sqlite", "postgresq
 
 def select_case_events(*, connection: Connection, case_id: str, since: Any) -> Sequence[sa.Row]:
     """Rows of ``EVENT_COLUMNS`` of one case at or after ``since``, oldest first."""
-    return connection.execute(_SELECT_CASE_EVENTS, {"case_id": case_id, "since": since}).all()
+    return connection.execute(SELECT_CASE_EVENTS, {"case_id": case_id, "since": since}).all()
 
 
 def select_event(*, connection: Connection, event_id: str) -> sa.Row | None:

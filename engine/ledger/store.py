@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, exc
 from sqlmodel import Session
 
 from engine.catalogue import Action, Channel
-from engine.ledger import queries
-from engine.ledger.db import WRITE_OPTION, create_ledger_engine
+from engine.ledger import driver, queries
+from engine.ledger.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    WRITE_OPTION,
+    create_ledger_engine,
+    is_sqlite,
+)
 from engine.ledger.errors import LedgerError, LedgerIntegrityError, LedgerUnavailable
 from engine.ledger.migrate import upgrade_to_head
 from engine.ledger.models import SOURCE_CALLER, SOURCE_DECISION, DecisionRow
@@ -37,6 +44,7 @@ OUTCOME_KINDS = frozenset({EventKind.PAYMENT, EventKind.CASE_CLOSED})
 """Event kinds rolled up into the ``outcome`` table."""
 
 _RETRIES = 3
+_RETRY = object()
 """Attempts of a transaction that PostgreSQL aborted to break a deadlock or conflict."""
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock
 _UNAVAILABLE_SQLSTATES = frozenset({"25006", "57014"})  # read-only transaction, timeout
@@ -46,6 +54,41 @@ _KINDS = {int(k): k for k in EventKind}
 _CHANNELS = {int(c): c for c in Channel}
 _ACTIONS: dict[int | None, Action | None] = {int(a): a for a in Action}
 _ACTIONS[None] = None
+EVENT_ROW_KEYS = (
+    "event_id",
+    "case_id",
+    "debtor_id",
+    "kind",
+    "channel",
+    "action",
+    "occurred_at",
+    "amount_minor",
+    "currency",
+    "until",
+    "decision_id",
+    "source",
+    "recorded_at",
+)
+"""Columns written for an event (all but the surrogate ``id``); keys of ``_event_row``."""
+DECISION_ROW_KEYS = (
+    "decision_id",
+    "case_id",
+    "debtor_id",
+    "decided_at",
+    "treatment_index",
+    "treatment_label",
+    "send_at",
+    "next_review_at",
+    "policy_name",
+    "policy_version",
+    "policy_arm",
+    "propensity",
+    "ruleset_version",
+    "rule_ids",
+    "inputs_digest",
+    "explanation",
+)
+"""Columns of a decision; keys of ``_decision_row``."""
 _MAX_BIGINT = 2**63 - 1
 _MIN_BIGINT = -(2**63)
 
@@ -83,6 +126,11 @@ class Ledger:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._closed = False
+        self._hot = driver.HotPath.for_dialect(
+            engine.dialect, event_keys=EVENT_ROW_KEYS, decision_keys=DECISION_ROW_KEYS
+        )
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._write_lock = threading.Lock() if is_sqlite(engine) else None
 
     @property
     def engine(self) -> Engine:
@@ -102,8 +150,9 @@ class Ledger:
 
         An event whose ``event_id`` is already stored (or repeats within ``events``) is
         counted as a duplicate and ignored, whatever its content: the first write wins.
-        ``debtor_ids`` maps case id → debtor id for events whose ``debtor_id`` is empty;
-        ``currencies`` maps event id → ISO 4217 code of ``amount_minor``.
+        ``debtor_ids`` maps event id → debtor id for events whose ``debtor_id`` is empty
+        (as ``engine.convert.events_from_proto`` returns it); ``currencies`` maps event id →
+        ISO 4217 code of ``amount_minor``.
         PAYMENT and CASE_CLOSED events that are new update the case's outcome roll-up.
         """
         if not events:
@@ -120,7 +169,7 @@ class Ledger:
         rows = [
             _event_row(
                 event,
-                debtor_id=event.debtor_id or debtor_ids.get(event.case_id, ""),
+                debtor_id=event.debtor_id or debtor_ids.get(event.event_id, ""),
                 currency=currencies.get(event.event_id, ""),
                 source=SOURCE_CALLER,
                 recorded_at=recorded_at,
@@ -143,14 +192,33 @@ class Ledger:
             raise ValueError(
                 f"since={since.isoformat()} is naive; pass a timezone-aware datetime (UTC)"
             )
-        rows = self._run(
+        hot = self._hot
+        rows = self._run_on_driver(
             "reading a case's events",
-            lambda connection: queries.select_case_events(
-                connection=connection, case_id=case_id, since=since
+            lambda cursor: driver.select_case_events(
+                cursor=cursor, hot=hot, case_id=case_id, since=since
             ),
             write=False,
         )
-        return [_event_from_row(row) for row in rows]
+        to_datetime, to_date = hot.result_datetime, hot.result_date
+        # Positional construction and plain lookups: this runs for every event of every
+        # decision (LedgerEvent's field order is event_id, case_id, kind, occurred_at,
+        # channel, action, amount_minor, until, decision_id, debtor_id).
+        return [
+            LedgerEvent(
+                r[0],
+                r[1],
+                _KINDS[r[2]],
+                to_datetime(r[3]),
+                _CHANNELS[r[4]],
+                _ACTIONS[r[5]],
+                r[6],
+                to_date(r[7]),
+                r[8] or "",
+                r[9],
+            )
+            for r in rows
+        ]
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -177,13 +245,15 @@ class Ledger:
             else None
         )
 
-        def work(connection: Connection) -> None:
-            queries.insert_decision(connection=connection, row=decision_row)
+        hot = self._hot
+
+        def work(cursor: Any) -> None:
+            driver.insert_decision(cursor=cursor, hot=hot, row=decision_row)
             if event_row is not None:
-                queries.insert_event(connection=connection, row=event_row)
+                driver.insert_event(cursor=cursor, hot=hot, row=event_row)
 
         try:
-            self._run("saving a decision", work, write=True)
+            self._run_on_driver("saving a decision", work, write=True)
         except LedgerIntegrityError:
             # A retry of a call whose commit succeeded but whose reply was lost is fine.
             if self._is_stored(record, planned):
@@ -254,15 +324,11 @@ class Ledger:
 
     def _run(self, what: str, work: Callable[[Connection], T], *, write: bool) -> T:
         """Run ``work`` in one transaction, retrying deadlocks, translating errors."""
-        if self._closed:
-            raise LedgerUnavailable(
-                f"ledger is closed (while {what}); the service is shutting down, retry on "
-                "another replica"
-            )
+        self._check_open(what)
         engine = self._writer if write else self._engine
         for attempt in range(1, _RETRIES + 1):
             try:
-                with engine.begin() as connection:
+                with self._write_turn(what, write), engine.begin() as connection:
                     return work(connection)
             except exc.DBAPIError as error:
                 if _sqlstate(error) in _RETRYABLE_SQLSTATES and attempt < _RETRIES:
@@ -272,6 +338,102 @@ class Ledger:
             except exc.SQLAlchemyError as error:
                 _raise_translated(error, what, self._engine)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _run_on_driver(self, what: str, work: Callable[[Any], T], *, write: bool) -> T:
+        """Like :meth:`_run`, on a pooled driver connection (see :mod:`engine.ledger.driver`).
+
+        A read on SQLite runs without BEGIN: one SELECT is its own consistent snapshot.
+        """
+        self._check_open(what)
+        for attempt in range(1, _RETRIES + 1):
+            with self._write_turn(what, write):
+                result = self._attempt_on_driver(what, work, write=write, attempt=attempt)
+            if result is not _RETRY:
+                return cast(T, result)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _attempt_on_driver(
+        self, what: str, work: Callable[[Any], T], *, write: bool, attempt: int
+    ) -> T | object:
+        """One try of :meth:`_run_on_driver`; returns ``_RETRY`` to ask for another."""
+        begin_immediate = write and self._hot.sqlite
+        try:
+            connection = self._engine.raw_connection()
+        except exc.SQLAlchemyError as error:  # e.g. the pool timed out
+            _raise_translated(error, what, self._engine)
+        except self._driver_error as error:  # the driver could not connect
+            _raise_translated(self._as_sqlalchemy_error(error), what, self._engine)
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            if begin_immediate:
+                cursor.execute("BEGIN IMMEDIATE")
+            result = work(cursor)
+            if write:
+                connection.commit()
+            return result
+        except self._driver_error as driver_error:
+            wrapped = self._as_sqlalchemy_error(driver_error, connection, cursor)
+            if _sqlstate(wrapped) in _RETRYABLE_SQLSTATES and attempt < _RETRIES:
+                log.warning("ledger: retrying %s after %s", what, _sqlstate(wrapped))
+                return _RETRY
+            _raise_translated(wrapped, what, self._engine)
+        finally:
+            # Closing returns the connection to the pool, which rolls back whatever
+            # was not committed (also when `work` raised something else).
+            if cursor is not None:
+                with suppress(Exception):
+                    cursor.close()
+            connection.close()
+
+    @contextmanager
+    def _write_turn(self, what: str, write: bool) -> Iterator[None]:
+        """Queue this process's SQLite writers on a lock instead of on SQLite's busy wait.
+
+        SQLite's busy handler sleeps 1, 2, 5, 10… ms between retries of a taken write lock,
+        so threads contending for it see millisecond tails for a lock held ~100 µs; a
+        Python lock hands over immediately. Other processes still queue on busy_timeout.
+        """
+        if not write or self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise LedgerUnavailable(
+                f"waited {SQLITE_BUSY_TIMEOUT_MS / 1000:.0f} s for the SQLite write lock while "
+                f"{what}; nothing was written — the ledger is overloaded, retry later"
+            )
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    def _as_sqlalchemy_error(
+        self, error: Exception, connection: Any = None, cursor: Any = None
+    ) -> exc.DBAPIError:
+        """Wrap a driver error as SQLAlchemy would, dropping the connection if it is dead."""
+        dialect = self._engine.dialect
+        dead = connection is None or dialect.is_disconnect(
+            cast(Any, error), connection.driver_connection, cursor
+        )
+        if dead and connection is not None:
+            connection.invalidate(error)
+        wrapped = exc.DBAPIError.instance(
+            None,
+            None,
+            error,
+            self._driver_error,
+            connection_invalidated=dead,
+            dialect=dialect,
+        )
+        assert isinstance(wrapped, exc.DBAPIError)  # a driver error always wraps as one
+        return wrapped
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise LedgerUnavailable(
+                f"ledger is closed (while {what}); the service is shutting down, retry on "
+                "another replica"
+            )
 
     def _is_stored(self, record: DecisionRecord, planned: LedgerEvent | None) -> bool:
         """Whether ``record`` and its reservation are stored exactly as given."""
@@ -447,8 +609,9 @@ def _decision_from_row(row: DecisionRow) -> DecisionRecord:
 # -- errors ------------------------------------------------------------------------------
 
 
-def _sqlstate(error: exc.DBAPIError) -> str | None:
-    return getattr(error.orig, "sqlstate", None)
+def _sqlstate(error: exc.DBAPIError) -> str:
+    """PostgreSQL's SQLSTATE of the error ("" on SQLite)."""
+    return getattr(error.orig, "sqlstate", None) or ""
 
 
 def _raise_translated(error: exc.SQLAlchemyError, what: str, engine: Engine) -> NoReturn:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from engine.catalogue import Action, Channel
-from engine.ledger import DecisionRecord, Ledger, LedgerIntegrityError, LedgerUnavailable, queries
+from engine.ledger import DecisionRecord, Ledger, LedgerIntegrityError, LedgerUnavailable, driver
 from engine.state import EventKind, LedgerEvent
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -103,13 +103,16 @@ def test_conflicting_decision_id_stores_no_reservation(
     assert ledger.events_for_case("case-1", since=T0) == []
 
 
-def test_failure_after_the_decision_insert_rolls_it_back(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, make_decision: Callable[..., DecisionRecord]
+def test_connection_lost_after_the_decision_insert_stores_nothing(
+    ledger: Ledger, make_decision: Callable[..., DecisionRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def connection_dropped(**_: object) -> None:
-        raise sa.exc.OperationalError("INSERT ledger_event", {}, Exception("server closed"))
+    insert_event = driver.insert_event
 
-    monkeypatch.setattr(queries, "insert_event", connection_dropped)
+    def connection_lost(*, cursor: Any, **rest: Any) -> None:
+        cursor.connection.close()  # the decision row was inserted but is not committed
+        insert_event(cursor=cursor, **rest)
+
+    monkeypatch.setattr(driver, "insert_event", connection_lost)
 
     with pytest.raises(LedgerUnavailable, match="retry later"):
         ledger.save_decision(make_decision(), reservation=_reservation())
@@ -117,6 +120,8 @@ def test_failure_after_the_decision_insert_rolls_it_back(
 
     assert ledger.get_decision("dec-1") is None
     assert ledger.events_for_case("case-1", since=T0) == []
+    ledger.save_decision(make_decision(), reservation=_reservation())  # the pool recovered
+    assert ledger.get_decision("dec-1") == make_decision()
 
 
 def test_reservation_must_match_its_decision(

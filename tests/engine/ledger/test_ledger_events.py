@@ -150,11 +150,11 @@ def test_debtor_ids_fill_events_without_one(
     ledger: Ledger, make_event: Callable[..., LedgerEvent]
 ) -> None:
     ledger.record_events(
-        [make_event("e-1"), make_event("e-2", debtor_id="explicit")],
-        debtor_ids={"case-1": "from-map"},
+        [make_event("e-1"), make_event("e-2", debtor_id="explicit"), make_event("e-3")],
+        debtor_ids={"e-1": "from-map", "e-2": "ignored"},
     )
     stored = ledger.events_for_case("case-1", since=T0)
-    assert [e.debtor_id for e in stored] == ["from-map", "explicit"]
+    assert [e.debtor_id for e in stored] == ["from-map", "explicit", ""]
 
 
 def test_outcome_rolls_up_payments_and_closure(
@@ -181,7 +181,7 @@ def test_outcome_rolls_up_payments_and_closure(
             make_event("close", kind=EventKind.CASE_CLOSED, at=T0 + 3 * day),
             make_event("pay-0", kind=EventKind.PAYMENT, amount_minor=500, at=T0),
         ],
-        debtor_ids={"case-1": "debtor-1"},
+        debtor_ids={"close": "debtor-1"},
         currencies={"pay-0": "SEK"},
     )
     outcome = ledger.get_outcome("case-1")
