@@ -169,15 +169,21 @@ class NumpyPolicy:
 
     def logits(self, observations: np.ndarray) -> np.ndarray:
         """Unmasked action logits, shape (n, n_actions), float64."""
-        h = np.asarray(observations, dtype=np.float32).astype(np.float64, copy=False)
+        # float32 first, as SB3 feeds the network float32: a float64 caller gets the same
+        # rounding of its inputs as in training.
+        h = np.asarray(observations, dtype=np.float32).astype(np.float64)
         for weight_t, bias in self._hidden:
-            h = self._activation(h @ weight_t + bias)
-        logits: np.ndarray = h @ self._action_weight_t + self._action_bias
+            h = h @ weight_t
+            h += bias
+            h = self._activation(h)
+        logits: np.ndarray = h @ self._action_weight_t
+        logits += self._action_bias
         return logits
 
     def probabilities(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Masked softmax, shape (n, n_actions); exactly 0 where the mask is False."""
-        masked = self._masked_logits(observations, self._check_masks(observations, masks))
+        allowed = self._check_inputs(observations, masks)
+        masked = np.where(allowed, self.logits(observations), MASKED_LOGIT)
         z = np.exp(masked - masked.max(axis=1, keepdims=True))
         probs: np.ndarray = z / z.sum(axis=1, keepdims=True)
         return probs
@@ -189,31 +195,36 @@ class NumpyPolicy:
         rng: np.random.Generator | None = None,
     ) -> PolicyDecisions:
         """Choose one allowed treatment per row (see the class docstring)."""
-        allowed = self._check_masks(observations, masks)
-        masked = self._masked_logits(observations, allowed)
+        # This is the serving hot path (one case per call): every numpy call costs about a
+        # microsecond at batch size 1, so the steps below avoid temporaries where they can.
+        allowed = self._check_inputs(observations, masks)
+        masked = np.where(allowed, self.logits(observations), MASKED_LOGIT)
         n = masked.shape[0]
         rows = np.arange(n)
-        top = masked.max(axis=1, keepdims=True)
-        z = np.exp(masked - top)
-        total = z.sum(axis=1)
         if rng is None:
-            chosen = np.argmax(masked, axis=1)
+            chosen = masked.argmax(axis=1)
+            masked -= masked[rows, chosen][:, None]
+            z = np.exp(masked, out=masked)
+            # exp(0) = 1 at the chosen index: its probability is 1 / Σ z.
+            propensities = 1.0 / z.sum(axis=1)
         else:
+            masked -= masked.max(axis=1, keepdims=True)
+            z = np.exp(masked, out=masked)
+            total = z.sum(axis=1)
             # Inverse-CDF draw. A blocked action has z == 0, so its CDF step is flat and
             # "first index whose CDF exceeds u" can never land on it.
             cdf = np.cumsum(z, axis=1)
             u = rng.random(n) * total
             chosen = np.minimum((cdf <= u[:, None]).sum(axis=1), self.n_actions - 1)
-        chosen = chosen.astype(np.int64)
+            propensities = z[rows, chosen] / total
         # Defence in depth: a masked index must never leave this function.
         if not allowed[rows, chosen].all():
             raise AssertionError("numpy runtime chose a blocked treatment; this is a bug")
-        return PolicyDecisions(indices=chosen, propensities=z[rows, chosen] / total)
+        return PolicyDecisions(
+            indices=chosen.astype(np.int64, copy=False), propensities=propensities
+        )
 
-    def _masked_logits(self, observations: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        return np.where(allowed, self.logits(observations), MASKED_LOGIT)
-
-    def _check_masks(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def _check_inputs(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
         observations = np.asarray(observations)
         if observations.ndim != 2 or observations.shape[1] != self.n_features:
             raise ValueError(
