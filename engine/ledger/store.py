@@ -27,6 +27,7 @@ from engine.ledger import driver, queries
 from engine.ledger.db import (
     SQLITE_BUSY_TIMEOUT_MS,
     WRITE_OPTION,
+    WalCheckpointer,
     create_ledger_engine,
     is_sqlite,
 )
@@ -131,6 +132,9 @@ class Ledger:
         )
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._write_lock = threading.Lock() if is_sqlite(engine) else None
+        self._checkpointer = WalCheckpointer(engine) if is_sqlite(engine) else None
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     @property
     def engine(self) -> Engine:
@@ -318,6 +322,8 @@ class Ledger:
     def close(self) -> None:
         """Close all pooled connections; later calls raise :class:`LedgerUnavailable`."""
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._engine.dispose()
 
     # -- internals ----------------------------------------------------------------------
