@@ -41,6 +41,23 @@ COUNTRY_TIMEZONES: dict[str, tuple[str, ...]] = {
 MINUTES_PER_DAY = 24 * 60
 
 
+def country_zones(country: str) -> tuple[str, ...]:
+    """IANA zones of a shipped country, most populous (the reference zone) first.
+
+    A rule file may declare its own ``timezones:``; with an engine at hand,
+    ``ComplianceEngine.timezones(country)`` is authoritative. Raises ``KeyError`` (with
+    the known countries) for a country that is not in the shipped table.
+    """
+    try:
+        return COUNTRY_TIMEZONES[country]
+    except KeyError:
+        known = ", ".join(sorted(COUNTRY_TIMEZONES))
+        raise KeyError(
+            f"no time zone table for country {country!r} (known: {known}); "
+            "add `timezones:` to its rule file and use ComplianceEngine.timezones()"
+        ) from None
+
+
 class DayKind(IntEnum):
     """Which send window applies on a local date. A public holiday wins over its weekday."""
 

@@ -288,15 +288,20 @@ class _Compiler:
         )
 
     def _parse_conditions(self) -> None:
+        # From the raw YAML, so that a file with other problems still gets its conditions
+        # checked: `check` reports everything in one go.
         public = PUBLIC_FACTS.keys()
-        for stem, rf in self.parsed.items():
-            for i, rule in enumerate(rf.rules):
-                if rule.when is None:
+        for stem, located in self.located.items():
+            raw_rules = located.data.get("rules") if isinstance(located.data, dict) else None
+            if not isinstance(raw_rules, list):
+                continue
+            for i, raw in enumerate(raw_rules):
+                if not isinstance(raw, dict) or not isinstance(raw.get("when"), str):
                     continue
+                rule_id = str(raw.get("id", ""))
                 try:
-                    self.conditions[(stem, rule.id)] = ex.parse_condition(rule.when, public)
+                    self.conditions[(stem, rule_id)] = ex.parse_condition(raw["when"], public)
                 except ex.ExpressionError as err:
-                    located = self.located[stem]
                     line, col = located.mark_of(("rules", i, "when"))
                     # a quoted scalar starts one column before its text
                     raw_line = self.texts[located.path].splitlines()[line - 1]
@@ -306,7 +311,7 @@ class _Compiler:
                             located.path,
                             line,
                             col + err.column - 1 + int(quoted),
-                            rule.id,
+                            rule_id,
                             f"when: {err}",
                             err.fix,
                         )

@@ -123,18 +123,24 @@ class ComplianceEngine:
         :class:`RulesError` with file, line, column, rule id and fix for each problem.
         """
         rules_dir = Path(rules_dir or DEFAULT_RULES_DIR).resolve()
-        if rules_dir.is_dir():
-            files, texts = read_rules_dir(rules_dir)
-            key = (str(rules_dir), content_version(files, texts))
-            with _cache_lock:
-                cached = _cache.get(key)
-            if cached is not None:
-                return cached
-            engine = cls(compile_rules(rules_dir, dict(zip(files, texts, strict=True))))
-            with _cache_lock:
-                _cache[key] = engine
-            return engine
-        return cls(compile_rules(rules_dir))
+        if not rules_dir.is_dir():
+            return cls(compile_rules(rules_dir))  # raises a located RulesError
+        files, texts = read_rules_dir(rules_dir)
+        return cls.from_texts(rules_dir, dict(zip(files, texts, strict=True)))
+
+    @classmethod
+    def from_texts(cls, rules_dir: Path, texts: dict[Path, str]) -> ComplianceEngine:
+        """Compile already-read rule files (a consistent snapshot, e.g. for hot reload)."""
+        files = sorted(texts)
+        key = (str(Path(rules_dir).resolve()), content_version(files, [texts[p] for p in files]))
+        with _cache_lock:
+            cached = _cache.get(key)
+        if cached is not None:
+            return cached
+        engine = cls(compile_rules(Path(rules_dir), texts))
+        with _cache_lock:
+            _cache[key] = engine
+        return engine
 
     # --- introspection ------------------------------------------------------------------------
 
@@ -259,7 +265,9 @@ class ComplianceEngine:
             human_only=human_only,
             hold=hold,
             shaping_hits=shaping,
-            _reasons=self._reasons_fn(block_ids, window_ids, local_day, zones, w_start, w_end),
+            _reasons=self._reasons_fn(
+                block_ids, window_ids, local_day, zones, w_start, w_end, allowed_pairs
+            ),
             _window=window,
         )
 
@@ -271,13 +279,17 @@ class ComplianceEngine:
         zones: tuple[ZoneInfo, ...],
         w_start: list[int],
         w_end: list[int],
+        allowed_pairs: np.ndarray,
     ) -> Callable[[int], list[RuleHit]]:
         clauses = self._clauses
         unknown_zone = len(zones) > 1
 
         def reasons(index: int) -> list[RuleHit]:
             hits: list[RuleHit] = [clauses[c].rule.hit for c in block_ids if self._block[c, index]]
-            pair = _PAIRS[_PAIR_OF_INDEX[index]]
+            p = int(_PAIR_OF_INDEX[index])
+            if allowed_pairs[p]:  # the send window is fine: only block rules apply
+                return _dedupe(hits)
+            pair = _PAIRS[p]
             ch = pair.channel
             lo, hi = max(pair.start, w_start[ch]), min(pair.end, w_end[ch])
             if lo >= hi:

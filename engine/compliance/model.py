@@ -87,19 +87,27 @@ Window = Annotated[
 ]
 
 
+class FormatError(ValueError):
+    """A rule-file value is wrong; ``fix`` says what to write instead (shown by ``check``)."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.fix = fix
+
+
 def parse_window(text: str) -> tuple[int, int]:
     """``"08:00-21:00"`` → minutes since local midnight ``(480, 1260)``; raises ValueError."""
     match = _WINDOW_RE.match(text)
     if not match:
-        raise ValueError(f'send window {text!r} is not "HH:MM-HH:MM", e.g. "08:00-21:00"')
+        raise FormatError(f"send window {text!r} is not HH:MM-HH:MM", 'write e.g. "08:00-21:00"')
     start = int(match["h1"]) * 60 + int(match["m1"])
     end = int(match["h2"]) * 60 + int(match["m2"])
     if start >= 24 * 60 or end > 24 * 60:
-        raise ValueError(f"send window {text!r} has an hour past 24:00; use 00:00-24:00 at most")
+        raise FormatError(f"send window {text!r} has a time past 24:00", "use 00:00-24:00 at most")
     if start >= end:
-        raise ValueError(
-            f"send window {text!r} ends before it starts; a window cannot cross midnight, "
-            "write the start first (e.g. 08:00-21:00)"
+        raise FormatError(
+            f"send window {text!r} ends before it starts (a window cannot cross midnight)",
+            "write the start first, e.g. 08:00-21:00; for a night window use two rules",
         )
     return start, end
 
@@ -121,12 +129,12 @@ class Selector(BaseModel):
     def _not_empty(self) -> Selector:
         dims = (self.actions, self.channels, self.tones, self.offers, self.slots)
         if all(d is None for d in dims):
-            raise ValueError(
-                "a block needs at least one of actions, channels, tones, offers, slots; "
-                "to stop all contact use the `hold` effect instead"
+            raise FormatError(
+                "a block needs at least one of actions, channels, tones, offers, slots",
+                "list what to block, e.g. `actions: [DEMAND]`; to stop all contact use `hold: {}`",
             )
         if any(d is not None and not d for d in dims):
-            raise ValueError("an empty list selects nothing: remove the key or list a value")
+            raise FormatError("an empty list selects nothing", "remove the key or list a value")
         return self
 
 
@@ -209,7 +217,10 @@ class ContactLimitEffect(BaseModel):
     @model_validator(mode="after")
     def _one_window(self) -> ContactLimitEffect:
         if (self.within_days is None) == (self.per is None):
-            raise ValueError("give exactly one of `within_days: N` or `per: day|week|month`")
+            raise FormatError(
+                "a contact limit needs exactly one window",
+                "give `within_days: N` (rolling) or `per: day|week|month` (calendar), not both",
+            )
         return self
 
 
@@ -308,9 +319,9 @@ class Rule(BaseModel):
         present = [k for k in EFFECT_KEYS if getattr(self, k) is not None]
         if len(present) != 1:
             found = ", ".join(present) if present else "none"
-            raise ValueError(
-                f"a rule has exactly one effect (found: {found}); choose one of "
-                f"{', '.join(EFFECT_KEYS)} and split the rule in two if you need more"
+            raise FormatError(
+                f"a rule has exactly one effect (found: {found})",
+                f"keep one of {', '.join(EFFECT_KEYS)}; split the rule in two if you need more",
             )
         return self
 
@@ -359,7 +370,7 @@ class RuleFile(BaseModel):
 # --- officers' test cases (rules/tests/*.yaml) -------------------------------------------
 
 
-class TestFlags(BaseModel):
+class FlagsSpec(BaseModel):
     model_config = _STRICT
     dispute: bool = False
     cease_communication: bool = False
@@ -377,7 +388,7 @@ ConsentName = Literal[tuple(c.name for c in ConsentStatus)]  # type: ignore[vali
 EventName = Literal[tuple(e.name for e in EventKind)]  # type: ignore[valid-type]
 
 
-class TestCaseFacts(BaseModel):
+class CaseFactsSpec(BaseModel):
     """The case as the core system sends it (only what the rules need; rest defaults)."""
 
     model_config = _STRICT
@@ -385,11 +396,12 @@ class TestCaseFacts(BaseModel):
     outstanding_minor: int = 50_000
     original_minor: int = 50_000
     product: ProductName = "CONSUMER_CREDIT"  # type: ignore[valid-type]
+    has_app: bool = False
     consents: dict[ChannelName, ConsentName] = Field(default_factory=dict)  # type: ignore[valid-type]
-    flags: TestFlags = Field(default_factory=TestFlags)
+    flags: FlagsSpec = Field(default_factory=FlagsSpec)
 
 
-class TestEvent(BaseModel):
+class EventSpec(BaseModel):
     """A ledger event, placed ``days_ago`` local days before the decision."""
 
     model_config = _STRICT
@@ -405,7 +417,7 @@ class TestEvent(BaseModel):
     )
 
 
-class TestStep(BaseModel):
+class StepSpec(BaseModel):
     """The proposed step; omitted dimensions match every catalogue entry."""
 
     model_config = _STRICT
@@ -429,9 +441,9 @@ class RuleTestCase(BaseModel):
         description="IANA zone of the debtor; omitted = the country's first zone; "
         "'unknown' = the case has no time zone.",
     )
-    case: TestCaseFacts = Field(default_factory=TestCaseFacts)
-    history: list[TestEvent] = Field(default_factory=list)
-    step: str | TestStep = Field(
+    case: CaseFactsSpec = Field(default_factory=CaseFactsSpec)
+    history: list[EventSpec] = Field(default_factory=list)
+    step: str | StepSpec = Field(
         description="Catalogue label (e.g. AGENT_CALL/PHONE/NEUTRAL/MIDDAY) or the "
         "dimensions to match; every matching treatment must meet the expectation."
     )
@@ -440,13 +452,26 @@ class RuleTestCase(BaseModel):
         default_factory=list,
         description="Rule ids that must be among the reasons the step is blocked.",
     )
+    shaping: list[str] = Field(
+        default_factory=list,
+        description="Rule ids that must have restricted something in the verdict (e.g. a "
+        "send window that shortened the slot) even if the step itself is allowed.",
+    )
+    window: str | None = Field(
+        None,
+        description='Expected allowed local send time of the step, "HH:MM-HH:MM" (clipped '
+        "to `at`); only for an allowed step.",
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
+    )
     hold: bool | None = Field(None, description="Expected verdict.hold, if given.")
     human_only: bool | None = Field(None, description="Expected verdict.human_only, if given.")
 
     @model_validator(mode="after")
     def _rules_only_when_blocked(self) -> RuleTestCase:
         if self.expect == "allowed" and self.rules:
-            raise ValueError("an allowed step has no blocking rules: remove `rules`")
+            raise FormatError("an allowed step has no blocking rules", "remove `rules`")
+        if self.expect == "blocked" and self.window is not None:
+            raise FormatError("a blocked step has no send window", "remove `window`")
         return self
 
 

@@ -166,7 +166,9 @@ def _fix_for(error: Any, model: type[BaseModel], loc: Path_) -> str:
     if kind == "string_pattern_mismatch":
         return f"the value must match {error.get('ctx', {}).get('pattern', '')}"
     if kind == "value_error":
-        return "see the message; docs/rules.md describes each effect"
+        cause = error.get("ctx", {}).get("error")
+        fix = getattr(cause, "fix", None)
+        return str(fix) if fix else "see docs/rules.md for the format of this value"
     if kind.startswith(("int", "bool", "string", "list", "dict", "model")):
         return f"give `{field}` the right type ({kind.replace('_', ' ')})"
     return "see docs/rules.md for the format"
