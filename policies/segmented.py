@@ -90,6 +90,7 @@ import numpy as np
 
 from engine.catalogue import (
     CATALOGUE,
+    CONTACT_CHANNELS,
     TIMED_SLOTS,
     Action,
     Channel,
@@ -119,7 +120,7 @@ _COUNT_SCALES: dict[str, float] = {
     "complaints_total": 2.0,
     "complaints_30d": 1.0,
 }
-_CONTACT_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.LETTER, Channel.PHONE, Channel.PUSH)
+_CONTACT_CHANNELS = CONTACT_CHANNELS  # the featurizer's channel order
 _MESSAGE_CHANNELS = (Channel.PUSH, Channel.SMS, Channel.EMAIL, Channel.LETTER)
 _NOT_IN_CATALOGUE = len(CATALOGUE)  # column index past the mask's end; see act()
 _LEGAL_MIN_BALANCE = 250.0  # major units; below it court costs exceed what can be recovered
@@ -296,40 +297,56 @@ _CALL_AFTERNOON_FIRST = (Slot.AFTERNOON, Slot.EVENING, Slot.MIDDAY, Slot.MORNING
 assert set(_MORNING_FIRST) == set(TIMED_SLOTS)
 
 
+_WINDOWS = (1, 7, 30)
+_CONTACT_COLUMNS = [
+    FEATURE_INDEX[f"contacts_{c.name.lower()}_{w}d"] for c in _CONTACT_CHANNELS for w in _WINDOWS
+]
+_AGE_COLUMNS = [FEATURE_INDEX[f"age_{a.name.lower()}"] for a in AgeBand]
+_OPTED_OUT_COLUMNS = [FEATURE_INDEX[f"opted_out_{c.name.lower()}"] for c in _CONTACT_CHANNELS]
+
+
+def _block(columns: list[int]) -> slice:
+    """The columns as one slice; the featurizer lays them out contiguously (checked here)."""
+    if columns != list(range(columns[0], columns[0] + len(columns))):
+        raise ImportError("engine.features changed its column layout; update policies.segmented")
+    return slice(columns[0], columns[0] + len(columns))
+
+
+_CONTACT_BLOCK = _block(_CONTACT_COLUMNS)  # (channel in _CONTACT_CHANNELS order) × window
+_AGE_BLOCK = _block(_AGE_COLUMNS)
+
+
 class _Observed:
-    """The observation matrix decoded into domain units (days, counts, flags)."""
+    """The observation matrix decoded into domain units (days, counts, flags).
+
+    Runs once per decision on the serving path: it slices whole feature blocks instead of
+    decoding column by column, because every numpy call costs about a microsecond at
+    batch size 1.
+    """
 
     def __init__(self, obs: np.ndarray) -> None:
-        self._obs = obs
-        n = obs.shape[0]
+        x = np.asarray(obs, dtype=np.float64)
+        self._x = x
+        n = x.shape[0]
         self.n = n
         self.dpd = np.rint(self.col("days_past_due") * _DPD_SCALE).astype(np.int64)
         self.risk = self.col("risk_score")
         self.on_time = self.col("prior_on_time_ratio")
         self.has_app = self.flag("has_app")
         self.balance = 10.0 ** (self.col("log_outstanding") * 5.0) - 1.0  # major units
-        ages = np.stack([self.col(f"age_{a.name.lower()}") for a in AgeBand], axis=1)
-        self.age_band = np.argmax(ages, axis=1)  # one-hot → AgeBand value
+        self.age_band = np.argmax(x[:, _AGE_BLOCK], axis=1)  # one-hot → AgeBand value
         self.opted_out = np.zeros((n, N_CHANNEL_SLOTS), dtype=bool)
-        for channel in _CONTACT_CHANNELS:
-            self.opted_out[:, channel] = self.flag(f"opted_out_{channel.name.lower()}")
-        self.contacts = {
-            (channel, window): np.rint(
-                self.col(f"contacts_{channel.name.lower()}_{window}d") * _CONTACT_SCALE
-            )
-            for channel in _CONTACT_CHANNELS
-            for window in (1, 7, 30)
-        }
-        self.contacts_total = {
-            window: sum(self.contacts[(c, window)] for c in _CONTACT_CHANNELS)
-            for window in (1, 7, 30)
-        }
+        self.opted_out[:, list(_CONTACT_CHANNELS)] = x[:, _OPTED_OUT_COLUMNS] > 0.5
+        self._contacts = np.rint(x[:, _CONTACT_BLOCK] * _CONTACT_SCALE).reshape(
+            n, len(_CONTACT_CHANNELS), len(_WINDOWS)
+        )
+        self._contacts_total = self._contacts.sum(axis=1)
 
     def col(self, name: str) -> np.ndarray:
-        return self._obs[:, FEATURE_INDEX[name]].astype(np.float64)
+        return self._x[:, FEATURE_INDEX[name]]
 
     def flag(self, name: str) -> np.ndarray:
-        return self._obs[:, FEATURE_INDEX[name]] > 0.5
+        return self._x[:, FEATURE_INDEX[name]] > 0.5
 
     def count(self, name: str) -> np.ndarray:
         return np.rint(self.col(name) * _COUNT_SCALES[name])
@@ -338,6 +355,119 @@ class _Observed:
         """Days since ``event``; +inf when it never happened (capped at 90 otherwise)."""
         never = self.flag(f"never_{event}")
         return np.where(never, np.inf, np.rint(self.col(f"days_since_{event}") * _DAY_SCALE))
+
+    def contacts(self, channel: Channel, window: int) -> np.ndarray:
+        """Contacts placed on ``channel`` in the last ``window`` days (today included)."""
+        return self._contacts[:, _CONTACT_CHANNELS.index(channel), _WINDOWS.index(window)]
+
+    def contacts_by_position(self, positions: list[int], window: int) -> np.ndarray:
+        """(n, len(positions)) contacts in ``window`` days on channels at ``positions`` of
+        the featurizer's channel order."""
+        return self._contacts[:, positions, _WINDOWS.index(window)]
+
+    def contacts_total(self, window: int) -> np.ndarray:
+        """Contacts placed on any channel in the last ``window`` days (today included)."""
+        return self._contacts_total[:, _WINDOWS.index(window)]
+
+
+def _first_match(
+    cases: list[tuple[np.ndarray, int | np.ndarray]], default: int | np.ndarray
+) -> np.ndarray:
+    """Per row, the value of the first case whose condition holds, else ``default``.
+
+    ``np.select`` does the same but costs ~20× more per call at batch size 1.
+    """
+    out = np.asarray(default)
+    for condition, value in reversed(cases):
+        out = np.where(condition, value, out)
+    return np.broadcast_to(out, cases[0][0].shape) if cases else out
+
+
+def _channel_rank_table() -> np.ndarray:
+    """Rank of each message channel (lower = preferred) by [age band, has app]."""
+    table = np.full((len(AgeBand), 2, len(_MESSAGE_CHANNELS)), 9.0)
+    for band, preferred in _AGE_CHANNEL_ORDER.items():
+        for position, channel in enumerate(preferred):
+            table[band, :, _MESSAGE_CHANNELS.index(channel)] = position + 1
+    table[:, 1, _MESSAGE_CHANNELS.index(Channel.PUSH)] = 0  # digital-first: the app
+    return table
+
+
+_CHANNEL_RANK = _channel_rank_table()
+_MESSAGE_CHANNEL_VALUES = np.array(_MESSAGE_CHANNELS, dtype=np.int64)
+_MESSAGE_CHANNEL_POSITIONS = [_CONTACT_CHANNELS.index(c) for c in _MESSAGE_CHANNELS]
+_LETTER_POSITION = _MESSAGE_CHANNELS.index(Channel.LETTER)
+# (rhythm, weekly cap, monthly cap) by segment value; WAIT-only segments get no budget.
+_CADENCE_TABLE = np.zeros((max(Segment) + 1, 3), dtype=np.int64)
+_CADENCE_TABLE[:, 0] = 1
+for _segment, _cadence in _CADENCE.items():
+    _CADENCE_TABLE[_segment] = (_cadence.rhythm_days, _cadence.weekly_cap, _cadence.monthly_cap)
+
+
+@dataclass(slots=True)
+class _Signals:
+    """Behaviour signals derived once per call and shared by the segment rules."""
+
+    dpd: np.ndarray
+    hardship: np.ndarray
+    promises_broken: np.ndarray
+    plans_broken: np.ndarray
+    since_conversation: np.ndarray
+    since_payment: np.ndarray
+    demanded: np.ndarray
+    silent: np.ndarray
+    responded_7d: np.ndarray
+    no_call_7d: np.ndarray
+    calls_30d: np.ndarray
+    legal_ready: np.ndarray
+    settle: np.ndarray
+
+    @classmethod
+    def of(cls, o: _Observed) -> _Signals:
+        dpd = o.dpd
+        hardship = o.flag("hardship") | o.flag("vulnerable")
+        since_conversation = o.days_since("conversation")
+        since_payment = o.days_since("last_payment")
+        since_demand = o.days_since("first_demand")
+        silent = (
+            (o.count("opens_30d") == 0)
+            & (o.count("clicks_30d") == 0)
+            & (o.count("conversations_30d") == 0)
+        )
+        legal_ready = (
+            (dpd >= 90)
+            & (since_demand >= 30)
+            & (since_conversation >= 30)
+            & (since_payment >= 60)
+            & (o.balance >= _LEGAL_MIN_BALANCE)
+            & ~hardship
+            # The observation records no past escalation: "no letter in 30 days" keeps a
+            # filed case from being escalated again at every rhythm day.
+            & (o.contacts(Channel.LETTER, 30) == 0)
+        )
+        return cls(
+            dpd=dpd,
+            hardship=hardship,
+            promises_broken=o.count("promises_broken"),
+            plans_broken=o.count("plans_broken"),
+            since_conversation=since_conversation,
+            since_payment=since_payment,
+            demanded=np.isfinite(since_demand),
+            silent=silent,
+            responded_7d=(o.count("opens_7d") > 0) | (since_conversation < 7),
+            no_call_7d=o.contacts(Channel.PHONE, 7) == 0,
+            calls_30d=o.contacts(Channel.PHONE, 30),
+            legal_ready=legal_ready,
+            settle=np.where(dpd >= 180, Step.SETTLE_40, Step.SETTLE_20),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Orders:
+    """Per-row preference orders of one route."""
+
+    channels: np.ndarray  # (n, k) Channel values, most preferred first
+    slots: np.ndarray  # (n, 4) Slot values, most preferred first
 
 
 class SegmentedPolicy:
@@ -348,7 +478,8 @@ class SegmentedPolicy:
 
     def segments(self, observations: np.ndarray) -> np.ndarray:
         """The :class:`Segment` value of each row (for reports and tests)."""
-        return self._plan(_Observed(observations))[0]
+        o = _Observed(observations)
+        return self._segment(o, _Signals.of(o))
 
     def act(
         self,
@@ -358,41 +489,30 @@ class SegmentedPolicy:
     ) -> PolicyDecisions:
         """Choose one allowed treatment per row; ``rng`` is ignored (deterministic)."""
         o = _Observed(observations)
-        segment, steps = self._plan(o)
+        sig = _Signals.of(o)
+        segment = self._segment(o, sig)
+        steps = self._steps(o, sig, segment)
+        chosen = np.zeros(o.n, dtype=np.int64)
+        to_contact = np.flatnonzero(steps != Step.WAIT)
+        if to_contact.size == 0:
+            return PolicyDecisions(indices=chosen, propensities=np.ones(o.n))
         # One extra, never-allowed column: the target of (channel, slot) combinations a
         # step does not exist in (e.g. legal escalation by SMS), so first_allowed skips them.
         usable = np.zeros((o.n, len(CATALOGUE) + 1), dtype=bool)
         usable[:, :-1] = masks & self._usable_channels(o)[:, CATALOGUE.channels]
-        chosen = np.zeros(o.n, dtype=np.int64)
-        for step in np.unique(steps):
-            if step == Step.WAIT:
-                continue
+        orders = self._orders(o, sig, segment)
+        for step in np.unique(steps[to_contact]):
             rows = np.flatnonzero(steps == step)
-            prefs = self._preferences(Step(int(step)), o, rows, segment[rows])
+            prefs = self._preferences(Step(int(step)), orders, rows)
             chosen[rows] = first_allowed(prefs, usable[rows])
         return PolicyDecisions(indices=chosen, propensities=np.ones(o.n))
 
     # ------------------------------------------------------------------ segment → step
 
-    def _plan(self, o: _Observed) -> tuple[np.ndarray, np.ndarray]:
-        hardship = o.flag("hardship") | o.flag("vulnerable")
-        promises_broken = o.count("promises_broken")
-        plans_broken = o.count("plans_broken")
-        broken = promises_broken + plans_broken
-        since_conversation = o.days_since("conversation")
-        since_payment = o.days_since("last_payment")
-        since_demand = o.days_since("first_demand")
-        demanded = np.isfinite(since_demand)
-        silent = (
-            (o.count("opens_30d") == 0)
-            & (o.count("clicks_30d") == 0)
-            & (o.count("conversations_30d") == 0)
-        )
-        responded_7d = (o.count("opens_7d") > 0) | (since_conversation < 7)
-        calls_7d = o.contacts[(Channel.PHONE, 7)]
-        calls_30d = o.contacts[(Channel.PHONE, 30)]
-        dpd = o.dpd
-
+    @staticmethod
+    def _segment(o: _Observed, sig: _Signals) -> np.ndarray:
+        dpd = sig.dpd
+        broken = sig.promises_broken + sig.plans_broken
         protected = (
             o.flag("dispute")
             | o.flag("cease_communication")
@@ -403,127 +523,107 @@ class SegmentedPolicy:
             | (o.count("complaints_30d") > 0)
         )
         arranged = o.flag("plan_active") | (o.count("promises_open") > 0)
-        engaged_unpaid = ~silent & (dpd >= 14)
-        segment = np.select(
+        paid_or_engaged = (
+            (o.count("payments_total") > 0)
+            | (sig.promises_broken == 1)
+            | (~sig.silent & (dpd >= 14))
+        )
+        return _first_match(
             [
-                protected,
-                arranged,
-                hardship,
-                broken >= 2,
-                (dpd >= 90) & silent & (o.risk >= 0.5),
-                (o.on_time >= 0.7) & (o.risk < 0.4) & (dpd < 30) & (broken == 0),
-                (dpd < 90)
-                & ((o.count("payments_total") > 0) | (promises_broken == 1) | engaged_unpaid),
-                o.risk >= 0.6,
+                (protected, Segment.PROTECTED),
+                (arranged, Segment.ARRANGED),
+                (sig.hardship, Segment.HARDSHIP),
+                (broken >= 2, Segment.WONT_PAY),
+                ((dpd >= 90) & sig.silent & (o.risk >= 0.5), Segment.LONG_OVERDUE),
+                (
+                    (o.on_time >= 0.7) & (o.risk < 0.4) & (dpd < 30) & (broken == 0),
+                    Segment.SELF_CURE,
+                ),
+                ((dpd < 90) & paid_or_engaged, Segment.CANT_PAY_IN_FULL),
+                (o.risk >= 0.6, Segment.HIGH_RISK),
             ],
-            [
-                Segment.PROTECTED,
-                Segment.ARRANGED,
-                Segment.HARDSHIP,
-                Segment.WONT_PAY,
-                Segment.LONG_OVERDUE,
-                Segment.SELF_CURE,
-                Segment.CANT_PAY_IN_FULL,
-                Segment.HIGH_RISK,
-            ],
-            default=Segment.STANDARD,
+            Segment.STANDARD,
         )
 
-        legal_ready = (
-            (dpd >= 90)
-            & (since_demand >= 30)
-            & (since_conversation >= 30)
-            & (since_payment >= 60)
-            & (o.balance >= _LEGAL_MIN_BALANCE)
-            & ~hardship
-            # The observation records no past escalation: "no letter in 30 days" keeps a
-            # filed case from being escalated again at every rhythm day.
-            & (o.contacts[(Channel.LETTER, 30)] == 0)
-        )
-        settle = np.where(dpd >= 180, Step.SETTLE_40, Step.SETTLE_20)
-        no_call_7d = calls_7d == 0
-
-        def pick(
-            cases: list[tuple[np.ndarray, int | np.ndarray]], default: int | np.ndarray
-        ) -> np.ndarray:
-            return np.select([c for c, _ in cases], [s for _, s in cases], default=default)
-
-        by_segment: dict[Segment, np.ndarray] = {
-            Segment.HARDSHIP: pick(
+    @staticmethod
+    def _segment_steps(segment: Segment, o: _Observed, sig: _Signals) -> np.ndarray:
+        """The step each row would get if it were in ``segment`` (before cadence)."""
+        dpd, demanded, legal = sig.dpd, sig.demanded, sig.legal_ready
+        if segment is Segment.HARDSHIP:
+            return _first_match(
                 [
-                    (dpd < 1, Step.WAIT),
-                    ((plans_broken >= 1) & (since_payment > 30), Step.DEFER_30),
-                    (silent & (dpd >= 30) & (calls_30d == 0), Step.CALL_EMPATHETIC),
+                    ((sig.plans_broken >= 1) & (sig.since_payment > 30), Step.DEFER_30),
+                    (sig.silent & (dpd >= 30) & (sig.calls_30d == 0), Step.CALL_EMPATHETIC),
                 ],
                 Step.PLAN_6,
-            ),
-            Segment.WONT_PAY: pick(
+            )
+        if segment is Segment.WONT_PAY:
+            return _first_match(
                 [
-                    (legal_ready, Step.LEGAL),
+                    (legal, Step.LEGAL),
                     (~demanded, Step.DEMAND_FIRM),
-                    (no_call_7d & (calls_30d < 4), Step.CALL_FIRM),
+                    (sig.no_call_7d & (sig.calls_30d < 4), Step.CALL_FIRM),
                 ],
                 Step.REMIND_FIRM,
-            ),
-            Segment.LONG_OVERDUE: pick(
-                [(legal_ready, Step.LEGAL), (~demanded, Step.DEMAND_NEUTRAL)], settle
-            ),
-            Segment.SELF_CURE: pick([(dpd < 3, Step.WAIT)], Step.REMIND_EMPATHETIC),
-            Segment.CANT_PAY_IN_FULL: pick(
-                [(since_payment < 7, Step.WAIT), (o.risk >= 0.6, Step.PLAN_6)], Step.PLAN_3
-            ),
-            Segment.HIGH_RISK: pick(
+            )
+        if segment is Segment.LONG_OVERDUE:
+            return _first_match([(legal, Step.LEGAL), (~demanded, Step.DEMAND_NEUTRAL)], sig.settle)
+        if segment is Segment.SELF_CURE:
+            return _first_match([(dpd < 3, Step.WAIT)], Step.REMIND_EMPATHETIC)
+        if segment is Segment.CANT_PAY_IN_FULL:
+            return _first_match(
+                [(sig.since_payment < 7, Step.WAIT), (o.risk >= 0.6, Step.PLAN_6)], Step.PLAN_3
+            )
+        if segment is Segment.HIGH_RISK:
+            return _first_match(
                 [
-                    (dpd < 1, Step.WAIT),
-                    (legal_ready, Step.LEGAL),
-                    ((dpd >= 90) & demanded, settle),
+                    (legal, Step.LEGAL),
+                    ((dpd >= 90) & demanded, sig.settle),
                     ((dpd >= 30) & ~demanded, Step.DEMAND_NEUTRAL),
-                    ((dpd >= 7) & ~responded_7d & no_call_7d, Step.CALL_NEUTRAL),
+                    ((dpd >= 7) & ~sig.responded_7d & sig.no_call_7d, Step.CALL_NEUTRAL),
                 ],
                 Step.REMIND_NEUTRAL,
-            ),
-            Segment.STANDARD: pick(
+            )
+        if segment is Segment.STANDARD:
+            silent_no_call = sig.silent & sig.no_call_7d & (sig.calls_30d < 3)
+            return _first_match(
                 [
-                    (dpd < 1, Step.WAIT),
-                    (legal_ready, Step.LEGAL),
+                    (legal, Step.LEGAL),
                     ((dpd >= 120) & demanded, Step.SETTLE_20),
                     ((dpd >= 45) & ~demanded, Step.DEMAND_NEUTRAL),
-                    ((dpd >= 21) & silent & no_call_7d & (calls_30d < 3), Step.CALL_NEUTRAL),
+                    ((dpd >= 21) & silent_no_call, Step.CALL_NEUTRAL),
                     (demanded, Step.REMIND_FIRM),
                 ],
                 Step.REMIND_NEUTRAL,
-            ),
-        }
-        steps = np.full(o.n, Step.WAIT, dtype=np.int64)
-        for seg, seg_steps in by_segment.items():
-            rows = segment == seg
-            steps[rows] = seg_steps[rows]
+            )
+        return np.full(o.n, Step.WAIT, dtype=np.int64)  # PROTECTED, ARRANGED
+
+    def _steps(self, o: _Observed, sig: _Signals, segment: np.ndarray) -> np.ndarray:
+        steps = np.zeros(o.n, dtype=np.int64)
+        # Only the segments present are evaluated: one per call when serving.
+        for value in np.unique(segment):
+            rows = segment == value
+            steps[rows] = self._segment_steps(Segment(int(value)), o, sig)[rows]
 
         # Complained before (not in the last 30 days: that is PROTECTED): never firm, and
         # at most one contact a week.
         complained = o.count("complaints_total") > 0
-        for firm, softer in _SOFTER.items():
-            steps[complained & (steps == firm)] = softer
+        if complained.any():
+            for firm, softer in _SOFTER.items():
+                steps[complained & (steps == firm)] = softer
 
-        rhythm = np.ones(o.n, dtype=np.int64)
-        weekly_cap = np.zeros(o.n, dtype=np.float64)
-        monthly_cap = np.zeros(o.n, dtype=np.float64)
-        for seg, cadence in _CADENCE.items():
-            rows = segment == seg
-            rhythm[rows] = cadence.rhythm_days
-            weekly_cap[rows] = cadence.weekly_cap
-            monthly_cap[rows] = cadence.monthly_cap
+        rhythm, weekly_cap, monthly_cap = _CADENCE_TABLE[segment].T
         weekly_cap = np.where(complained, np.minimum(weekly_cap, 1), weekly_cap)
-        week_quiet = o.contacts_total[7] == 0
-        on_rhythm = (dpd % rhythm == 1 % rhythm) | week_quiet
+        week_quiet = o.contacts_total(7) == 0
+        on_rhythm = (sig.dpd % rhythm == 1 % rhythm) | week_quiet
         within_caps = (
-            (o.contacts_total[1] == 0)
-            & (o.contacts_total[7] < weekly_cap)
-            & (o.contacts_total[30] < monthly_cap)
+            (o.contacts_total(1) == 0)
+            & (o.contacts_total(7) < weekly_cap)
+            & (o.contacts_total(30) < monthly_cap)
         )
         # Not delinquent (yet): nothing to collect.
-        steps[~(on_rhythm & within_caps) | (dpd < 1)] = Step.WAIT
-        return segment, steps
+        steps[~(on_rhythm & within_caps) | (sig.dpd < 1)] = Step.WAIT
+        return steps
 
     # ------------------------------------------------------------------ step → treatments
 
@@ -536,54 +636,37 @@ class SegmentedPolicy:
         return usable
 
     @staticmethod
-    def _channel_order(o: _Observed, rows: np.ndarray, route: _Route) -> np.ndarray:
-        """(len(rows), 4) message channels, most preferred first."""
-        channels = np.array(_MESSAGE_CHANNELS)
-        rank = np.full((rows.size, channels.size), 9.0)
-        ages = o.age_band[rows]
-        for band, preferred in _AGE_CHANNEL_ORDER.items():
-            for position, channel in enumerate(preferred):
-                rank[ages == band, _MESSAGE_CHANNELS.index(channel)] = position + 1
-        push = _MESSAGE_CHANNELS.index(Channel.PUSH)
-        rank[o.has_app[rows], push] = 0  # digital-first: the app
+    def _orders(o: _Observed, sig: _Signals, segment: np.ndarray) -> dict[_Route, _Orders]:
+        """Channel and slot preference orders of every row, per route."""
+        rank = _CHANNEL_RANK[o.age_band, o.has_app.astype(np.intp)]
         # Rotate away from a channel used this week that drew no response.
-        responded = (o.count("opens_7d") > 0)[rows] | (o.days_since("conversation") < 7)[rows]
-        for i, channel in enumerate(_MESSAGE_CHANNELS):
-            unanswered = (o.contacts[(channel, 7)][rows] > 0) & ~responded
-            rank[unanswered, i] += 10
-        if route is _Route.FORMAL:
-            rank[:, _MESSAGE_CHANNELS.index(Channel.LETTER)] = -1
-        order: np.ndarray = channels[np.argsort(rank, axis=1, kind="stable")]
-        return order
+        used_7d = o.contacts_by_position(_MESSAGE_CHANNEL_POSITIONS, 7) > 0
+        rank = rank + 10.0 * (used_7d & ~sig.responded_7d[:, None])
+        personal = _MESSAGE_CHANNEL_VALUES[np.argsort(rank, axis=1, kind="stable")]
+        rank[:, _LETTER_POSITION] = -1.0  # formal notice: by letter first
+        formal = _MESSAGE_CHANNEL_VALUES[np.argsort(rank, axis=1, kind="stable")]
+
+        # Habitual payers pay in the morning whatever their age: remind them then.
+        evening = (o.age_band == AgeBand.AGE_18_29) & (segment != Segment.SELF_CURE)
+        message_slots = np.where(evening[:, None], _EVENING_FIRST, _MORNING_FIRST)
+        seniors = o.age_band == AgeBand.AGE_65_PLUS
+        call_slots = np.where(seniors[:, None], _MORNING_FIRST, _CALL_AFTERNOON_FIRST)
+        phone = np.full((o.n, 1), int(Channel.PHONE))
+        return {
+            _Route.PERSONAL: _Orders(personal, message_slots),
+            _Route.FORMAL: _Orders(formal, message_slots),
+            _Route.PHONE: _Orders(phone, call_slots),
+        }
 
     @staticmethod
-    def _slot_order(
-        o: _Observed, rows: np.ndarray, route: _Route, segment: np.ndarray
-    ) -> np.ndarray:
-        """(len(rows), 4) timed slots, most preferred first."""
-        ages = o.age_band[rows]
-        if route is _Route.PHONE:
-            seniors = ages == AgeBand.AGE_65_PLUS
-            return np.where(seniors[:, None], _MORNING_FIRST, _CALL_AFTERNOON_FIRST)
-        # Habitual payers pay in the morning whatever their age: remind them then.
-        evening = (ages == AgeBand.AGE_18_29) & (segment != Segment.SELF_CURE)
-        return np.where(evening[:, None], _EVENING_FIRST, _MORNING_FIRST)
-
-    def _preferences(
-        self, step: Step, o: _Observed, rows: np.ndarray, segment: np.ndarray
-    ) -> np.ndarray:
+    def _preferences(step: Step, orders: dict[_Route, _Orders], rows: np.ndarray) -> np.ndarray:
         """(len(rows), k) catalogue indices: the step and its fallbacks, best first."""
         blocks = []
         for s in (step, *_SPECS[step].fallbacks):
-            spec = _SPECS[s]
-            if spec.route is _Route.PHONE:
-                channels = np.full((rows.size, 1), Channel.PHONE)
-            else:
-                channels = self._channel_order(o, rows, spec.route)
-            slots = self._slot_order(o, rows, spec.route, segment)
-            table = _TABLES[s]
-            block = table[channels[:, :, None], slots[:, None, :]].reshape(rows.size, -1)
-            blocks.append(block)
+            order = orders[_SPECS[s].route]
+            channels, slots = order.channels[rows], order.slots[rows]
+            block = _TABLES[s][channels[:, :, None], slots[:, None, :]]
+            blocks.append(block.reshape(rows.size, -1))
         return np.concatenate(blocks, axis=1)
 
 
