@@ -33,7 +33,7 @@ class ServiceComponents:
         return True
 
     def close(self) -> None:
-        self.rules.stop()
+        self.rules.stop_watching()
         self.ledger.close()
 
 

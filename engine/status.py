@@ -30,15 +30,16 @@ class DeadlineExceededError(TactError):
 
 
 def _unavailable_types() -> tuple[type[BaseException], ...]:
+    from engine.compliance.errors import EvaluationError, RulesUnavailableError
     from engine.ledger.errors import LedgerUnavailable
 
-    return (ServiceUnavailableError, LedgerUnavailable)
+    return (ServiceUnavailableError, LedgerUnavailable, RulesUnavailableError, EvaluationError)
 
 
 def _precondition_types() -> tuple[type[BaseException], ...]:
-    from engine.compliance.errors import UnknownCountryError
+    from engine.compliance.errors import InvalidCaseError, UnknownCountryError
 
-    return (FailedPreconditionError, PolicyLoadError, UnknownCountryError)
+    return (FailedPreconditionError, PolicyLoadError, UnknownCountryError, InvalidCaseError)
 
 
 def to_status(exc: BaseException) -> status_pb2.Status:
