@@ -476,6 +476,11 @@ def _check_event(event: LedgerEvent) -> None:
         raise ValueError(
             f"event {event.event_id!r}: kind {event.kind!r} is not an engine.state.EventKind"
         )
+    if event.channel not in _CHANNELS or event.action not in _ACTIONS:
+        raise ValueError(
+            f"event {event.event_id!r}: channel {event.channel!r} / action {event.action!r} "
+            "must be engine.catalogue.Channel / Action members (action may be None)"
+        )
 
 
 def _event_row(

@@ -94,6 +94,8 @@ def test_invalid_events_are_rejected_before_any_write(
         ledger.record_events([make_event("e-1"), naive])
     with pytest.raises(ValueError, match="event_id"):
         ledger.record_events([make_event("")])
+    with pytest.raises(ValueError, match="Channel"):
+        ledger.record_events([make_event("e-3", channel=42)])
     assert ledger.events_for_case("case-1", since=T0 - timedelta(days=1)) == []
 
 
