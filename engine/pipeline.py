@@ -334,7 +334,12 @@ class DecisionPipeline:
         # Nothing was allowed: ask the rules when the gentlest contact reopens.
         gentlest = CATALOGUE.find(action=Action.REMINDER, channel=Channel.LETTER)
         reopen = self.rules.current.next_allowed_at(p.state, int(gentlest[0]))
-        return max(reopen, morning) if reopen is not None else morning.astimezone(UTC)
+        if reopen is None or reopen <= morning:
+            return morning.astimezone(UTC)
+        # Review at the start of the morning slot of the day contact reopens.
+        reopen_local = reopen.astimezone(p.zone)
+        review = datetime.combine(reopen_local.date(), morning.timetz())
+        return max(review, reopen_local).astimezone(UTC)
 
     # ---- check ---------------------------------------------------------------------
     def check(

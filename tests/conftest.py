@@ -24,7 +24,10 @@ def _postgres_problem() -> str | None:
     url = make_url(POSTGRES_URL)
     try:
         with psycopg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, dbname=url.database,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            dbname=url.database,
             connect_timeout=2,
         ):
             return None
@@ -32,7 +35,7 @@ def _postgres_problem() -> str | None:
         return f"PostgreSQL not reachable at {url.host}:{url.port} ({exc.__class__.__name__})"
 
 
-_PG_PROBLEM: str | None | bool = False  # False = not probed yet
+_PG_PROBLEM: str | bool | None = False  # False = not probed yet
 
 
 def postgres_problem() -> str | None:
