@@ -82,6 +82,10 @@ class DecisionOutcome:
     rule_hits: tuple[RuleHit, ...]
     explanation: str
     dry_run: bool
+    observation: np.ndarray
+    """The featurizer's output the policy saw (float32, N_FEATURES)."""
+    mask: np.ndarray
+    """The action mask the policy chose under (bool, len(CATALOGUE))."""
 
     def record(self, inputs_digest: str) -> DecisionRecord:
         return DecisionRecord(
@@ -275,7 +279,8 @@ class DecisionPipeline:
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
             batch = CaseBatch.from_states([p.state for p in ready])
             masks = np.stack([p.mask for p in ready])
-            decisions = arm.policy.act(featurize(batch), masks)
+            observations = featurize(batch)
+            decisions = arm.policy.act(observations, masks)
             check_decisions(decisions, masks)
             for k, (row, p) in enumerate(zip(rows, ready, strict=True)):
                 results[row] = self._finish(
@@ -283,6 +288,7 @@ class DecisionPipeline:
                     int(decisions.indices[k]),
                     float(decisions.propensities[k]),
                     arm,
+                    observations[k],
                     dry_run=dry_run,
                 )
         return results
@@ -293,6 +299,7 @@ class DecisionPipeline:
         index: int,
         propensity: float,
         arm: PolicyArm,
+        observation: np.ndarray,
         *,
         dry_run: bool,
     ) -> DecisionOutcome:
@@ -323,6 +330,8 @@ class DecisionPipeline:
             rule_hits=hits,
             explanation=_explain(treatment, send_at, next_review, p, arm, hits),
             dry_run=dry_run,
+            observation=observation,
+            mask=p.mask,
         )
 
     def _next_review(self, p: _Prepared, now: datetime) -> datetime:

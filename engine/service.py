@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from engine.app import ServiceComponents, build_components
+from engine.catalogue import CATALOGUE
 from engine.convert import (
     case_from_proto,
     datetime_to_timestamp,
@@ -31,6 +33,7 @@ from engine.convert import (
     treatment_from_proto,
     treatment_to_proto,
 )
+from engine.features import feature_schema_hash
 from engine.ledger import inputs_digest
 from engine.pipeline import DecisionOutcome
 from engine.settings import Settings
@@ -86,7 +89,9 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return handler
 
 
-def decision_to_proto(outcome: DecisionOutcome) -> decision_service_pb2.Decision:
+def decision_to_proto(
+    outcome: DecisionOutcome, *, include_inputs: bool = False
+) -> decision_service_pb2.Decision:
     snap = outcome.snapshot
     decision = decision_service_pb2.Decision(
         decision_id=outcome.decision_id,
@@ -118,6 +123,15 @@ def decision_to_proto(outcome: DecisionOutcome) -> decision_service_pb2.Decision
         decision.send_at_local = outcome.send_at.astimezone(outcome.zone).isoformat()
     if outcome.next_review_at is not None:
         decision.next_review_at.CopyFrom(datetime_to_timestamp(outcome.next_review_at))
+    if include_inputs:
+        decision.inputs.CopyFrom(
+            decision_service_pb2.DecisionInputs(
+                observation=outcome.observation.tolist(),
+                allowed_indices=np.flatnonzero(outcome.mask).tolist(),
+                feature_schema_hash=feature_schema_hash(),
+                catalogue_hash=CATALOGUE.content_hash,
+            )
+        )
     return decision
 
 
@@ -171,7 +185,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         if not request.dry_run:
             self._check_deadline(context)
             self.pipeline.persist([(outcome, self._digest(request, now))])
-        return decision_to_proto(outcome)
+        return decision_to_proto(outcome, include_inputs=request.include_inputs)
 
     def DecideStream(
         self,
@@ -228,7 +242,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 results[row] = _error_decision(request, outcome)
                 continue
             if request.dry_run:
-                results[row] = decision_to_proto(outcome)
+                results[row] = decision_to_proto(outcome, include_inputs=request.include_inputs)
             else:
                 to_store.append((outcome, self._digest(request, case[2])))
                 results[row] = outcome
@@ -241,7 +255,12 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 for row, result in enumerate(results):
                     if isinstance(result, DecisionOutcome):
                         results[row] = _error_decision(requests[row], exc)
-        return [decision_to_proto(r) if isinstance(r, DecisionOutcome) else r for r in results]
+        return [
+            decision_to_proto(r, include_inputs=requests[row].include_inputs)
+            if isinstance(r, DecisionOutcome)
+            else r
+            for row, r in enumerate(results)
+        ]
 
     def RecordEvents(
         self, request: decision_service_pb2.RecordEventsRequest, context: grpc.ServicerContext

@@ -13,14 +13,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DecideRequest(_message.Message):
-    __slots__ = ("case", "now", "dry_run")
+    __slots__ = ("case", "now", "dry_run", "include_inputs")
     CASE_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INPUTS_FIELD_NUMBER: _ClassVar[int]
     case: _case_pb2.Case
     now: _timestamp_pb2.Timestamp
     dry_run: bool
-    def __init__(self, case: _Optional[_Union[_case_pb2.Case, _Mapping]] = ..., now: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    include_inputs: bool
+    def __init__(self, case: _Optional[_Union[_case_pb2.Case, _Mapping]] = ..., now: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ..., include_inputs: _Optional[bool] = ...) -> None: ...
+
+class DecisionInputs(_message.Message):
+    __slots__ = ("observation", "allowed_indices", "feature_schema_hash", "catalogue_hash")
+    OBSERVATION_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_INDICES_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_SCHEMA_HASH_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_HASH_FIELD_NUMBER: _ClassVar[int]
+    observation: _containers.RepeatedScalarFieldContainer[float]
+    allowed_indices: _containers.RepeatedScalarFieldContainer[int]
+    feature_schema_hash: str
+    catalogue_hash: str
+    def __init__(self, observation: _Optional[_Iterable[float]] = ..., allowed_indices: _Optional[_Iterable[int]] = ..., feature_schema_hash: _Optional[str] = ..., catalogue_hash: _Optional[str] = ...) -> None: ...
 
 class PolicyInfo(_message.Message):
     __slots__ = ("name", "version", "arm", "propensity")
@@ -35,7 +49,7 @@ class PolicyInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., arm: _Optional[str] = ..., propensity: _Optional[float] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "case_id", "treatment", "send_at", "send_at_local", "next_review_at", "policy", "ruleset_version", "rule_hits", "explanation", "decided_at", "dry_run", "error", "timezone")
+    __slots__ = ("decision_id", "case_id", "treatment", "send_at", "send_at_local", "next_review_at", "policy", "ruleset_version", "rule_hits", "explanation", "decided_at", "dry_run", "error", "timezone", "inputs")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +64,7 @@ class Decision(_message.Message):
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     case_id: str
     treatment: _types_pb2.Treatment
@@ -64,7 +79,8 @@ class Decision(_message.Message):
     dry_run: bool
     error: _status_pb2.Status
     timezone: str
-    def __init__(self, decision_id: _Optional[str] = ..., case_id: _Optional[str] = ..., treatment: _Optional[_Union[_types_pb2.Treatment, _Mapping]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_at_local: _Optional[str] = ..., next_review_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[PolicyInfo, _Mapping]] = ..., ruleset_version: _Optional[str] = ..., rule_hits: _Optional[_Iterable[_Union[_types_pb2.RuleHit, _Mapping]]] = ..., explanation: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., timezone: _Optional[str] = ...) -> None: ...
+    inputs: DecisionInputs
+    def __init__(self, decision_id: _Optional[str] = ..., case_id: _Optional[str] = ..., treatment: _Optional[_Union[_types_pb2.Treatment, _Mapping]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_at_local: _Optional[str] = ..., next_review_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[PolicyInfo, _Mapping]] = ..., ruleset_version: _Optional[str] = ..., rule_hits: _Optional[_Iterable[_Union[_types_pb2.RuleHit, _Mapping]]] = ..., explanation: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., timezone: _Optional[str] = ..., inputs: _Optional[_Union[DecisionInputs, _Mapping]] = ...) -> None: ...
 
 class RecordEventsRequest(_message.Message):
     __slots__ = ("events",)
