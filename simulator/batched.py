@@ -157,6 +157,8 @@ class BatchedCollectionsSim:
         self._next_serial = self.first_serial
         self._obs: np.ndarray | None = None
         self._masks: np.ndarray | None = None
+        self.terminal_observations: np.ndarray | None = None
+        """Observations of the rows that ended in the last step (auto-reset mode only)."""
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Fill every slot with a new debtor; returns the first observations."""
@@ -286,7 +288,10 @@ class BatchedCollectionsSim:
         finished = self._finish(finished_rows, outcome[finished_rows])
         d.active[finished_rows] = False
         self._next_day()
-        if self.auto_reset:
+        self.terminal_observations = None
+        if self.auto_reset and finished_rows.size:
+            # What the finished debtors looked like at the end: SB3 keeps it for bootstrapping.
+            self.terminal_observations = featurize(self.batch.take(finished_rows))
             self._spawn(finished_rows)
         self._refresh()
         return StepResult(

@@ -24,14 +24,14 @@ _EPOCH = date(1970, 1, 1)
 
 
 @lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo:
+def zone_info(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
 def local_instant(day: int, hour: int, minute: int, zone: str) -> datetime:
     """UTC instant of ``hour:minute`` local time on local day ``day`` (days since epoch)."""
     local = datetime.combine(_EPOCH + timedelta(days=int(day)), time(hour, minute))
-    return local.replace(tzinfo=_zone(zone)).astimezone(UTC)
+    return local.replace(tzinfo=zone_info(zone)).astimezone(UTC)
 
 
 def local_date_of(day: int) -> date:

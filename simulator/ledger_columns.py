@@ -64,6 +64,8 @@ class LedgerColumns:
             "days_since_first_written_reminder",
             "days_since_first_demand",
             "days_since_last_payment",
+            "days_since_call_consent",
+            "days_since_breathing_space_started",
         ):
             getattr(b, name)[rows] = NEVER
         for name in (
@@ -103,6 +105,8 @@ class LedgerColumns:
             b.days_since_first_written_reminder,
             b.days_since_first_demand,
             b.days_since_last_payment,
+            b.days_since_call_consent,
+            b.days_since_breathing_space_started,
         ):
             col += col != NEVER
         new_head = (self._head + 1) % WINDOW_DAYS
@@ -257,6 +261,7 @@ class LedgerColumns:
     ) -> None:
         """Breathing space until local day ``until_days`` (inclusive); the engine keeps
         ``breathing_space_days_left`` current each morning from the same end day."""
+        self.batch.days_since_breathing_space_started[rows] = 0
         self._emit(EventKind.BREATHING_SPACE_STARTED, rows, hour, minute, until_days=until_days)
 
     def closed(self, rows: np.ndarray, hour: Hour, minute: int) -> None:

@@ -10,13 +10,16 @@ numbers that claim compliance (its runs report ``shielded=False``).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from engine.catalogue import CATALOGUE
 from engine.state import CaseBatch
 from simulator.errors import MaskProviderError
+
+if TYPE_CHECKING:
+    from engine.compliance import ComplianceEngine
 
 
 @runtime_checkable
@@ -37,18 +40,20 @@ class UnshieldedMasks:
         return np.ones((len(batch), len(CATALOGUE)), dtype=bool)
 
 
-def compliance_masks() -> MaskProvider:
-    """The compliance engine loaded from the repository's rule files (the shield)."""
+def compliance_masks() -> ComplianceEngine:
+    """The compliance engine loaded from the repository's rule files (the shield).
+
+    It is both the mask provider (numpy path) and the audit's verdict source
+    (``durable_rules`` path)."""
     try:
-        from engine.compliance import ComplianceEngine  # type: ignore[attr-defined]
+        from engine.compliance import ComplianceEngine
     except ImportError as exc:
         raise MaskProviderError(
             "engine.compliance.ComplianceEngine is not available in this build "
             f"({exc}); the simulator cannot produce compliant masks without it. "
             "For dynamics-only experiments pass masks=UnshieldedMasks() explicitly."
         ) from exc
-    engine: MaskProvider = ComplianceEngine.load()
-    return engine
+    return ComplianceEngine.load()
 
 
 def is_shielded(provider: MaskProvider) -> bool:

@@ -1,0 +1,153 @@
+"""``tact simulate``: run a policy over simulated debtors and print the KPIs.
+
+Merged at the top level of the ``tact`` command by tact/cli.py. Heavy imports (numpy
+engine, compliance rules, torch for RL policies) happen inside the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from simulator.kpis import KPIReport
+    from simulator.rollout import SimulationResult
+
+app = typer.Typer(add_completion=False)
+
+_AUDIT_HELP = (
+    "executed contacts to re-check through durable_rules: 'all', 'none' or a sample size "
+    "(about 3 ms each)"
+)
+
+
+@app.command()
+def simulate(
+    scenario: str = typer.Option("nordic-telecom", help="scenario name or path to a YAML file"),
+    policy: str = typer.Option(
+        "ladder", help="ladder, random, segmented, segmented-probe, rl:NAME"
+    ),
+    debtors: int = typer.Option(5000, min=1, help="number of simulated debtors"),
+    seed: int = typer.Option(0, help="random seed (runs are reproducible per seed)"),
+    randomise: bool = typer.Option(False, help="draw each parameter from its range per debtor"),
+    audit: str = typer.Option("10000", help=_AUDIT_HELP),
+    ci: str = typer.Option("normal", help="95 % CI method: normal or bootstrap"),
+    save_log: Path | None = typer.Option(None, help="write the step log (.npz) for a later audit"),
+) -> None:
+    """Simulate DEBTORS debtors of SCENARIO under POLICY and print KPIs with 95 % CIs."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from simulator.audit import audit_log
+    from simulator.errors import SimulatorError
+    from simulator.kpis import compute_kpis
+    from simulator.masks import compliance_masks
+    from simulator.policy_registry import resolve_policy
+    from simulator.rollout import simulate as run
+    from simulator.scenario_loader import load_scenario
+
+    console = Console()
+    if ci not in ("normal", "bootstrap"):
+        raise typer.BadParameter("use 'normal' or 'bootstrap'", param_hint="--ci")
+    sample = _audit_size(audit)
+    try:
+        sc = load_scenario(scenario)
+        chosen = resolve_policy(policy)
+        masks = compliance_masks()
+    except (SimulatorError, Exception) as exc:  # every load error carries its fix
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"{sc.name} × {policy}", total=debtors)
+        result = run(
+            sc,
+            chosen,
+            debtors,
+            masks,
+            seed=seed,
+            randomise=randomise,
+            log_steps=sample != 0 or save_log is not None,
+            progress=lambda k: bar.advance(task, k),
+        )
+    report = compute_kpis(
+        result.outcomes,
+        churn_applies=sc.churn.enabled,
+        method="bootstrap" if ci == "bootstrap" else "normal",
+    )
+
+    audit_line = "not audited (--audit none)"
+    failed = False
+    if sample != 0:
+        contacts = sum(log.n_contacts for log in result.step_logs)
+        per_log = None if sample is None else max(1, sample // max(1, len(result.step_logs)))
+        with console.status("auditing through durable_rules…"):
+            audits = [audit_log(log, masks, max_contacts=per_log) for log in result.step_logs]
+        checked = sum(a.contacts_checked for a in audits)
+        violations = sum(a.n_violations for a in audits)
+        failed = not all(a.passed for a in audits)
+        audit_line = f"{violations} in {checked:,} re-checked contacts (of {contacts:,})"
+    if save_log is not None:
+        for k, log in enumerate(result.step_logs):
+            path = save_log if len(result.step_logs) == 1 else _numbered(save_log, k)
+            log.save(path)
+        console.print(f"step log written to {save_log}")
+
+    console.print(_kpi_table(report, sc.currency, result, audit_line))
+    if failed:
+        console.print("[bold red]compliance audit FAILED[/]")
+        raise typer.Exit(1)
+
+
+def _audit_size(text: str) -> int | None:
+    """None = all, 0 = none, else the sample size."""
+    if text == "all":
+        return None
+    if text == "none":
+        return 0
+    try:
+        size = int(text)
+    except ValueError:
+        raise typer.BadParameter("use 'all', 'none' or a number", param_hint="--audit") from None
+    if size < 0:
+        raise typer.BadParameter("the sample size cannot be negative", param_hint="--audit")
+    return size
+
+
+def _numbered(path: Path, k: int) -> Path:
+    return path.with_name(f"{path.stem}.{k}{path.suffix or '.npz'}")
+
+
+def _kpi_table(
+    report: KPIReport, currency: str, result: SimulationResult, audit_line: str
+) -> Table:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.scenario} · {result.policy} · {len(result.outcomes):,} debtors · "
+        f"seed {result.seed}"
+    )
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    table.add_column("95 % CI", justify="right")
+    for k in report:
+        unit = currency if k.unit == "currency" else k.unit
+        table.add_row(
+            k.label,
+            f"{k.mean:,.2f} {unit}".strip(),
+            f"[{k.ci_low:,.2f}, {k.ci_high:,.2f}]",
+        )
+    table.add_row("compliance violations", audit_line, "")
+    if not result.shielded:
+        table.add_row("[red]masks[/]", "[red]not from the compliance rules[/]", "")
+    return table
