@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 POOL_SIZE = 16
@@ -54,7 +55,13 @@ def create_ledger_engine(url: str, *, for_migrations: bool = False) -> Engine:
     With ``for_migrations`` the engine keeps no pool and sets no statement timeout: it
     runs the schema upgrade once at start-up, which may wait on another replica's lock.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise ValueError(
+            f"malformed ledger URL ({error}); expected sqlite:///path/to/tact.db or "
+            "postgresql+psycopg://user@host:5432/dbname"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed, for_migrations=for_migrations)

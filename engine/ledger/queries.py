@@ -1,12 +1,12 @@
 """The ledger's SQL: plain keyword-only functions taking an open ``Connection`` or ``Session``.
 
 The caller (:class:`engine.ledger.store.Ledger`) owns transactions, retries and error
-translation; these functions only say what to read or write. Hot-path statements
-(reading a case's events, inserting a decision and its reservation) are SQLAlchemy Core
-statements built once at import: SQLAlchemy then reuses their compiled form, which keeps
-a decision's storage cost within its latency budget (see ``bench/bench_ledger.py``).
-The rest uses SQLModel's ``session.exec(select(...))``.
-"""
+translation; these functions only say what to read or write. The hot-path statements
+(a case's events, a decision and its reservation) are SQLAlchemy Core statements built
+once at import; :mod:`engine.ledger.driver` compiles and runs them on the driver
+connection. Their Core executors here (``select_case_events``, ``insert_event``,
+``insert_decision``) are the measured "before" of ``bench/bench_ledger.py``.
+The rest uses SQLModel's ``session.exec(select(...))``."""
 
 from __future__ import annotations
 

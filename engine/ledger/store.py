@@ -5,6 +5,10 @@
 :class:`~engine.ledger.records.DecisionRecord`) and rows, owns transactions, and turns
 SQLAlchemy's exceptions into :mod:`engine.ledger.errors` so that the service can map them
 to gRPC status codes (fail closed: no decision is returned unless it was stored).
+
+The two calls of every decision (``events_for_case``, ``save_decision``) run on the pooled
+driver connection (:mod:`engine.ledger.driver`, measured by ``bench/bench_ledger.py``);
+everything else goes through SQLAlchemy (:mod:`engine.ledger.queries`).
 """
 
 from __future__ import annotations
@@ -45,8 +49,9 @@ OUTCOME_KINDS = frozenset({EventKind.PAYMENT, EventKind.CASE_CLOSED})
 """Event kinds rolled up into the ``outcome`` table."""
 
 _RETRIES = 3
-_RETRY = object()
 """Attempts of a transaction that PostgreSQL aborted to break a deadlock or conflict."""
+_RETRY = object()
+"""Returned by one attempt on the driver connection to ask for another."""
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock
 _UNAVAILABLE_SQLSTATES = frozenset({"25006", "57014"})  # read-only transaction, timeout
 

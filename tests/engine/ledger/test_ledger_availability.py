@@ -147,3 +147,9 @@ def test_a_closed_ledger_is_unavailable(ledger: Ledger) -> None:
         ledger.ping()
     with pytest.raises(LedgerUnavailable, match="closed"):
         ledger.events_for_case("case-1", since=T0)
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://db/tact", "sqlite://", "sqlite:///:memory:"])
+def test_unusable_urls_are_rejected_with_advice(url: str) -> None:
+    with pytest.raises(ValueError, match="sqlite:///"):
+        open_ledger(url)
