@@ -183,6 +183,7 @@ class NumpyPolicy:
     def probabilities(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Masked softmax, shape (n, n_actions); exactly 0 where the mask is False."""
         allowed = self._check_inputs(observations, masks)
+        self._raise_for_empty_rows(allowed)
         masked = np.where(allowed, self.logits(observations), MASKED_LOGIT)
         z = np.exp(masked - masked.max(axis=1, keepdims=True))
         probs: np.ndarray = z / z.sum(axis=1, keepdims=True)
@@ -217,8 +218,10 @@ class NumpyPolicy:
             u = rng.random(n) * total
             chosen = np.minimum((cdf <= u[:, None]).sum(axis=1), self.n_actions - 1)
             propensities = z[rows, chosen] / total
-        # Defence in depth: a masked index must never leave this function.
+        # A masked index must never leave this function. The only way to get one is a row
+        # with nothing allowed; it is diagnosed here, off the hot path.
         if not allowed[rows, chosen].all():
+            self._raise_for_empty_rows(allowed)
             raise AssertionError("numpy runtime chose a blocked treatment; this is a bug")
         return PolicyDecisions(
             indices=chosen.astype(np.int64, copy=False), propensities=propensities
@@ -237,13 +240,16 @@ class NumpyPolicy:
                 f"masks have shape {allowed.shape}; expected "
                 f"({observations.shape[0]}, {self.n_actions}), one column per catalogue entry"
             )
-        if not allowed.any(axis=1).all():
-            bad = int(np.flatnonzero(~allowed.any(axis=1))[0])
-            raise ValueError(
-                f"mask row {bad} allows no treatment; the compliance mask always allows "
-                "WAIT (index 0), so this mask was not built by it"
-            )
         return allowed
+
+    @staticmethod
+    def _raise_for_empty_rows(allowed: np.ndarray) -> None:
+        empty = np.flatnonzero(~allowed.any(axis=1))
+        if empty.size:
+            raise ValueError(
+                f"mask row {int(empty[0])} allows no treatment; the compliance mask always "
+                "allows WAIT (index 0), so this mask was not built by it"
+            )
 
 
 __all__ = ["ACTIVATIONS", "MASKED_LOGIT", "WEIGHTS_FILE", "ActorWeights", "NumpyPolicy"]
