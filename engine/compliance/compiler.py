@@ -61,6 +61,8 @@ class RuleRef:
     line: int
     effect: str
     when: str | None
+    model: Rule = field(repr=False, compare=False)
+    """The validated rule as written (for tools and independent checks)."""
 
     @property
     def hit(self) -> RuleHit:
@@ -396,6 +398,7 @@ class _Compiler:
                     line=located.mark_of(("rules", index))[0],
                     effect=rule.effect_kind,
                     when=rule.when,
+                    model=rule,
                 )
                 refs.append(ref)
                 condition = (

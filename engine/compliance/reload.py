@@ -296,9 +296,11 @@ class RulesHolder:
         if self._watcher is not None and self._watcher.is_alive():
             return
         self._watch_stop.clear()
+        # Stamped now, not in the thread: an edit right after watch() must not be missed.
+        initial = self._stamp()
 
         def loop() -> None:
-            seen = self._stamp()
+            seen = initial
             pending: tuple[tuple[str, int, int], ...] | None = None
             while not self._watch_stop.wait(interval_s):
                 try:
