@@ -79,21 +79,26 @@ class ModelCard(BaseModel):
 
 
 def current_code_revision(repo_root: Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the tact checkout, or ``unknown`` outside a git checkout."""
+    """``git rev-parse HEAD`` of the tact checkout, with ``-dirty`` appended when tracked
+    files differ from it (the commit alone would not reproduce the run); ``unknown``
+    outside a git checkout."""
     root = repo_root or Path(__file__).resolve().parent.parent
+    revision = _git(root, "rev-parse", "HEAD")
+    if not revision:
+        return "unknown"
+    changes = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return f"{revision}-dirty" if changes else revision
+
+
+def _git(root: Path, *args: str) -> str:
+    """Stripped stdout of a git command, or "" when git is missing or fails."""
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    revision = result.stdout.strip()
-    return revision if result.returncode == 0 and revision else "unknown"
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 __all__ = ["CARD_VERSION", "MODEL_CARD_FILE", "ModelCard", "current_code_revision"]
