@@ -247,9 +247,10 @@ class DecisionPipeline:
         return outcome
 
     def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> None:
-        """Store decisions and their contact reservations; each pair commits atomically."""
-        for outcome, digest in outcomes:
-            self.ledger.save_decision(outcome.record(digest), reservation=outcome.reservation())
+        """Store decisions with their contact reservations in one transaction (all or none)."""
+        self.ledger.save_decisions(
+            [(outcome.record(digest), outcome.reservation()) for outcome, digest in outcomes]
+        )
 
     def decide_many(
         self,

@@ -240,32 +240,55 @@ class Ledger:
         ``event_id`` already stored with other content raises
         :class:`LedgerIntegrityError` and stores nothing.
         """
-        decision_row = _decision_row(record)
-        planned = _reservation_for(record, reservation) if reservation is not None else None
-        event_row = (
-            _event_row(
-                planned,
-                debtor_id=planned.debtor_id,
-                currency="",
-                source=SOURCE_DECISION,
-                recorded_at=datetime.now(UTC),
+        self.save_decisions([(record, reservation)])
+
+    def save_decisions(
+        self, decisions: Sequence[tuple[DecisionRecord, LedgerEvent | None]]
+    ) -> None:
+        """Store several decisions with their reservations in ONE transaction (all or none).
+
+        Used by ``DecideStream`` to commit a batch at once; the rules of
+        :meth:`save_decision` apply to every pair.
+        """
+        recorded_at = datetime.now(UTC)
+        rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        planned_events: list[LedgerEvent | None] = []
+        for record, reservation in decisions:
+            planned = _reservation_for(record, reservation) if reservation is not None else None
+            planned_events.append(planned)
+            event_row = (
+                _event_row(
+                    planned,
+                    debtor_id=planned.debtor_id,
+                    currency="",
+                    source=SOURCE_DECISION,
+                    recorded_at=recorded_at,
+                )
+                if planned is not None
+                else None
             )
-            if planned is not None
-            else None
-        )
+            rows.append((_decision_row(record), event_row))
+        if not rows:
+            return
 
         hot = self._hot
 
         def work(cursor: Any) -> None:
-            driver.insert_decision(cursor=cursor, hot=hot, row=decision_row)
-            if event_row is not None:
-                driver.insert_event(cursor=cursor, hot=hot, row=event_row)
+            for decision_row, event_row in rows:
+                driver.insert_decision(cursor=cursor, hot=hot, row=decision_row)
+                if event_row is not None:
+                    driver.insert_event(cursor=cursor, hot=hot, row=event_row)
 
+        what = "saving a decision" if len(rows) == 1 else f"saving {len(rows)} decisions"
         try:
-            self._run_on_driver("saving a decision", work, write=True)
+            self._run_on_driver(what, work, write=True)
         except LedgerIntegrityError:
             # A retry of a call whose commit succeeded but whose reply was lost is fine.
-            if self._is_stored(record, planned):
+            stored = (
+                self._is_stored(record, planned)
+                for (record, _), planned in zip(decisions, planned_events, strict=True)
+            )
+            if all(stored):
                 return
             raise
 

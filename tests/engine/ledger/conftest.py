@@ -7,47 +7,20 @@ The PostgreSQL variant uses ``TACT_TEST_POSTGRES_URL`` or 127.0.0.1:5432 (databa
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from engine.ledger import DecisionRecord, Ledger, inputs_digest, open_ledger
 from engine.state import EventKind, LedgerEvent
-
-POSTGRES_URL = os.environ.get(
-    "TACT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.support.databases import fresh_postgres_schema, postgres_unreachable_reason
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
-
-
-@cache
-def postgres_unreachable_reason() -> str | None:
-    """Why PostgreSQL cannot be used for tests, or ``None`` when it can."""
-    url = make_url(POSTGRES_URL)
-    try:
-        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=1):
-            pass
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except (OSError, sa.exc.SQLAlchemyError) as error:
-        return f"PostgreSQL not reachable at {url.render_as_string()} ({error}); set " + (
-            "TACT_TEST_POSTGRES_URL to run the PostgreSQL variant"
-        )
-    return None
 
 
 @pytest.fixture(params=BACKENDS)
@@ -64,17 +37,8 @@ def ledger_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'tact.db'}"
         return
-    schema = f"tact_ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL, poolclass=sa.pool.NullPool)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema("tact_ledger_test") as url:
+        yield url
 
 
 @pytest.fixture

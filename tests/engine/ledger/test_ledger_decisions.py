@@ -144,3 +144,23 @@ def test_decision_record_validates_its_fields(make_decision: Callable[..., Decis
         make_decision(inputs_digest="not-a-digest")
     with pytest.raises(ValueError, match="propensity"):
         make_decision(propensity=1.5)
+
+
+def test_a_batch_of_decisions_commits_all_or_nothing(
+    ledger: Ledger,
+    make_decision: Callable[..., DecisionRecord],
+    make_event: Callable[..., LedgerEvent],
+) -> None:
+    batch = [(make_decision(decision_id=f"dec-{i}"), _reservation(f"res-{i}")) for i in range(1, 4)]
+    # The third reservation's id is taken by another event: nothing of the batch is stored.
+    ledger.record_events([make_event("res-3", kind=EventKind.CONTACT_ATTEMPTED)])
+    with pytest.raises(LedgerIntegrityError):
+        ledger.save_decisions(batch)
+    assert [ledger.get_decision(f"dec-{i}") for i in range(1, 4)] == [None, None, None]
+
+    good = batch[:2]
+    ledger.save_decisions(good)
+    ledger.save_decisions(good)  # a retried batch is a no-op
+    assert all(ledger.get_decision(record.decision_id) == record for record, _ in good)
+    planned = [e for e in ledger.events_for_case("case-1", since=T0) if e.decision_id]
+    assert sorted(e.event_id for e in planned) == ["res-1", "res-2"]
