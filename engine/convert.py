@@ -7,6 +7,7 @@ Validation happens here, once, and collects *every* problem of a request into on
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -253,19 +254,33 @@ def _event_from_proto(
     )
 
 
-def events_from_proto(events: list[case_pb2.Event]) -> tuple[list[LedgerEvent], dict[str, str]]:
-    """Validate ``RecordEvents`` input; returns events and event_id → debtor_id."""
+@dataclass(frozen=True, slots=True)
+class ParsedEvents:
+    """Validated ``RecordEvents`` input, with per-event fields LedgerEvent does not carry."""
+
+    events: list[LedgerEvent]
+    debtor_ids: dict[str, str]
+    """event_id → debtor id."""
+    currencies: dict[str, str]
+    """event_id → ISO 4217 code of the event's amount (payments, promises)."""
+
+
+def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
+    """Validate ``RecordEvents`` input; InvalidRequestError lists every bad field."""
     c = _Collector()
     c.check(bool(events), "events", "is empty; send at least one event")
     out: list[LedgerEvent] = []
     debtors: dict[str, str] = {}
+    currencies: dict[str, str] = {}
     for i, e in enumerate(events):
         ev = _event_from_proto(c, e, f"events[{i}]", case_id=None)
         if ev is not None:
             out.append(ev)
             debtors[ev.event_id] = e.debtor_id
+            if e.amount.currency:
+                currencies[ev.event_id] = e.amount.currency
     c.raise_if_any()
-    return out, debtors
+    return ParsedEvents(out, debtors, currencies)
 
 
 def treatment_from_proto(t: types_pb2.Treatment, field: str = "proposed") -> Treatment:
