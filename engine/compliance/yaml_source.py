@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,24 +51,36 @@ class Located:
     path: Path
     data: Any
     marks: dict[Path_, tuple[int, int]]
+    """Where each value starts."""
+    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    """Where each mapping key starts (for "unknown key" errors)."""
 
-    def mark_of(self, loc: Path_) -> tuple[int, int]:
-        """Mark of ``loc`` or, if absent (e.g. a missing key), of its closest parent."""
+    def mark_of(self, loc: Path_, *, key: bool = False) -> tuple[int, int]:
+        """Mark of ``loc`` (its key with ``key=True``) or, if absent (e.g. a missing
+        key), of its closest parent."""
+        if key and tuple(loc) in self.key_marks:
+            return self.key_marks[tuple(loc)]
         probe = tuple(loc)
         while probe and probe not in self.marks:
             probe = probe[:-1]
         return self.marks.get(probe, (1, 1))
 
 
-def _walk(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]]) -> None:
+def _walk(
+    node: yaml.Node,
+    path: Path_,
+    marks: dict[Path_, tuple[int, int]],
+    key_marks: dict[Path_, tuple[int, int]],
+) -> None:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            _walk(value_node, (*path, key), marks)
+            key_marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _walk(value_node, (*path, key), marks, key_marks)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), marks)
+            _walk(item, (*path, i), marks, key_marks)
 
 
 def load_located(path: Path, text: str | None = None) -> Located:
@@ -98,8 +110,9 @@ def load_located(path: Path, text: str | None = None) -> Located:
     finally:
         loader.dispose()
     marks: dict[Path_, tuple[int, int]] = {}
-    _walk(node, (), marks)
-    return Located(path, data, marks)
+    key_marks: dict[Path_, tuple[int, int]] = {}
+    _walk(node, (), marks, key_marks)
+    return Located(path, data, marks, key_marks)
 
 
 class YamlSyntaxError(Exception):
@@ -184,7 +197,7 @@ def validate_located(located: Located, model: type[M]) -> tuple[M | None, list[R
             loc = tuple(error["loc"])
             # pydantic adds the union member / validator name to loc for some errors
             loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
-            line, col = located.mark_of(loc)
+            line, col = located.mark_of(loc, key=error["type"] == "extra_forbidden")
             message = error["msg"].removeprefix("Value error, ")
             where = ".".join(str(p) for p in loc) or "(file)"
             issues.append(

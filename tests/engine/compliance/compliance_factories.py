@@ -21,7 +21,7 @@ from engine.state import (
     HistorySummary,
 )
 
-CONTACT = [c for c in Channel if c is not Channel.NONE]
+CONTACT: list[Channel] = [c for c in Channel if c is not Channel.NONE]
 
 
 def make_state(
@@ -124,7 +124,7 @@ def random_states(engine: ComplianceEngine, n: int, seed: int) -> list[CaseState
             time_barred=bool(f[6]),
             hardship=bool(f[7]),
         )
-        consents = {
+        consents: dict[Channel, ConsentStatus] = {
             ch: ConsentStatus(int(consent_value[i, k]))
             for k, ch in enumerate(CONTACT)
             if consent_present[i, k]

@@ -74,16 +74,11 @@ def cases(draw: st.DrawFn, countries: list[str]):  # type: ignore[no-untyped-def
     h.days_since_call_consent = draw(since)
     h.days_since_breathing_space_started = draw(st.one_of(st.just(NEVER), small))
     flags = CaseFlags(
-        **{
-            name: draw(st.booleans())
-            for name in (
-                "dispute",
-                "vulnerable",
-                "hardship",
-                "time_barred",
-                "mental_health_crisis",
-            )
-        }
+        dispute=draw(st.booleans()),
+        vulnerable=draw(st.booleans()),
+        hardship=draw(st.booleans()),
+        time_barred=draw(st.booleans()),
+        mental_health_crisis=draw(st.booleans()),
     )
     consents = draw(st.dictionaries(st.sampled_from(CONTACT), st.sampled_from(list(ConsentStatus))))
     return country, day, flags, h, consents, draw(st.booleans())

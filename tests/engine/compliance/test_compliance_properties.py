@@ -22,7 +22,7 @@ from engine.compliance import expressions as ex
 from engine.compliance.model import Rule, Selector, parse_window
 from engine.state import NEVER, CaseState, ConsentStatus
 
-CONTACT = [c for c in Channel if c is not Channel.NONE]
+CONTACT: list[Channel] = [c for c in Channel if c is not Channel.NONE]
 
 
 @cache
@@ -140,7 +140,7 @@ def _rule_blocks(rule: Rule, facts: dict[str, int], state: CaseState) -> np.ndar
         return _CONTACT_MASK & ~human
     if rule.contact_limit is not None:
         cl = rule.contact_limit
-        counted = [Channel[c.value] for c in cl.channels] if cl.channels else CONTACT
+        counted: list[Channel] = [Channel[c.value] for c in cl.channels] if cl.channels else CONTACT
         targets = [c.value for c in (cl.blocks or cl.channels or [])] or [c.name for c in CONTACT]
         return _channels(targets) if _count(state, counted, cl) >= cl.max else none
     if rule.cool_down is not None:
@@ -187,9 +187,9 @@ def oracle_blocked(engine: ComplianceEngine, state: CaseState) -> tuple[np.ndarr
             lo, hi = parse_window(text) if text else (24 * 60, 0)
             if (lo, hi) != (0, 24 * 60):
                 for name in sw.channels:
-                    c = name.value
-                    windows[c] = (max(windows[c][0], lo), min(windows[c][1], hi))
-                    window_rules[c].append(rule.id)
+                    key = name.value
+                    windows[key] = (max(windows[key][0], lo), min(windows[key][1], hi))
+                    window_rules[key].append(rule.id)
             continue
         hit = _rule_blocks(rule, facts, state)
         if hit.any():
