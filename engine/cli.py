@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -67,7 +67,7 @@ def _call(server: str, method: str, request: Any) -> Any:
             return getattr(stub, method)(request, timeout=10)
         except grpc.RpcError as err:
             lines = [f"{err.code().name}: {err.details()}"]
-            status = rpc_status.from_call(err)
+            status = rpc_status.from_call(cast(grpc.Call, err))
             for detail in status.details if status else []:
                 bad = error_details_pb2.BadRequest()
                 if detail.Unpack(bad):
@@ -136,7 +136,7 @@ def check(
     from engine.convert import datetime_to_timestamp
     from tact.v1 import case_pb2, decision_service_pb2, types_pb2
 
-    def enum_value(enum: Any, prefix: str, value: str) -> int:
+    def enum_value(enum: Any, prefix: str, value: str) -> Any:
         name = f"{prefix}_{value.upper()}"
         try:
             return int(enum.Value(name))
@@ -147,7 +147,7 @@ def check(
     proposed = types_pb2.Treatment(
         action=enum_value(types_pb2.Action, "ACTION", action),
         channel=enum_value(types_pb2.Channel, "CHANNEL", channel),
-        tone=enum_value(types_pb2.Tone, "TONE", tone) if tone else 0,
+        tone=enum_value(types_pb2.Tone, "TONE", tone) if tone else None,
     )
     request = decision_service_pb2.CheckActionRequest(
         case=_load_json_message(case, case_pb2.Case()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -322,7 +323,7 @@ def treatment_from_proto(t: types_pb2.Treatment, field: str = "proposed") -> Tre
 def treatment_to_proto(
     t: Treatment, index: int, *, outstanding_minor: int, currency: str
 ) -> types_pb2.Treatment:
-    offer = types_pb2.Offer(kind=int(t.offer))
+    offer = types_pb2.Offer(kind=cast(Any, int(t.offer)))
     if t.offer in PLAN_INSTALMENTS:
         n = PLAN_INSTALMENTS[t.offer]
         offer.instalments = n
@@ -339,14 +340,16 @@ def treatment_to_proto(
                 amount_minor=round(outstanding_minor * (1 - discount)), currency=currency
             )
         )
-    return types_pb2.Treatment(
-        action=int(t.action),
-        channel=int(t.channel),
-        tone=int(t.tone),
-        offer=offer if t.offer is not Offer.NONE else None,
-        slot=int(t.slot),
-        catalogue_index=index,
-    )
+    # Enum values travel as plain ints: the catalogue's IntEnums mirror the proto enums.
+    values: dict[str, Any] = {
+        "action": int(t.action),
+        "channel": int(t.channel),
+        "tone": int(t.tone),
+        "offer": offer if t.offer is not Offer.NONE else None,
+        "slot": int(t.slot),
+        "catalogue_index": index,
+    }
+    return types_pb2.Treatment(**values)
 
 
 __all__ = [

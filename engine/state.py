@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import IntEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -398,7 +399,7 @@ class CaseBatch:
         return cls(**arrays)
 
 
-_DTYPES: dict[str, object] = {
+_DTYPES: dict[str, Any] = {
     "country": "<U2",
     "weekday": np.int8,
     "days_past_due": np.int32,

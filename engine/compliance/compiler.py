@@ -540,14 +540,21 @@ class _Compiler:
 
     def _assemble(self, countries: dict[str, CountryRules], clauses: list[Clause]) -> CompiledRules:
         country_ids = {code: i for i, code in enumerate(sorted(countries))}
-        durable: dict[str, dict[str, Any]] = {}
         used: set[str] = {COUNTRY_FACT}
         for clause in clauses:
+            used |= ex.facts_used(clause.condition)
+        # Short field names in the engine (f0, f1, …): the fact JSON is parsed on every
+        # evaluation and echoed back for every fired rule, so its size is on the hot path.
+        fields = {name: f"f{i}" for i, name in enumerate(sorted(used))}
+        durable: dict[str, dict[str, Any]] = {}
+        for clause in clauses:
             test = ex.to_durable(
-                ex.all_of(ex.Cmp(COUNTRY_FACT, "==", country_ids[clause.country]), clause.condition)
+                ex.all_of(
+                    ex.Cmp(COUNTRY_FACT, "==", country_ids[clause.country]), clause.condition
+                ),
+                fields,
             )
             durable[clause.name] = {"all": [{"m": test}]}
-            used |= ex.facts_used(clause.condition)
         files = tuple(sorted(self.texts))
         return CompiledRules(
             version=content_version(files, [self.texts[p] for p in files]),

@@ -91,7 +91,12 @@ class ComplianceEngine:
         self.rules_dir = compiled.rules_dir
         clauses = compiled.clauses
         self._clauses = clauses
-        self._durable = DurableRuleset(compiled.durable_rules, label=f"tact_{self.version}")
+        self._facts = compiled.durable_facts
+        self._durable = DurableRuleset(
+            compiled.durable_rules,
+            label=f"tact_{self.version}",
+            fields=[f"f{i}" for i in range(len(self._facts))],
+        )
         self._by_name = {c.name: i for i, c in enumerate(clauses)}
         n_clauses = len(clauses)
         self._is_window = np.array([c.is_window for c in clauses], dtype=bool)
@@ -109,7 +114,6 @@ class ComplianceEngine:
         self._country_clauses = {
             code: np.array(cr.clause_ids, dtype=np.int64) for code, cr in compiled.countries.items()
         }
-        self._facts = compiled.durable_facts
         self._hits = [c.rule.hit for c in clauses]
 
     # --- construction -----------------------------------------------------------------------
@@ -161,15 +165,22 @@ class ComplianceEngine:
 
     # --- the durable_rules path ---------------------------------------------------------------
 
-    def evaluate(self, state: CaseState) -> ComplianceVerdict:
-        """Verdict for one case at ``state.as_of`` (``durable_rules``; thread-safe)."""
+    def evaluate(self, state: CaseState, batch: CaseBatch | None = None) -> ComplianceVerdict:
+        """Verdict for one case at ``state.as_of`` (``durable_rules``; thread-safe).
+
+        ``batch``: ``CaseBatch.from_states([state])`` if the caller already built it (the
+        service does, for the featurizer); it is built here otherwise.
+        """
         snap = state.snapshot
         if state.as_of.tzinfo is None or state.as_of.utcoffset() is None:
             raise InvalidCaseError(
                 "CaseState.as_of must be timezone-aware UTC; got a naive datetime"
             )
         self.country_rules(snap.country)
-        batch = CaseBatch.from_states([state])
+        if batch is None:
+            batch = CaseBatch.from_states([state])
+        elif len(batch) != 1 or str(batch.country[0]) != snap.country:
+            raise InvalidCaseError("batch must be CaseBatch.from_states([state]) of this case")
         return self._evaluate_row(
             batch, state.local_date, state.as_of.astimezone(UTC), snap.timezone
         )
@@ -180,10 +191,8 @@ class ComplianceEngine:
         country = str(batch.country[0])
         dates = np.array([local_day], dtype="datetime64[D]")
         facts = derive_facts(batch, dates, self.compiled.fact_context)
-        fact = dict(
-            zip(self._facts, np.stack([facts[f] for f in self._facts])[:, 0].tolist(), strict=True)
-        )
-        fired = sorted(self._by_name[name] for name in self._durable.matches(fact))
+        values = np.concatenate([facts[f] for f in self._facts], dtype=np.int64).tolist()
+        fired = sorted(self._by_name[name] for name in self._durable.matches_values(values))
         return self._verdict(country, local_day, as_of, timezone, fired)
 
     def _verdict(

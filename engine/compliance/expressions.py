@@ -234,16 +234,20 @@ def _number(node: ast.expr, shift: int) -> int:
 # --- compilation targets -----------------------------------------------------------------
 
 
-def to_durable(expr: Expr) -> dict[str, Any]:
-    """The ``durable_rules`` JSON test for ``expr`` (not for constants: fold them first)."""
+def to_durable(expr: Expr, fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``durable_rules`` JSON test for ``expr`` (not for constants: fold them first).
+
+    ``fields`` renames facts to the short field names the ruleset is compiled with.
+    """
     if isinstance(expr, Cmp):
+        name = fields[expr.fact] if fields else expr.fact
         if expr.op == "==":
-            return {expr.fact: expr.value}
-        return {_DURABLE_OP[expr.op]: {expr.fact: expr.value}}
+            return {name: expr.value}
+        return {_DURABLE_OP[expr.op]: {name: expr.value}}
     if isinstance(expr, AllOf):
-        return {"$and": [to_durable(i) for i in expr.items]}
+        return {"$and": [to_durable(i, fields) for i in expr.items]}
     if isinstance(expr, AnyOf):
-        return {"$or": [to_durable(i) for i in expr.items]}
+        return {"$or": [to_durable(i, fields) for i in expr.items]}
     raise AssertionError(f"constant {expr} must be folded before compiling to durable_rules")
 
 
