@@ -137,6 +137,7 @@ class _Prepared:
 
     snapshot: CaseSnapshot
     state: CaseState
+    batch: CaseBatch
     zone: ZoneInfo
     verdict: ComplianceVerdict
     mask: np.ndarray
@@ -205,7 +206,8 @@ class DecisionPipeline:
         self, snapshot: CaseSnapshot, caller_events: Sequence[LedgerEvent], now: datetime
     ) -> _Prepared:
         state, zone = self.build_state(snapshot, caller_events, now)
-        verdict = self.rules.current.evaluate(state)
+        batch = CaseBatch.from_states([state])  # shared by the rules and the featurizer
+        verdict = self.rules.current.evaluate(state, batch)
         mask = verdict.mask.copy()
         windows: dict[int, tuple[datetime, datetime]] = {}
         for indices in _GROUPS.values():
@@ -219,7 +221,7 @@ class DecisionPipeline:
             for i in allowed:
                 windows[int(i)] = window
         mask[CATALOGUE.WAIT_INDEX] = True
-        return _Prepared(snapshot, state, zone, verdict, mask, windows)
+        return _Prepared(snapshot, state, batch, zone, verdict, mask, windows)
 
     # ---- decide --------------------------------------------------------------------
     def arm_for(self, case_id: str) -> PolicyArm:
@@ -278,7 +280,7 @@ class DecisionPipeline:
             arm = self.champion if arm_name == "champion" else self.challenger
             assert arm is not None
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
-            batch = CaseBatch.from_states([p.state for p in ready])
+            batch = CaseBatch.concat([p.batch for p in ready])
             masks = np.stack([p.mask for p in ready])
             observations = featurize(batch)
             decisions = arm.policy.act(observations, masks)

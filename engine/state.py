@@ -390,6 +390,15 @@ class CaseBatch:
         return CaseBatch(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
     @classmethod
+    def concat(cls, batches: Sequence[CaseBatch]) -> CaseBatch:
+        """The rows of several batches, in order, as one batch."""
+        if len(batches) == 1:
+            return batches[0]
+        return cls(
+            **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)}
+        )
+
+    @classmethod
     def from_states(cls, states: Sequence[CaseState]) -> CaseBatch:
         cols: dict[str, list[object]] = {f.name: [] for f in fields(cls)}
         for s in states:
