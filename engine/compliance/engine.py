@@ -73,7 +73,27 @@ _PAIR_CHANNEL = np.array([p.channel for p in _PAIRS], dtype=np.int64)
 _PAIR_START = np.array([p.start for p in _PAIRS], dtype=np.int64)
 _PAIR_END = np.array([p.end for p in _PAIRS], dtype=np.int64)
 _CONTACT = _PAIR_OF_INDEX >= 0
-_PAIR_INDEX_OR_0 = np.maximum(_PAIR_OF_INDEX, 0)
+_PAIR_INDEX_EXT = np.where(_PAIR_OF_INDEX >= 0, _PAIR_OF_INDEX, len(_PAIRS))
+_EFFECTS_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _FiredEffects:
+    """The time-independent consequences of one set of fired clauses."""
+
+    block_ids: tuple[int, ...]
+    window_ids: tuple[int, ...]
+    open_mask: np.ndarray
+    """Not blocked by any fired block clause (WAIT included)."""
+    hold: bool
+    human_only: bool
+    w_start: tuple[int, ...]
+    w_end: tuple[int, ...]
+    pair_lo: tuple[int, ...]
+    pair_hi: tuple[int, ...]
+    """Local window [lo, hi) of each (channel, slot) pair, before the decision time."""
+    shaping: tuple[RuleHit, ...]
+
 
 _cache: weakref.WeakValueDictionary[tuple[str, str], ComplianceEngine] = (
     weakref.WeakValueDictionary()
@@ -104,6 +124,8 @@ class ComplianceEngine:
         for i, c in enumerate(clauses):
             if c.blocked is not None:
                 self._block[i] = c.blocked
+        # Fail closed by construction: no clause can block WAIT.
+        assert not self._block[:, CATALOGUE.WAIT_INDEX].any(), "a clause blocks WAIT"
         self._block_f32 = self._block.astype(np.float32)
         self._win_start = np.array([(c.window or (MINUTES_PER_DAY, 0))[0] for c in clauses])
         self._win_end = np.array([(c.window or (MINUTES_PER_DAY, 0))[1] for c in clauses])
@@ -115,6 +137,7 @@ class ComplianceEngine:
             code: np.array(cr.clause_ids, dtype=np.int64) for code, cr in compiled.countries.items()
         }
         self._hits = [c.rule.hit for c in clauses]
+        self._effects_cache: dict[tuple[int, ...], _FiredEffects] = {}
 
     # --- construction -----------------------------------------------------------------------
 
@@ -195,23 +218,22 @@ class ComplianceEngine:
         fired = sorted(self._by_name[name] for name in self._durable.matches_values(values))
         return self._verdict(country, local_day, as_of, timezone, fired)
 
-    def _verdict(
-        self,
-        country: str,
-        local_day: date,
-        as_of: datetime,
-        timezone: str | None,
-        fired: list[int],
-    ) -> ComplianceVerdict:
+    def _static_part(self, fired: list[int]) -> _FiredEffects:
+        """What a set of fired clauses implies regardless of the time of day, cached: the
+        same few combinations recur across cases (thread-safe: dict get/set are atomic,
+        and a racing recomputation yields the same value)."""
+        key = tuple(fired)
+        cached = self._effects_cache.get(key)
+        if cached is not None:
+            return cached
         clauses = self._clauses
-        block_ids = [c for c in fired if not self._is_window[c]]
-        window_ids = [c for c in fired if self._is_window[c]]
-        if block_ids:
-            mask = ~self._block[block_ids].any(axis=0)
-        else:
-            mask = np.ones(len(CATALOGUE), dtype=bool)
-        hold = any(clauses[c].hold for c in block_ids)
-        human_only = any(clauses[c].human_only for c in block_ids)
+        block_ids = tuple(c for c in fired if not self._is_window[c])
+        window_ids = tuple(c for c in fired if self._is_window[c])
+        blocked: np.ndarray = (
+            np.asarray(self._block[list(block_ids)].any(axis=0))
+            if block_ids
+            else np.zeros(len(CATALOGUE), dtype=bool)
+        )
         # Local window per channel: the intersection of every fired window clause.
         w_start = [0] * N_CHANNEL_SLOTS
         w_end = [MINUTES_PER_DAY] * N_CHANNEL_SLOTS
@@ -221,7 +243,42 @@ class ComplianceEngine:
             for ch in clause.window_channels:
                 w_start[ch] = max(w_start[ch], lo)
                 w_end[ch] = min(w_end[ch], hi)
+        shaping: list[RuleHit] = []
+        seen: set[str] = set()
+        for c in fired:
+            hit = self._hits[c]
+            if hit.rule_id not in seen:
+                seen.add(hit.rule_id)
+                shaping.append(hit)
+        pair_lo = [max(p.start, w_start[p.channel]) for p in _PAIRS]
+        pair_hi = [min(p.end, w_end[p.channel]) for p in _PAIRS]
+        effects = _FiredEffects(
+            block_ids=block_ids,
+            window_ids=window_ids,
+            open_mask=~blocked,
+            hold=any(clauses[c].hold for c in block_ids),
+            human_only=any(clauses[c].human_only for c in block_ids),
+            w_start=tuple(w_start),
+            w_end=tuple(w_end),
+            pair_lo=tuple(pair_lo),
+            pair_hi=tuple(pair_hi),
+            shaping=tuple(shaping),
+        )
+        if len(self._effects_cache) >= _EFFECTS_CACHE_SIZE:
+            self._effects_cache.clear()
+        self._effects_cache[key] = effects
+        return effects
 
+    def _verdict(
+        self,
+        country: str,
+        local_day: date,
+        as_of: datetime,
+        timezone: str | None,
+        fired: list[int],
+    ) -> ComplianceVerdict:
+        fx = self._static_part(fired)
+        w_start, w_end = list(fx.w_start), list(fx.w_end)
         zone_name = _valid_zone(timezone)
         zones = (
             (zone(zone_name),)
@@ -231,12 +288,8 @@ class ComplianceEngine:
         if len(zones) == 1:
             # Known zone: local wall-clock minutes decide; UTC is computed only on demand.
             now = _as_of_minute(local_day, as_of, zones[0])
-            ws = np.array(w_start)[_PAIR_CHANNEL]
-            we = np.array(w_end)[_PAIR_CHANNEL]
-            lo_arr = np.maximum(_PAIR_START, ws)
-            hi_arr = np.minimum(_PAIR_END, we)
-            allowed_pairs = (lo_arr < hi_arr) & (hi_arr > now)
-            lo_list, hi_list = lo_arr.tolist(), hi_arr.tolist()
+            lo_list, hi_list = fx.pair_lo, fx.pair_hi
+            allowed = [lo < hi and hi > now for lo, hi in zip(lo_list, hi_list, strict=True)]
             ref = zones[0]
 
             def window(index: int) -> tuple[datetime, datetime] | None:
@@ -246,23 +299,19 @@ class ComplianceEngine:
 
         else:
             pair_windows = _pair_windows_across(local_day, as_of, zones, w_start, w_end)
-            allowed_pairs = np.array([w is not None for w in pair_windows])
+            allowed = [w is not None for w in pair_windows]
 
             def window(index: int) -> tuple[datetime, datetime] | None:
                 return pair_windows[int(_PAIR_OF_INDEX[index])]
 
-        mask &= allowed_pairs[_PAIR_INDEX_OR_0] | ~_CONTACT
-        mask[CATALOGUE.WAIT_INDEX] = True
-
-        shaping: list[RuleHit] = []
-        seen: set[str] = set()
-        for c in fired:
-            hit = self._hits[c]
-            if hit.rule_id not in seen:
-                seen.add(hit.rule_id)
-                shaping.append(hit)
+        allowed_pairs = np.array(allowed, dtype=bool)
+        # _PAIR_INDEX_EXT maps WAIT to a trailing True.
+        mask = fx.open_mask & np.append(allowed_pairs, True)[_PAIR_INDEX_EXT]
+        shaping = list(fx.shaping)
         if zone_name is None:
             shaping.append(UNKNOWN_TIMEZONE)
+        hold, human_only = fx.hold, fx.human_only
+        block_ids, window_ids = list(fx.block_ids), list(fx.window_ids)
 
         return ComplianceVerdict(
             ruleset_version=self.version,

@@ -200,12 +200,17 @@ def derive_facts(
         out[COUNTRY_FACT] = np.array([context.country_ids.get(c, -1) for c in codes])
         if want_holiday:
             calendars = context.calendars
-            holiday = np.array(
+            flags = [
+                code in calendars and calendars[code].is_holiday(day)
+                for code, day in zip(codes, dates.tolist(), strict=True)
+            ]
+            out["is_holiday"] = np.array(flags, dtype=bool)
+            out["day_kind"] = np.array(
                 [
-                    code in calendars and calendars[code].is_holiday(day)
-                    for code, day in zip(codes, dates.tolist(), strict=True)
+                    3 if h else max(w - 4, 0)  # same mapping as calendar.day_kinds
+                    for h, w in zip(flags, weekday.tolist(), strict=True)
                 ],
-                dtype=bool,
+                dtype=np.int8,
             )
     else:
         uniq, inverse = np.unique(batch.country, return_inverse=True)
@@ -219,9 +224,8 @@ def derive_facts(
                 if calendar is not None:
                     rows = inverse == k
                     holiday[rows] = calendar.holiday_mask(dates[rows])
-    if want_holiday:
-        out["is_holiday"] = holiday
-        out["day_kind"] = day_kinds(weekday, holiday)
+            out["is_holiday"] = holiday
+            out["day_kind"] = day_kinds(weekday, holiday)
     out["weekday"] = weekday
     day_of_month: np.ndarray | None = None
     if context.calendar_counts or not needed.isdisjoint(("day_of_month", "month")):
