@@ -1,0 +1,266 @@
+"""``tact train`` and ``tact evaluate`` (merged into the root CLI at the top level).
+
+torch, stable-baselines3 and the simulator are imported inside the commands, so that
+``tact --help`` and ``tact serve`` do not pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from policies.evaluate import Evaluation
+    from policies.train import EvalPoint
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+console = Console()
+
+_HEADLINE = (
+    ("net_value_per_case", "net value/case", "{:.2f}"),
+    ("resolution_rate", "resolution %", "{:.1f}"),
+    ("recovery_rate", "recovery %", "{:.1f}"),
+    ("cost_per_case", "cost/case", "{:.2f}"),
+    ("complaints_per_1000", "complaints/1k", "{:.0f}"),
+    ("churn_90d", "churn %", "{:.1f}"),
+    ("nps", "NPS", "{:.1f}"),
+    ("contacts_per_case", "contacts/case", "{:.2f}"),
+    ("violations_per_1000_contacts", "violations/1k", "{:.2f}"),
+)
+
+
+@app.command()
+def train(
+    scenario: Annotated[str, typer.Option(help="Scenario name or YAML path.")] = "nordic-telecom",
+    algo: Annotated[str, typer.Option(help="Training algorithm.")] = "maskable-ppo",
+    timesteps: Annotated[int, typer.Option(help="Debtor-days to train for.")] = 3_000_000,
+    seed: Annotated[int, typer.Option(help="Seed of everything (< 1,000,000).")] = 0,
+    name: Annotated[
+        str | None, typer.Option(help="Artifact name under policies/models/ (default: run name).")
+    ] = None,
+    n_envs: Annotated[int, typer.Option(help="Debtors simulated side by side.")] = 512,
+    eval_every: Annotated[int, typer.Option(help="Timesteps between held-out evaluations.")] = (
+        500_000
+    ),
+    eval_debtors: Annotated[int, typer.Option(help="Held-out debtors per evaluation.")] = 1000,
+    randomise: Annotated[
+        bool, typer.Option(help="Train on randomised behaviour parameters.")
+    ] = False,
+    config_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="JSON file of further TrainConfig fields (e.g. a card's run_config)."
+        ),
+    ] = None,
+) -> None:
+    """Train a MaskablePPO policy on a scenario and export it to policies/models/<name>/."""
+    from dataclasses import fields
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from policies.train import train as run_training
+    from policies.train_config import TrainConfig
+
+    extra: dict[str, object] = {}
+    if config_json is not None:
+        known = {f.name for f in fields(TrainConfig)}
+        loaded = json.loads(config_json.read_text(encoding="utf-8"))
+        unknown = sorted(set(loaded) - known - {"run_name"})
+        if unknown:
+            raise typer.BadParameter(
+                f"{config_json} has fields TrainConfig does not know: {unknown}; "
+                f"allowed: {sorted(known)}"
+            )
+        extra = {k: v for k, v in loaded.items() if k in known}
+        if "net_arch" in extra:
+            extra["net_arch"] = tuple(extra["net_arch"])  # type: ignore[arg-type]
+        extra.pop("started_at", None)
+    try:
+        config = TrainConfig(
+            **{
+                **extra,
+                "scenario": scenario,
+                "algo": algo,
+                "total_timesteps": timesteps,
+                "seed": seed,
+                "name": name,
+                "n_envs": n_envs,
+                "eval_every": eval_every,
+                "eval_debtors": eval_debtors,
+                "randomise": randomise,
+            }  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"[bold]run[/bold] {config.run_name} → policies/models/{config.artifact_name}")
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("training", total=config.total_timesteps)
+
+        def on_step(timesteps: int) -> None:
+            progress.update(task, completed=min(timesteps, config.total_timesteps))
+
+        def on_eval(point: EvalPoint) -> None:
+            k = point.kpis
+            progress.console.print(
+                f"  {point.timesteps:>10,} steps {point.seconds:6.0f}s  reward/case "
+                f"{k['reward_per_case']:+.3f}  net value {k['net_value_per_case']:.2f}  "
+                f"complaints/1k {k['complaints_per_1000']:.0f}  churn "
+                f"{k.get('churn_90d', float('nan')):.1f}%" + ("  ★ best" if point.best else "")
+            )
+
+        result = run_training(config, on_step=on_step, on_eval=on_eval)
+    console.print(
+        f"trained in {result.wall_time_s / 60:.1f} min; segmented on the same held-out debtors: "
+        f"reward/case {result.reference['reward_per_case']:+.3f}, net value "
+        f"{result.reference['net_value_per_case']:.2f}"
+    )
+    console.print(
+        f"artifact: {result.artifact_dir}  (evaluate with --policies rl:{config.artifact_name})"
+    )
+
+
+@app.command()
+def evaluate(
+    scenario: Annotated[str, typer.Option(help="Scenario name or YAML path.")] = "nordic-telecom",
+    policies: Annotated[
+        str, typer.Option(help="Comma-separated: ladder, segmented, random, rl:<name>, oracle.")
+    ] = "ladder,segmented,random,rl:default,oracle",
+    debtors: Annotated[int, typer.Option(help="Debtors per policy (the same for all).")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the debtor population and streams.")] = (
+        1_000_000
+    ),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the KPI JSON here.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    randomise: Annotated[
+        bool, typer.Option(help="Randomise behaviour parameters (held-out variants).")
+    ] = False,
+    reference: Annotated[
+        str, typer.Option(help="Policy that paired differences are taken against.")
+    ] = "segmented",
+    audit_contacts: Annotated[
+        int, typer.Option(help="Contacts per policy re-checked through durable_rules; 0 = all.")
+    ] = 5000,
+    batch_size: Annotated[int, typer.Option(help="Debtors simulated side by side.")] = 4096,
+) -> None:
+    """Evaluate policies on the same simulated debtors: KPIs with 95 % CIs, audit, report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.compliance import ComplianceEngine
+    from engine.errors import PolicyLoadError
+    from policies.evaluate import evaluate as run_evaluation
+    from policies.evaluate import resolve_policy, write_json
+    from policies.train_config import EVAL_SEED_OFFSET
+    from simulator.masks import compliance_masks
+    from simulator.scenario_loader import load_scenario
+
+    specs = [s.strip() for s in policies.split(",") if s.strip()]
+    if seed < EVAL_SEED_OFFSET:
+        console.print(
+            f"[yellow]warning:[/yellow] seed {seed} lies in the training seed range "
+            f"[0, {EVAL_SEED_OFFSET}); use a seed ≥ {EVAL_SEED_OFFSET} for held-out debtors"
+        )
+    loaded = {}
+    for spec in specs:
+        try:
+            loaded[spec] = resolve_policy(spec)
+        except PolicyLoadError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--policies") from exc
+    sc = load_scenario(scenario)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        tasks = {s: progress.add_task(s, total=debtors) for s in specs}
+
+        def advance(name: str, finished: int) -> None:
+            spec = next((s for s in specs if loaded[s].name == name), None)
+            if spec is not None:
+                progress.advance(tasks[spec], finished)
+
+        result = run_evaluation(
+            sc,
+            specs,
+            debtors,
+            compliance_masks(),
+            ComplianceEngine.load(),
+            seed=seed,
+            randomise=randomise,
+            reference=reference,
+            batch_size=batch_size,
+            audit_contacts=audit_contacts or None,
+            load=lambda spec: loaded[spec],
+            progress=advance,
+        )
+    _print_table(result)
+    if json_out is not None:
+        console.print(f"JSON: {write_json(result, json_out)}")
+    if report is not None:
+        from policies.report import write_report
+
+        console.print(f"report: {write_report(result, report)}")
+
+
+def _print_table(result: Evaluation) -> None:
+    data = result.to_json()["policies"]
+    title = f"{result.scenario.name}, {result.debtors:,} debtors, seed {result.seed}"
+    if result.randomise:
+        title += ", randomised"
+    table = Table(title=title + " (mean [95 % CI])")
+    table.add_column("policy")
+    for _, label, _ in _HEADLINE:
+        table.add_column(label, justify="right")
+    for name, kpis in data.items():
+        cells = []
+        for key, _, fmt in _HEADLINE:
+            if key not in kpis:
+                cells.append("—")
+                continue
+            k = kpis[key]
+            lo, hi = k["ci95"]
+            cells.append(f"{fmt.format(k['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]")
+        table.add_row(name, *cells)
+    console.print(table)
+    if result.reference:
+        ref = result.reference
+        for name, kpis in data.items():
+            rel = kpis.get(f"paired_rel_pct_vs_{ref}.net_value_per_case")
+            if rel is None:
+                continue
+            lo, hi = rel["ci95"]
+            console.print(
+                f"  {name}: net value per case {rel['mean']:+.1f} % vs {ref} "
+                f"[{lo:+.1f}, {hi:+.1f}] (paired)"
+            )
+    for name, run in result.runs.items():
+        a = run.audit
+        console.print(
+            f"  {name}: audit {a.contacts_audited:,} of {a.contacts_executed:,} contacts "
+            f"({a.sample}), {a.violations} violations, {a.blocked_requests} blocked requests"
+        )
+
+
+__all__ = ["app"]

@@ -1,0 +1,444 @@
+"""``tact evaluate``: every policy on the same simulated debtors, KPIs with 95 % CIs.
+
+How the comparison is kept fair (common random numbers). The debtors are simulated in
+batches of ``batch_size``; batch ``b`` gets the simulator seed and the policy seed that
+:func:`simulator.rollout.simulate` would give it (``SeedSequence(seed).spawn``), so
+
+* **common to every policy**: the debtor population — every debtor's observable case
+  facts *and* hidden behaviour traits (the simulator draws them all at reset, before the
+  first decision) — and so every debtor's serial number, balance and segment;
+* **not common**: the daily randomness after the first decision. The simulator draws it
+  from one generator per batch, in amounts that depend on how many debtors were contacted,
+  so two policies that act differently desynchronise their streams (see
+  docs/policies.md, "What the simulator could add").
+
+Paired differences are taken debtor by debtor (same serial) against a reference policy;
+sharing the population removes the between-debtor variance of balances and traits from
+them, which is most of it.
+
+Compliance: every executed contact is logged with the case facts its mask was computed
+from, and :func:`simulator.audit.audit_log` re-asks the rules through the ``durable_rules``
+path for ``audit_contacts`` of them (a uniform sample per batch, proportional to the
+batch's size; ``None`` audits all). Violations per 1,000 audited contacts are a KPI with
+an exact (Clopper-Pearson) 95 % interval. Independently, every decision is checked
+against the mask it was taken under (:func:`policies.base.check_decisions`).
+
+This module drives :class:`simulator.batched.BatchedCollectionsSim` itself rather than
+calling ``simulate`` because it also records what the report needs (cumulative recovery by
+day, contact mix by behaviour segment, send hours) and hands the oracle the simulator.
+For non-oracle policies its outcomes equal ``simulate``'s for the same seed and batch size
+(tested).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.catalogue import CATALOGUE, Channel, Slot, Tone
+from policies.base import Policy, PolicyDecisions, check_decisions
+from policies.oracle import HiddenStateConsumer, OraclePolicy
+from simulator.audit import Verdicts, audit_log
+from simulator.batched import BatchedCollectionsSim
+from simulator.kpis import Z95, compute_kpis, mean_ci, per_debtor_values
+from simulator.masks import MaskProvider
+from simulator.outcomes import CaseOutcomes
+from simulator.scenario import Scenario
+from simulator.timeline import SLOT_HOUR
+
+DEFAULT_BATCH = 4096
+"""Debtors simulated side by side (as :data:`simulator.rollout.DEFAULT_BATCH`)."""
+DEFAULT_AUDIT_CONTACTS = 5000
+"""Executed contacts re-checked through durable_rules per policy (≈ 3 ms each)."""
+VIOLATIONS_KPI = "violations_per_1000_contacts"
+PAIRED_KPIS = (
+    "resolution_rate",
+    "recovery_rate",
+    "net_value_per_case",
+    "cost_per_case",
+    "complaints_per_1000",
+    "churn_90d",
+    "nps",
+    "contacts_per_case",
+    "reward_per_case",
+)
+"""KPIs whose paired difference against the reference policy is reported."""
+RELATIVE_KPIS = ("net_value_per_case",)
+"""KPIs whose paired *relative* difference (%) against the reference is reported."""
+REPORTED_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.LETTER, Channel.PHONE, Channel.PUSH)
+REPORTED_TONES = (Tone.EMPATHETIC, Tone.NEUTRAL, Tone.FIRM)
+
+PolicyFactory = Callable[[str], Policy]
+Progress = Callable[[str, int], None]
+"""Called with (policy name, debtors just finished)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSummary:
+    """Compliance of one policy's run."""
+
+    decisions: int
+    contacts_executed: int
+    contacts_audited: int
+    violations: int
+    blocked_requests: int
+    """Requests the shield turned into WAIT; 0 for a policy that respects its masks."""
+    reconstruction_errors: int
+
+    @property
+    def sample(self) -> str:
+        return "all" if self.contacts_audited >= self.contacts_executed else "sample"
+
+
+@dataclass(slots=True)
+class PolicyRun:
+    """Everything one policy produced on the evaluation debtors."""
+
+    name: str
+    outcomes: CaseOutcomes
+    recovered_by_day: np.ndarray
+    """(horizon,) cumulative collected / original balance, all debtors, by day in collection."""
+    channel_mix: np.ndarray
+    """(n segments, len(REPORTED_CHANNELS)) executed contacts by hidden behaviour segment."""
+    tone_mix: np.ndarray
+    """(n segments, len(REPORTED_TONES)) executed contacts by hidden behaviour segment."""
+    send_hours: np.ndarray
+    """(24,) executed contacts by local hour they were placed (letters: posted)."""
+    audit: AuditSummary
+    seconds: float
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """The runs of every policy on one scenario, and the settings that produced them."""
+
+    scenario: Scenario
+    debtors: int
+    seed: int
+    randomise: bool
+    reference: str
+    runs: dict[str, PolicyRun] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"scenario", "debtors", "seed", "policies": {name: {kpi: {mean, ci95}}}}``."""
+        return {
+            "scenario": self.scenario.name,
+            "debtors": self.debtors,
+            "seed": self.seed,
+            "policies": {name: policy_kpis(self, name) for name in self.runs},
+        }
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def run_policy(
+    scenario: Scenario,
+    policy: Policy,
+    n_debtors: int,
+    masks: MaskProvider,
+    *,
+    seed: int,
+    verdicts: Verdicts,
+    randomise: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    audit_contacts: int | None = DEFAULT_AUDIT_CONTACTS,
+    progress: Progress | None = None,
+) -> PolicyRun:
+    """Simulate ``n_debtors`` episodes of ``policy`` with the seeding of ``simulate``."""
+    if n_debtors < 1:
+        raise ValueError(f"n_debtors must be at least 1, got {n_debtors}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    started = time.perf_counter()
+    n_batches = (n_debtors + batch_size - 1) // batch_size
+    seeds = np.random.SeedSequence(seed).spawn(2 * n_batches)
+    audit_rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA0D17]))
+    horizon = scenario.horizon_days
+    n_segments = len(scenario.segment_names)
+    collected_by_day = np.zeros(horizon)
+    channel_mix = np.zeros((n_segments, len(REPORTED_CHANNELS)), dtype=np.int64)
+    tone_mix = np.zeros((n_segments, len(REPORTED_TONES)), dtype=np.int64)
+    send_hours = np.zeros(24, dtype=np.int64)
+    channel_col = np.full(max(Channel) + 1, -1)
+    channel_col[list(REPORTED_CHANNELS)] = np.arange(len(REPORTED_CHANNELS))
+    tone_col = np.full(max(Tone) + 1, -1)
+    tone_col[list(REPORTED_TONES)] = np.arange(len(REPORTED_TONES))
+    contact_hour = SLOT_HOUR.copy()
+    contact_hour[Slot.POST] = 7  # letters are posted at 07:30 (simulator.timeline)
+    parts: list[CaseOutcomes] = []
+    totals = {"decisions": 0, "executed": 0, "audited": 0, "violations": 0, "blocked": 0}
+    totals["reconstruction"] = 0
+    name = getattr(policy, "name", type(policy).__name__)
+    for b, start in enumerate(range(0, n_debtors, batch_size)):
+        n = min(batch_size, n_debtors - start)
+        sim = BatchedCollectionsSim(
+            scenario,
+            n,
+            masks,
+            seed=int(seeds[2 * b].generate_state(1)[0]),
+            randomise=randomise,
+            auto_reset=False,
+            log_steps=audit_contacts != 0,
+            first_serial=start,
+        )
+        policy_rng = np.random.default_rng(seeds[2 * b + 1])
+        obs = sim.reset()
+        day = 0
+        while not sim.all_done:
+            masks_now = sim.action_masks()
+            if isinstance(policy, HiddenStateConsumer):
+                policy.observe_hidden(sim)
+            decisions = policy.act(obs, masks_now, policy_rng)
+            check_decisions(decisions, masks_now)
+            rows = np.flatnonzero(sim.dyn.active & (decisions.indices != CATALOGUE.WAIT_INDEX))
+            chosen = decisions.indices[rows]
+            segment = sim.traits.segment[rows].astype(np.intp)
+            np.add.at(channel_mix, (segment, channel_col[CATALOGUE.channels[chosen]]), 1)
+            np.add.at(tone_mix, (segment, tone_col[CATALOGUE.tones[chosen]]), 1)
+            np.add.at(send_hours, contact_hour[CATALOGUE.slots[chosen]], 1)
+            result = sim.step(decisions.indices)
+            if day < horizon:
+                collected_by_day[day] += float(sim.dyn.collected_minor.sum())
+            day += 1
+            if len(result.finished):
+                parts.append(result.finished)
+                if progress is not None:
+                    progress(name, len(result.finished))
+            obs = sim.observe()
+        # A batch that ended early keeps its final total for the remaining days.
+        collected_by_day[day:] += float(sim.dyn.collected_minor.sum())
+        log = sim.step_log
+        if log is None:  # audit_contacts == 0: nothing logged, nothing audited
+            continue
+        budget = None
+        if audit_contacts is not None:
+            budget = min(log.n_contacts, int(np.ceil(audit_contacts * n / n_debtors)))
+        if budget == 0:
+            totals["decisions"] += log.n_decisions
+            totals["executed"] += log.n_contacts
+            totals["blocked"] += log.blocked_requests
+            continue
+        report = audit_log(log, verdicts, max_contacts=budget, rng=audit_rng)
+        totals["decisions"] += report.decisions
+        totals["executed"] += report.contacts_logged
+        totals["audited"] += report.contacts_checked
+        totals["violations"] += report.n_violations
+        totals["blocked"] += report.blocked_requests
+        totals["reconstruction"] += report.reconstruction_errors
+    outcomes = CaseOutcomes.concat(parts).sorted_by_serial()
+    original = float(outcomes.original_minor.sum())
+    return PolicyRun(
+        name=name,
+        outcomes=outcomes,
+        recovered_by_day=collected_by_day / max(original, 1.0),
+        channel_mix=channel_mix,
+        tone_mix=tone_mix,
+        send_hours=send_hours,
+        audit=AuditSummary(
+            decisions=totals["decisions"],
+            contacts_executed=totals["executed"],
+            contacts_audited=totals["audited"],
+            violations=totals["violations"],
+            blocked_requests=totals["blocked"],
+            reconstruction_errors=totals["reconstruction"],
+        ),
+        seconds=time.perf_counter() - started,
+    )
+
+
+class Served:
+    """A policy evaluated as the service runs it: deterministic (the rng is dropped)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.version = policy.version
+
+    def act(
+        self,
+        observations: np.ndarray,
+        masks: np.ndarray,
+        rng: np.random.Generator | None = None,
+    ) -> PolicyDecisions:
+        return self.policy.act(observations, masks, None)
+
+
+def resolve_policy(spec: str) -> Policy:
+    """A policy by evaluation name: ``oracle`` here, anything else via the registry.
+
+    Trained (``rl:``) policies, and ``default`` when it resolves to one, are wrapped in
+    :class:`Served` so that they are evaluated deterministically, exactly as the service
+    runs them; ``random`` keeps its random stream.
+    """
+    name = spec.strip()
+    if name == "oracle":
+        return OraclePolicy()
+    from policies.numpy_runtime import NumpyPolicy
+    from policies.registry import load_policy
+
+    policy = load_policy(name)
+    return Served(policy) if isinstance(policy, NumpyPolicy) else policy
+
+
+def evaluate(
+    scenario: Scenario,
+    policy_specs: Sequence[str],
+    n_debtors: int,
+    masks: MaskProvider,
+    verdicts: Verdicts,
+    *,
+    seed: int = 0,
+    randomise: bool = False,
+    reference: str = "segmented",
+    batch_size: int = DEFAULT_BATCH,
+    audit_contacts: int | None = DEFAULT_AUDIT_CONTACTS,
+    load: PolicyFactory = resolve_policy,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Run every policy in ``policy_specs`` on the same ``n_debtors`` debtors."""
+    specs = [s.strip() for s in policy_specs if s.strip()]
+    if not specs:
+        raise ValueError("no policies to evaluate; pass e.g. --policies ladder,segmented")
+    if len(set(specs)) != len(specs):
+        raise ValueError(f"policy list {specs} names a policy twice; list each once")
+    policies = [load(s) for s in specs]  # load all first: fail before hours of simulation
+    evaluation = Evaluation(
+        scenario=scenario,
+        debtors=n_debtors,
+        seed=seed,
+        randomise=randomise,
+        reference=reference if reference in specs else "",
+    )
+    for spec, policy in zip(specs, policies, strict=True):
+        evaluation.runs[spec] = run_policy(
+            scenario,
+            policy,
+            n_debtors,
+            masks,
+            seed=seed,
+            verdicts=verdicts,
+            randomise=randomise,
+            batch_size=batch_size,
+            audit_contacts=audit_contacts,
+            progress=progress,
+        )
+    return evaluation
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def _interval(mean: float, low: float, high: float) -> dict[str, Any]:
+    return {"mean": float(mean), "ci95": [float(low), float(high)]}
+
+
+def violation_rate(violations: int, audited: int) -> tuple[float, float, float]:
+    """Violations per 1,000 audited contacts with an exact (Clopper-Pearson) 95 % CI."""
+    from scipy.stats import beta
+
+    if audited == 0:
+        return 0.0, 0.0, 1000.0  # nothing audited: nothing is known
+    rate = violations / audited
+    low = 0.0 if violations == 0 else float(beta.ppf(0.025, violations, audited - violations + 1))
+    high = (
+        1.0
+        if violations == audited
+        else float(beta.ppf(0.975, violations + 1, audited - violations))
+    )
+    return 1000 * rate, 1000 * low, 1000 * high
+
+
+def paired_difference(run: CaseOutcomes, ref: CaseOutcomes, kpi: str) -> tuple[float, float, float]:
+    """Mean paired difference (run − ref) of ``kpi`` over the same debtors, with 95 % CI."""
+    _check_paired(run, ref)
+    if kpi == "recovery_rate":
+        # A ratio of sums over the same balances: the difference of the numerators / Σ original.
+        scale = 100.0 / float(ref.original_minor.mean())
+        diff = (run.collected_minor - ref.collected_minor).astype(np.float64) * scale
+        return mean_ci(diff)
+    from simulator.kpis import _MEAN_KPIS
+
+    scale = _MEAN_KPIS[kpi][2]
+    diff = (per_debtor_values(run)[kpi] - per_debtor_values(ref)[kpi]) * scale
+    return mean_ci(diff)
+
+
+def paired_relative_difference(
+    run: CaseOutcomes, ref: CaseOutcomes, kpi: str
+) -> tuple[float, float, float]:
+    """Paired relative difference mean(run)/mean(ref) − 1, in %, 95 % CI by the delta method."""
+    _check_paired(run, ref)
+    x = per_debtor_values(run)[kpi]
+    y = per_debtor_values(ref)[kpi]
+    my = float(y.mean())
+    if my == 0:
+        return float("nan"), float("nan"), float("nan")
+    ratio = float(x.mean()) / my
+    residual = (x - ratio * y) / my
+    half = Z95 * float(residual.std(ddof=1)) / np.sqrt(x.size) if x.size > 1 else 0.0
+    return 100 * (ratio - 1), 100 * (ratio - 1 - half), 100 * (ratio - 1 + half)
+
+
+def _check_paired(run: CaseOutcomes, ref: CaseOutcomes) -> None:
+    if not np.array_equal(run.serial, ref.serial) or not np.array_equal(
+        run.original_minor, ref.original_minor
+    ):
+        raise ValueError(
+            "paired differences need the same debtors in both runs: evaluate both policies "
+            "with the same scenario, seed, debtor count and batch size"
+        )
+
+
+def policy_kpis(evaluation: Evaluation, name: str) -> dict[str, dict[str, Any]]:
+    """The JSON KPI block of one policy: KPIs, violations, paired differences vs reference."""
+    run = evaluation.runs[name]
+    report = compute_kpis(run.outcomes, churn_applies=evaluation.scenario.churn.enabled)
+    out = {k.name: _interval(k.mean, k.ci_low, k.ci_high) for k in report}
+    out[VIOLATIONS_KPI] = _interval(
+        *violation_rate(run.audit.violations, run.audit.contacts_audited)
+    )
+    ref = evaluation.reference
+    if ref and ref != name:
+        ref_outcomes = evaluation.runs[ref].outcomes
+        for kpi in PAIRED_KPIS:
+            if kpi in out:
+                out[f"paired_diff_vs_{ref}.{kpi}"] = _interval(
+                    *paired_difference(run.outcomes, ref_outcomes, kpi)
+                )
+        for kpi in RELATIVE_KPIS:
+            out[f"paired_rel_pct_vs_{ref}.{kpi}"] = _interval(
+                *paired_relative_difference(run.outcomes, ref_outcomes, kpi)
+            )
+    return out
+
+
+def write_json(evaluation: Evaluation, path: Path) -> Path:
+    """Write :meth:`Evaluation.to_json` (sorted, indented: diff-friendly and reproducible)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+__all__ = [
+    "DEFAULT_AUDIT_CONTACTS",
+    "DEFAULT_BATCH",
+    "AuditSummary",
+    "Evaluation",
+    "PolicyRun",
+    "Served",
+    "evaluate",
+    "paired_difference",
+    "paired_relative_difference",
+    "policy_kpis",
+    "resolve_policy",
+    "run_policy",
+    "violation_rate",
+    "write_json",
+]

@@ -1,0 +1,326 @@
+"""The evaluation report: one self-contained HTML file, charts embedded as base64 PNGs.
+
+Readable offline (no scripts, no external fonts or images). Charts are drawn with
+matplotlib's Agg backend: KPI bars with 95 % CIs, cumulative recovery by day in
+collection, channel and tone mix by (hidden) behaviour segment, send-hour histogram, and
+the paired gap of every policy to the oracle.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from policies.evaluate import (
+    REPORTED_CHANNELS,
+    REPORTED_TONES,
+    VIOLATIONS_KPI,
+    Evaluation,
+    paired_difference,
+)
+from policies.model_card import current_code_revision
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_KPI_PANELS = (
+    ("net_value_per_case", "net value per case"),
+    ("resolution_rate", "resolution rate (%)"),
+    ("recovery_rate", "recovery rate (%)"),
+    ("cost_per_case", "cost per case"),
+    ("complaints_per_1000", "complaints per 1,000"),
+    ("churn_90d", "churn within 90 days (%)"),
+    ("nps", "NPS"),
+    ("contacts_per_case", "contacts per case"),
+    (VIOLATIONS_KPI, "violations per 1,000 audited contacts"),
+)
+_TABLE_KPIS = (
+    "resolution_rate",
+    "recovery_rate",
+    "net_value_per_case",
+    "cost_per_case",
+    "complaints_per_1000",
+    "churn_90d",
+    "nps",
+    "contacts_per_case",
+    "reward_per_case",
+    VIOLATIONS_KPI,
+)
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
+max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}
+th{background:#f3f3f3}
+img{max-width:100%;height:auto;display:block;margin:1em 0}
+.note{color:#555;font-size:0.9em}
+"""
+
+
+def _figure_png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(fig: Figure, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_figure_png(fig)}">'
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def kpi_bars(evaluation: Evaluation, data: dict[str, Any]) -> Figure:
+    from matplotlib.figure import Figure
+
+    names = list(data)
+    fig = Figure(figsize=(12, 9))
+    axes = fig.subplots(3, 3).ravel()
+    colors = _colors(len(names))
+    for ax, (key, label) in zip(axes, _KPI_PANELS, strict=True):
+        means = np.array([data[n].get(key, {"mean": np.nan})["mean"] for n in names])
+        lows = np.array([data[n].get(key, {"ci95": [np.nan, np.nan]})["ci95"][0] for n in names])
+        highs = np.array([data[n].get(key, {"ci95": [np.nan, np.nan]})["ci95"][1] for n in names])
+        err = np.vstack([means - lows, highs - means])
+        ax.bar(range(len(names)), means, yerr=err, color=colors, capsize=4)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.axhline(0, color="#888", linewidth=0.5)
+    fig.suptitle("KPIs with 95 % confidence intervals")
+    fig.tight_layout()
+    return fig
+
+
+def recovery_curves(evaluation: Evaluation) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
+    for color, (name, run) in zip(
+        _colors(len(evaluation.runs)), evaluation.runs.items(), strict=True
+    ):
+        days = np.arange(1, run.recovered_by_day.size + 1)
+        ax.plot(days, 100 * run.recovered_by_day, label=name, color=color)
+    ax.set_xlabel("days in collection")
+    ax.set_ylabel("collected / original balance (%)")
+    ax.set_title("Cumulative recovery by day")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mix_by_segment(evaluation: Evaluation) -> Figure:
+    """Per policy: share of each channel and each tone among executed contacts, per segment."""
+    from matplotlib.figure import Figure
+
+    segments = list(evaluation.scenario.segment_names)
+    runs = list(evaluation.runs.items())
+    fig = Figure(figsize=(12, 2.6 * len(runs) + 0.5))
+    axes = np.asarray(fig.subplots(len(runs), 2, squeeze=False))
+    channel_colors = _colors(len(REPORTED_CHANNELS))
+    tone_colors = ["#4daf4a", "#999999", "#e41a1c"]
+    for row, (name, run) in enumerate(runs):
+        for col, (mix, labels, colors) in enumerate(
+            (
+                (run.channel_mix, [c.name.lower() for c in REPORTED_CHANNELS], channel_colors),
+                (run.tone_mix, [t.name.lower() for t in REPORTED_TONES], tone_colors),
+            )
+        ):
+            ax = axes[row, col]
+            totals = mix.sum(axis=1, keepdims=True)
+            shares = np.divide(mix, totals, out=np.zeros(mix.shape), where=totals > 0)
+            left = np.zeros(len(segments))
+            for j, label in enumerate(labels):
+                ax.barh(segments, shares[:, j], left=left, color=colors[j], label=label)
+                left += shares[:, j]
+            per_case = ", ".join(f"{int(t)}" for t in totals[:, 0])
+            ax.set_xlim(0, 1)
+            ax.set_title(
+                f"{name}: {'channel' if col == 0 else 'tone'} mix (contacts: {per_case})",
+                fontsize=9,
+            )
+            ax.tick_params(labelsize=8)
+            if row == 0:
+                ax.legend(fontsize=7, ncol=len(labels), loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def send_hours(evaluation: Evaluation) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4))
+    ax = fig.subplots()
+    runs = list(evaluation.runs.items())
+    hours = np.arange(24)
+    used = np.flatnonzero(sum(r.send_hours for _, r in runs) > 0)
+    shown = hours[used.min() : used.max() + 1] if used.size else hours[7:22]
+    width = 0.8 / max(len(runs), 1)
+    for i, (color, (name, run)) in enumerate(zip(_colors(len(runs)), runs, strict=True)):
+        total = max(int(run.send_hours.sum()), 1)
+        ax.bar(
+            shown + i * width - 0.4,
+            100 * run.send_hours[shown] / total,
+            width,
+            label=name,
+            color=color,
+            align="edge",
+        )
+    ax.set_xticks(shown)
+    ax.set_xlabel("local hour the contact is placed (letters: posted)")
+    ax.set_ylabel("% of the policy's contacts")
+    ax.set_title("Send hours")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def oracle_gap(evaluation: Evaluation, oracle: str) -> Figure:
+    from matplotlib.figure import Figure
+
+    ref = evaluation.runs[oracle].outcomes
+    names = [n for n in evaluation.runs if n != oracle]
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for ax, kpi, label in (
+        (axes[0], "net_value_per_case", "net value per case"),
+        (axes[1], "reward_per_case", "reward per case (RL objective)"),
+    ):
+        stats = [paired_difference(evaluation.runs[n].outcomes, ref, kpi) for n in names]
+        means = np.array([s[0] for s in stats])
+        err = np.array([[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]])
+        ax.bar(range(len(names)), means, yerr=err, color=_colors(len(names)), capsize=4)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.axhline(0, color="#888", linewidth=0.5)
+        ax.set_title(f"{label}: policy − {oracle} (paired, 95 % CI)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _fmt(k: dict[str, Any] | None) -> str:
+    if k is None:
+        return "—"
+    lo, hi = k["ci95"]
+    return f"{k['mean']:.2f} <small>[{lo:.2f}, {hi:.2f}]</small>"
+
+
+def _kpi_table(data: dict[str, Any]) -> str:
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in _TABLE_KPIS)
+    rows = []
+    for name, kpis in data.items():
+        cells = "".join(f"<td>{_fmt(kpis.get(k))}</td>" for k in _TABLE_KPIS)
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _paired_table(data: dict[str, Any], reference: str) -> str:
+    prefix = f"paired_diff_vs_{reference}."
+    keys = sorted({k for kpis in data.values() for k in kpis if k.startswith(prefix)})
+    rel = f"paired_rel_pct_vs_{reference}.net_value_per_case"
+    if not keys:
+        return ""
+    head = "".join(f"<th>Δ {html.escape(k.removeprefix(prefix))}</th>" for k in keys)
+    rows = []
+    for name, kpis in data.items():
+        if name == reference:
+            continue
+        cells = "".join(f"<td>{_fmt(kpis.get(k))}</td>" for k in keys)
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{_fmt(kpis.get(rel))}</td>{cells}</tr>")
+    return (
+        f"<table><tr><th>policy</th><th>net value per case, % vs {html.escape(reference)}</th>"
+        f"{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def _audit_table(evaluation: Evaluation) -> str:
+    rows = []
+    for name, run in evaluation.runs.items():
+        a = run.audit
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{a.decisions:,}</td><td>{a.contacts_executed:,}"
+            f"</td><td>{a.contacts_audited:,} ({a.sample})</td><td>{a.violations}</td>"
+            f"<td>{a.blocked_requests}</td><td>{a.reconstruction_errors}</td>"
+            f"<td>{run.seconds:.0f}</td></tr>"
+        )
+    return (
+        "<table><tr><th>policy</th><th>decisions</th><th>contacts executed</th>"
+        "<th>contacts audited (durable_rules)</th><th>violations</th><th>blocked requests</th>"
+        "<th>reconstruction errors</th><th>seconds</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def render_report(evaluation: Evaluation) -> str:
+    """The report as an HTML string."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    data = evaluation.to_json()["policies"]
+    sc = evaluation.scenario
+    title = f"tact evaluation — {sc.name}"
+    meta = (
+        f"{evaluation.debtors:,} debtors per policy, seed {evaluation.seed}, "
+        f"{'randomised behaviour parameters' if evaluation.randomise else 'nominal parameters'}, "
+        f"horizon {sc.horizon_days} days, code revision {html.escape(current_code_revision())}"
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{meta}</p>",
+        '<p class="note">Every policy meets the same simulated debtors (the same population '
+        "draws: observable facts and hidden traits); the day-to-day randomness after the first "
+        "decision is not shared between policies. Rl policies run deterministically, as served. "
+        "Means with 95 % confidence intervals (normal approximation; recovery rate by the delta "
+        "method; violations by the exact binomial interval).</p>",
+        "<h2>KPIs</h2>",
+        _kpi_table(data),
+        _img(kpi_bars(evaluation, data), "KPI bars with 95 % CIs"),
+    ]
+    if evaluation.reference:
+        parts += [
+            f"<h2>Paired differences vs {html.escape(evaluation.reference)}</h2>",
+            '<p class="note">Per-debtor differences over the same debtors (policy − reference).'
+            "</p>",
+            _paired_table(data, evaluation.reference),
+        ]
+    parts += [
+        "<h2>Cumulative recovery by day</h2>",
+        _img(recovery_curves(evaluation), "cumulative recovery by day"),
+        "<h2>Channel and tone mix by behaviour segment</h2>",
+        '<p class="note">Segments are the simulator\'s hidden behaviour segments; policies do '
+        "not see them.</p>",
+        _img(mix_by_segment(evaluation), "channel and tone mix by segment"),
+        "<h2>Send hours</h2>",
+        _img(send_hours(evaluation), "send-hour histogram"),
+    ]
+    if "oracle" in evaluation.runs and len(evaluation.runs) > 1:
+        parts += [
+            "<h2>Gap to the oracle</h2>",
+            '<p class="note">The oracle reads the hidden debtor state and plans one day ahead: '
+            "an upper reference, not a bound.</p>",
+            _img(oracle_gap(evaluation, "oracle"), "gap to the oracle"),
+        ]
+    parts += ["<h2>Compliance audit</h2>", _audit_table(evaluation), "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_report(evaluation: Evaluation, path: Path) -> Path:
+    """Write the HTML report to ``path`` and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(evaluation), encoding="utf-8")
+    return path
+
+
+__all__ = ["render_report", "write_report"]

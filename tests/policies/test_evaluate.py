@@ -1,0 +1,263 @@
+"""tact evaluate: common debtors, KPI JSON shape, reproducibility, masks, audit, report."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.catalogue import CATALOGUE
+from engine.compliance import ComplianceEngine
+from policies.base import Policy, PolicyContractError, PolicyDecisions
+from policies.evaluate import (
+    VIOLATIONS_KPI,
+    Evaluation,
+    evaluate,
+    paired_difference,
+    resolve_policy,
+    violation_rate,
+    write_json,
+)
+from policies.report import write_report
+from simulator.kpis import compute_kpis
+from simulator.masks import MaskProvider, compliance_masks
+from simulator.rollout import simulate
+from simulator.scenario import Scenario
+from simulator.scenario_loader import load_scenario
+
+N_DEBTORS = 96
+SEED = 1_000_007
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return load_scenario("nordic-telecom")
+
+
+@pytest.fixture(scope="module")
+def masks() -> MaskProvider:
+    return compliance_masks()
+
+
+@pytest.fixture(scope="module")
+def verdicts() -> ComplianceEngine:
+    return ComplianceEngine.load()
+
+
+@pytest.fixture(scope="module")
+def evaluation(scenario: Scenario, masks: MaskProvider, verdicts: ComplianceEngine) -> Evaluation:
+    return evaluate(
+        scenario,
+        ["ladder", "segmented", "random", "oracle"],
+        N_DEBTORS,
+        masks,
+        verdicts,
+        seed=SEED,
+        batch_size=64,  # two batches: exercises the per-batch seeding and audit sampling
+        audit_contacts=200,
+    )
+
+
+def test_json_has_exactly_the_documented_shape(evaluation: Evaluation) -> None:
+    data = json.loads(json.dumps(evaluation.to_json()))
+    assert set(data) == {"scenario", "debtors", "seed", "policies"}
+    assert (data["scenario"], data["debtors"], data["seed"]) == ("nordic-telecom", N_DEBTORS, SEED)
+    assert list(data["policies"]) == ["ladder", "segmented", "random", "oracle"]
+    required = {
+        "resolution_rate",
+        "recovery_rate",
+        "net_value_per_case",
+        "cost_per_case",
+        "complaints_per_1000",
+        "churn_90d",
+        "nps",
+        "contacts_per_case",
+        VIOLATIONS_KPI,
+    }
+    for name, kpis in data["policies"].items():
+        assert required <= set(kpis), name
+        for kpi, value in kpis.items():
+            assert set(value) == {"mean", "ci95"}, (name, kpi)
+            low, high = value["ci95"]
+            assert isinstance(value["mean"], float)
+            assert low <= value["mean"] <= high, (name, kpi, value)
+    assert "paired_diff_vs_segmented.net_value_per_case" in data["policies"]["ladder"]
+    assert "paired_diff_vs_segmented.net_value_per_case" not in data["policies"]["segmented"]
+
+
+def test_every_policy_meets_the_same_debtors(evaluation: Evaluation) -> None:
+    runs = list(evaluation.runs.values())
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run.outcomes.serial, runs[0].outcomes.serial)
+        np.testing.assert_array_equal(run.outcomes.original_minor, runs[0].outcomes.original_minor)
+        np.testing.assert_array_equal(run.outcomes.segment, runs[0].outcomes.segment)
+
+
+def test_outcomes_equal_simulate_for_the_same_seed(
+    evaluation: Evaluation, scenario: Scenario, masks: MaskProvider
+) -> None:
+    reference = simulate(
+        scenario,
+        resolve_policy("segmented"),
+        N_DEBTORS,
+        masks,
+        seed=SEED,
+        batch_size=64,
+        log_steps=False,
+    )
+    ours = evaluation.runs["segmented"].outcomes
+    np.testing.assert_array_equal(ours.collected_minor, reference.outcomes.collected_minor)
+    np.testing.assert_array_equal(ours.outcome, reference.outcomes.outcome)
+    np.testing.assert_allclose(ours.reward, reference.outcomes.reward)
+
+
+def test_same_seed_gives_identical_json(
+    evaluation: Evaluation,
+    scenario: Scenario,
+    masks: MaskProvider,
+    verdicts: ComplianceEngine,
+    tmp_path: Path,
+) -> None:
+    again = evaluate(
+        scenario,
+        ["ladder", "segmented", "random", "oracle"],
+        N_DEBTORS,
+        masks,
+        verdicts,
+        seed=SEED,
+        batch_size=64,
+        audit_contacts=200,
+    )
+    first = write_json(evaluation, tmp_path / "a.json").read_bytes()
+    second = write_json(again, tmp_path / "b.json").read_bytes()
+    assert first == second
+
+
+def test_paired_difference_is_the_difference_of_means(evaluation: Evaluation) -> None:
+    ladder, segmented = evaluation.runs["ladder"].outcomes, evaluation.runs["segmented"].outcomes
+    mean, low, high = paired_difference(ladder, segmented, "net_value_per_case")
+    k_ladder = compute_kpis(ladder)["net_value_per_case"].mean
+    k_segmented = compute_kpis(segmented)["net_value_per_case"].mean
+    assert mean == pytest.approx(k_ladder - k_segmented)
+    assert low < mean < high
+
+
+def test_audit_checks_a_sample_and_finds_no_violation(evaluation: Evaluation) -> None:
+    for name, run in evaluation.runs.items():
+        a = run.audit
+        assert a.violations == 0, name
+        assert a.blocked_requests == 0, name  # every policy respected its masks
+        assert a.reconstruction_errors == 0, name
+        if a.contacts_executed:
+            assert 0 < a.contacts_audited <= min(a.contacts_executed, 200 + 2), name
+
+
+def test_violation_rate_interval_is_exact() -> None:
+    from scipy.stats import binomtest
+
+    for violations in (0, 5):
+        rate, low, high = violation_rate(violations, 1000)
+        exact = binomtest(violations, 1000).proportion_ci(method="exact")
+        assert rate == violations
+        assert (low, high) == pytest.approx((1000 * exact.low, 1000 * exact.high))
+
+
+class _RecordingPolicy:
+    """Wraps a policy and records that every choice it made was allowed by its mask."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner, self.name, self.version = inner, inner.name, inner.version
+        self.steps = 0
+        self.contacts = 0
+
+    def act(
+        self, observations: np.ndarray, masks: np.ndarray, rng: np.random.Generator | None = None
+    ) -> PolicyDecisions:
+        decisions = self.inner.act(observations, masks, rng)
+        assert masks[np.arange(masks.shape[0]), decisions.indices].all()
+        self.steps += 1
+        self.contacts += int((decisions.indices != CATALOGUE.WAIT_INDEX).sum())
+        return decisions
+
+
+class _Disobedient:
+    """Asks for a blocked treatment whenever one exists."""
+
+    name = "disobedient"
+    version = "0"
+
+    def act(
+        self, observations: np.ndarray, masks: np.ndarray, rng: np.random.Generator | None = None
+    ) -> PolicyDecisions:
+        blocked = np.argmin(masks, axis=1)  # first False, or 0 (WAIT) when all allowed
+        return PolicyDecisions(indices=blocked.astype(np.int64), propensities=np.ones(len(masks)))
+
+
+def test_the_mask_is_checked_at_every_step(
+    scenario: Scenario, masks: MaskProvider, verdicts: ComplianceEngine
+) -> None:
+    recorder = _RecordingPolicy(resolve_policy("random"))
+    evaluate(
+        scenario,
+        ["random"],
+        32,
+        masks,
+        verdicts,
+        seed=SEED,
+        audit_contacts=0,
+        load=lambda _: recorder,
+    )
+    assert recorder.steps >= 10 and recorder.contacts > 0
+    with pytest.raises(PolicyContractError, match="blocked treatment"):
+        evaluate(
+            scenario,
+            ["x"],
+            8,
+            masks,
+            verdicts,
+            seed=SEED,
+            audit_contacts=0,
+            load=lambda _: _Disobedient(),
+        )
+
+
+def test_evaluate_rejects_bad_policy_lists(
+    scenario: Scenario, masks: MaskProvider, verdicts: ComplianceEngine
+) -> None:
+    with pytest.raises(ValueError, match="twice"):
+        evaluate(scenario, ["ladder", "ladder"], 8, masks, verdicts)
+    with pytest.raises(ValueError, match="no policies"):
+        evaluate(scenario, [" "], 8, masks, verdicts)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"] or "")
+
+
+def test_report_is_one_html_file_with_embedded_images(
+    evaluation: Evaluation, tmp_path: Path
+) -> None:
+    path = write_report(evaluation, tmp_path / "report.html")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    parser = _Tags()
+    parser.feed(text)
+    assert {"html", "head", "body", "table"} <= set(parser.tags)
+    assert len(parser.images) >= 5  # KPIs, recovery, mix, send hours, oracle gap
+    for src in parser.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in text and "https://" not in text  # readable offline
+    assert path.stat().st_size < 2_000_000
