@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sb3_contrib import MaskablePPO
 
 from engine.catalogue import CATALOGUE
@@ -30,6 +32,15 @@ from policies.registry import load_policy
 from policies.synthetic_env import SyntheticMaskedEnv, random_masks, random_observations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny networks: torch's thread pool only spins against the other test worker."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

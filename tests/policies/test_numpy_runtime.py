@@ -6,6 +6,7 @@ exported and loaded through the real artifact path before being compared with SB
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ from policies.numpy_runtime import NumpyPolicy
 from policies.synthetic_env import SyntheticMaskedEnv, random_masks, random_observations
 
 N_PARITY = 10_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny networks: torch's thread pool only spins against the other test worker."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _model(policy_kwargs: dict[str, object], train_steps: int, seed: int) -> MaskablePPO:
