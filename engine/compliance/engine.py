@@ -75,6 +75,7 @@ _PAIR_END = np.array([p.end for p in _PAIRS], dtype=np.int64)
 _CONTACT = _PAIR_OF_INDEX >= 0
 _PAIR_INDEX_EXT = np.where(_PAIR_OF_INDEX >= 0, _PAIR_OF_INDEX, len(_PAIRS))
 _EFFECTS_CACHE_SIZE = 4096
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +213,8 @@ class ComplianceEngine:
         self, batch: CaseBatch, local_day: date, as_of: datetime, timezone: str | None
     ) -> ComplianceVerdict:
         country = str(batch.country[0])
-        dates = np.array([local_day], dtype="datetime64[D]")
+        # From the ordinal: numpy's date-object conversion costs ~5 µs more per call.
+        dates = np.array([local_day.toordinal() - _EPOCH_ORDINAL], dtype="datetime64[D]")
         facts = derive_facts(batch, dates, self.compiled.fact_context)
         values = np.concatenate([facts[f] for f in self._facts], dtype=np.int64).tolist()
         fired = sorted(self._by_name[name] for name in self._durable.matches_values(values))
