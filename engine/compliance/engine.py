@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -437,7 +437,7 @@ class ComplianceEngine:
         days = list(range(1, horizon_days + 1))
         if not days:
             return None
-        rolled = concat_batches([roll_batch(base, d) for d in days])
+        rolled = CaseBatch.concat([roll_batch(base, d) for d in days])
         dates = np.array(
             [state.local_date + timedelta(days=d) for d in days], dtype="datetime64[D]"
         )
@@ -453,13 +453,6 @@ class ComplianceEngine:
                 window = v.window_utc(index)
                 return window[0] if window else start
         return None
-
-
-def concat_batches(batches: Sequence[CaseBatch]) -> CaseBatch:
-    """Rows of several batches, in order, as one batch."""
-    return CaseBatch(
-        **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(CaseBatch)}
-    )
 
 
 @cache
