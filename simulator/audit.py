@@ -140,6 +140,7 @@ _HISTORY_SCALARS = (
     "days_since_last_payment",
     "days_since_call_consent",
     "days_since_breathing_space_started",
+    "days_since_legal_escalation",
     "deliveries_30d",
     "opens_7d",
     "opens_30d",

@@ -65,6 +65,17 @@ _CHURN_CLASS = np.zeros(max(Outcome) + 1, dtype=np.intp)  # 0 resolved, 1 unreso
 _CHURN_CLASS[Outcome.UNRESOLVED] = 1
 _CHURN_CLASS[Outcome.LEGAL] = 2
 
+# Columns of the per-row uniforms drawn once per day (see BatchedCollectionsSim.step).
+_CONTACT_DRAWS = 10
+_U_LETTER = slice(0, _CONTACT_DRAWS)
+_U_CONTACT = slice(_CONTACT_DRAWS, 2 * _CONTACT_DRAWS)
+_U_DAILY = slice(20, 23)
+_U_BREATHING = 23
+_U_CHURN = 24
+_U_SHOCK = 25
+_U_CHURN_AFTER = 26
+_N_UNIFORM = 27
+
 
 def empty_case_batch(n: int) -> CaseBatch:
     """A CaseBatch of ``n`` zeroed rows with the service's column dtypes and shapes."""
@@ -274,6 +285,11 @@ class BatchedCollectionsSim:
                 self.batch,
                 np.flatnonzero(d.active),
             )
+        # Every row draws the same amount of randomness every day, whatever it is doing, so
+        # two policies run on one seed face the same luck per debtor and day (common random
+        # numbers for paired comparisons).
+        self._u = self.rng.random((self.n, _N_UNIFORM))
+        self._z = self.rng.standard_normal((self.n, 2))
         self._money = np.zeros(self.n)
         self._spent = np.zeros(self.n)
         self._complained = np.zeros(self.n)
@@ -310,7 +326,8 @@ class BatchedCollectionsSim:
         rows = rows[self.dyn.active[rows]]
         if rows.size:
             treat = pending[rows].astype(np.intp)
-            self._respond(rows, treat, np.full(rows.size, tl.LETTER_ARRIVAL_HOUR))
+            hour = np.full(rows.size, tl.LETTER_ARRIVAL_HOUR)
+            self._respond(rows, treat, hour, self._u[rows, _U_LETTER])
 
     def _contact(self, chosen: np.ndarray) -> None:
         d, tr = self.dyn, self.traits
@@ -350,13 +367,14 @@ class BatchedCollectionsSim:
         now = ~post
         if now.any():
             hour = np.where(legal, tl.LETTER_ARRIVAL_HOUR, hour)
-            self._respond(rows[now], treat[now], hour[now])
+            self._respond(rows[now], treat[now], hour[now], self._u[rows[now], _U_CONTACT])
 
-    def _respond(self, rows: np.ndarray, treat: np.ndarray, hour: np.ndarray) -> None:
-        """A contact reaches (or not) the debtors in ``rows`` and they react."""
+    def _respond(
+        self, rows: np.ndarray, treat: np.ndarray, hour: np.ndarray, u: np.ndarray
+    ) -> None:
+        """A contact reaches (or not) the debtors in ``rows`` and they react; ``u`` holds
+        their uniforms for this contact (one row each, :data:`_CONTACT_DRAWS` columns)."""
         sc, tr, d, b, led = self.scenario, self.traits, self.dyn, self.batch, self.ledger
-        k = rows.size
-        u = self.rng.random((k, 10))
         ch, act, tone = _CHANNEL[treat], _ACTION[treat], _TONE[treat]
         offer, slot = _OFFER[treat], _SLOT[treat]
         phone = ch == Channel.PHONE
@@ -416,11 +434,12 @@ class BatchedCollectionsSim:
             self._decide(rows[acts], ch[acts], offer[acts], hour[acts], u[acts])
 
         # Side effects of being contacted.
-        fat_gain = 1.0 + sc.fatigue.complaint_gain.value * fatigue
-        p_complaint = (
-            tr.complaint_propensity[rows] * fat_gain * self._complaint_factor(rows, tone, legal)
-        )
-        complain = noticed & (u[:, 6] < p_complaint)
+        # Complaints about what was said (noticed contacts, by tone) and about how often
+        # (any delivered contact, growing with fatigue: "excessive contact").
+        content = np.where(noticed, self._complaint_factor(rows, tone, legal), 0.0)
+        frequency = np.where(delivered, sc.fatigue.complaint_gain.value * fatigue, 0.0)
+        p_complaint = tr.complaint_propensity[rows] * (content + frequency)
+        complain = u[:, 6] < p_complaint
         crows = rows[complain]
         led.complaint(crows, hour[complain], tl.COMPLAINT)
         d.complaints[crows] += 1
@@ -532,7 +551,7 @@ class BatchedCollectionsSim:
         sc, tr, d, b = self.scenario, self.traits, self.dyn, self.batch
         hour, minute = tl.DAILY_PAYMENTS
         active = d.active & (b.outstanding_minor > 0)
-        u = self.rng.random((self.n, 3))
+        u = self._u[:, _U_DAILY]
         owed = b.outstanding_minor
         self._broken_promise = active & (d.promise_due == self.clock)
         keep = self._broken_promise & (d.liquidity >= owed) & (u[:, 0] < tr.promise_keep)
@@ -580,7 +599,7 @@ class BatchedCollectionsSim:
         d.dispute_until[resolved_dispute] = -1
         in_space = d.breathing_until >= self.local_day
         start = (
-            active & ~paid_off & ~in_space & (self.rng.random(self.n) < tr.breathing_space_daily)
+            active & ~paid_off & ~in_space & (self._u[:, _U_BREATHING] < tr.breathing_space_daily)
         )
         srows = np.flatnonzero(start)
         d.breathing_until[srows] = self.local_day[srows] + sc.population.breathing_space_days - 1
@@ -591,7 +610,7 @@ class BatchedCollectionsSim:
             hazard = self._churn_daily * np.exp(
                 sc.churn.collection_gain.value * np.maximum(0.0, -d.experience)
             )
-            leave = active & ~d.churned & (self.rng.random(self.n) < hazard)
+            leave = active & ~d.churned & (self._u[:, _U_CHURN] < hazard)
             d.churned |= leave
             d.willingness[leave] *= sc.dynamics.churn_willingness_factor.value
             self._churn_today = leave
@@ -611,12 +630,12 @@ class BatchedCollectionsSim:
     def _drift(self) -> None:
         """Hidden daily change: income recovers or shocks, willingness drifts, fatigue fades."""
         dyn, tr, d = self.scenario.dynamics, self.traits, self.dyn
-        u = self.rng.random(self.n)
+        u = self._u[:, _U_SHOCK]
         gap = np.maximum(0.0, tr.liquidity_later - d.liquidity)
         d.liquidity += tr.recovery_rate * gap
         shock = u < dyn.income_shock_daily.value
         d.liquidity[shock] *= dyn.income_shock_ability_factor.value
-        noise = dyn.willingness_noise_daily.value * self.rng.standard_normal(self.n)
+        noise = dyn.willingness_noise_daily.value * self._z[:, 0]
         d.willingness = np.clip(
             d.willingness * (1.0 - dyn.willingness_decay_daily.value) + noise, 0.0, 1.0
         )
@@ -659,15 +678,14 @@ class BatchedCollectionsSim:
 
     def _finish(self, rows: np.ndarray, outcome: np.ndarray) -> CaseOutcomes:
         sc, d, b, tr = self.scenario, self.dyn, self.batch, self.traits
-        k = rows.size
         churned = d.churned[rows].copy()
         if sc.churn.enabled:
-            churned |= self.rng.random(k) < self._p_churn_after[rows]
+            churned |= self._u[rows, _U_CHURN_AFTER] < self._p_churn_after[rows]
         nps = sc.nps
         score = (
             tr.nps_intercept[rows]
             + nps.slope.value * d.experience[rows]
-            + nps.noise.value * self.rng.standard_normal(k)
+            + nps.noise.value * self._z[rows, 1]
         )
         return CaseOutcomes(
             serial=d.serial[rows].copy(),

@@ -89,7 +89,7 @@ def fit_outcome_offsets(
     targets = scenario.targets
 
     def solve(measure_at: Callable[[float], float], target: float, lo: float, hi: float) -> float:
-        for _ in range(10):
+        for _ in range(9):
             mid = (lo + hi) / 2
             if measure_at(mid) < target:
                 lo = mid

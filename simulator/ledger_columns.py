@@ -66,6 +66,7 @@ class LedgerColumns:
             "days_since_last_payment",
             "days_since_call_consent",
             "days_since_breathing_space_started",
+            "days_since_legal_escalation",
         ):
             getattr(b, name)[rows] = NEVER
         for name in (
@@ -107,6 +108,7 @@ class LedgerColumns:
             b.days_since_last_payment,
             b.days_since_call_consent,
             b.days_since_breathing_space_started,
+            b.days_since_legal_escalation,
         ):
             col += col != NEVER
         new_head = (self._head + 1) % WINDOW_DAYS
@@ -159,6 +161,8 @@ class LedgerColumns:
         b.days_since_first_written_reminder[first] = 0
         first = rows[(action == Action.DEMAND) & (b.days_since_first_demand[rows] == NEVER)]
         b.days_since_first_demand[first] = 0
+        legal = (action == Action.LEGAL_ESCALATION) & (b.days_since_legal_escalation[rows] == NEVER)
+        b.days_since_legal_escalation[rows[legal]] = 0
         kw = {"channel": channel, "action": action, "with_decision": True}
         self._emit(EventKind.CONTACT_PLANNED, rows, planned_at[0], planned_at[1], **kw)
         self._emit(EventKind.CONTACT_ATTEMPTED, rows, hour, minute, **kw)

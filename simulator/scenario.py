@@ -321,7 +321,7 @@ class Fatigue(_Model):
     response_penalty: NonNeg
     """Attention and response fall as exp(-penalty × fatigue)."""
     complaint_gain: NonNeg
-    """Complaint chance grows as (1 + gain × fatigue)."""
+    """Complaints about contact frequency: propensity × gain × fatigue per delivered contact."""
     tolerance: NonNeg
     """Fatigue above this costs experience on every further contact."""
     experience_penalty: NonNeg

@@ -1,0 +1,102 @@
+"""KPI arithmetic on hand-made outcomes, and both kinds of confidence interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.kpis import Z95, compute_kpis, mean_ci, ratio_ci
+from simulator.outcomes import CaseOutcomes, Outcome
+
+
+def _outcomes(n: int) -> CaseOutcomes:
+    rng = np.random.default_rng(0)
+    return CaseOutcomes(
+        serial=np.arange(n),
+        segment=np.zeros(n, np.int8),
+        country=np.full(n, "SE"),
+        outcome=rng.choice([int(x) for x in Outcome], size=n).astype(np.int8),
+        days=np.full(n, 30, np.int32),
+        original_minor=np.full(n, 10_000, np.int64),
+        collected_minor=rng.integers(0, 10_001, n),
+        legal_expected_minor=np.zeros(n),
+        cost=rng.random(n) * 10,
+        contacts=rng.integers(0, 10, n).astype(np.int32),
+        complaints=(rng.random(n) < 0.1).astype(np.int32),
+        churned=rng.random(n) < 0.5,
+        nps_score=rng.integers(0, 11, n).astype(np.int8),
+        reward=rng.standard_normal(n),
+    )
+
+
+def test_definitions_on_six_debtors() -> None:
+    o = CaseOutcomes(
+        serial=np.arange(6),
+        segment=np.zeros(6, np.int8),
+        country=np.full(6, "SE"),
+        outcome=np.array(
+            [
+                Outcome.PAID,
+                Outcome.SETTLED,
+                Outcome.PLAN_ACTIVE,
+                Outcome.PLAN_COMPLETED,
+                Outcome.LEGAL,
+                Outcome.UNRESOLVED,
+            ],
+            dtype=np.int8,
+        ),
+        days=np.full(6, 10, np.int32),
+        original_minor=np.array([100, 100, 100, 100, 100, 500]) * 100,
+        collected_minor=np.array([100, 60, 20, 100, 0, 20]) * 100,
+        legal_expected_minor=np.array([0, 0, 0, 0, 4000.0, 0]),
+        cost=np.array([1.0, 2, 3, 4, 5, 6]),
+        contacts=np.array([1, 2, 3, 4, 5, 6], np.int32),
+        complaints=np.array([0, 0, 1, 0, 1, 0], np.int32),
+        churned=np.array([False, False, False, True, True, True]),
+        nps_score=np.array([10, 9, 8, 7, 6, 0], np.int8),
+        reward=np.zeros(6),
+    )
+    k = compute_kpis(o)
+    assert k["resolution_rate"].mean == pytest.approx(4 / 6 * 100)
+    assert k["recovery_rate"].mean == pytest.approx(300 / 1000 * 100)
+    assert k["net_value_per_case"].mean == pytest.approx((300 + 40 - 21) / 6)
+    assert k["cost_per_case"].mean == pytest.approx(3.5)
+    assert k["complaints_per_1000"].mean == pytest.approx(2 / 6 * 1000)
+    assert k["churn_90d"].mean == pytest.approx(50.0)
+    assert k["nps"].mean == pytest.approx((2 - 2) / 6 * 100)
+    assert k["contacts_per_case"].mean == pytest.approx(3.5)
+    assert "churn_90d" not in compute_kpis(o, churn_applies=False)
+
+
+def test_normal_interval_formula() -> None:
+    values = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    mean, low, high = mean_ci(values)
+    half = Z95 * values.std(ddof=1) / np.sqrt(5)
+    assert (mean, low, high) == pytest.approx((0.6, 0.6 - half, 0.6 + half))
+
+
+def test_ratio_interval_covers_the_ratio_and_shrinks_with_n() -> None:
+    rng = np.random.default_rng(1)
+    den = rng.uniform(50, 150, 400)
+    num = den * rng.uniform(0, 1, 400)
+    r, lo, hi = ratio_ci(num, den)
+    assert lo < r < hi
+    r4, lo4, hi4 = ratio_ci(np.tile(num, 4), np.tile(den, 4))
+    assert r4 == pytest.approx(r) and (hi4 - lo4) == pytest.approx((hi - lo) / 2, rel=0.01)
+
+
+def test_bootstrap_agrees_with_normal_on_large_samples() -> None:
+    o = _outcomes(4000)
+    normal = compute_kpis(o)
+    boot = compute_kpis(o, method="bootstrap", n_boot=400, rng=np.random.default_rng(2))
+    for k in normal:
+        b = boot[k.name]
+        assert b.mean == pytest.approx(k.mean)
+        assert b.half_width == pytest.approx(k.half_width, rel=0.2, abs=1e-9)
+
+
+def test_errors_say_what_to_do() -> None:
+    with pytest.raises(ValueError, match="no finished debtors"):
+        compute_kpis(CaseOutcomes.empty())
+    with pytest.raises(ValueError, match="'normal' or 'bootstrap'"):
+        compute_kpis(_outcomes(10), method="jackknife")  # type: ignore[arg-type]
