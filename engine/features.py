@@ -16,7 +16,7 @@ import numpy as np
 from engine.catalogue import CONTACT_CHANNELS
 from engine.state import NEVER, AgeBand, CaseBatch, ConsentStatus, Product
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 _WINDOWS = (1, 7, 30)
 _DAY_CAP = 90.0
 
@@ -47,7 +47,14 @@ def _names() -> tuple[str, ...]:
         "breathing_space",
     ]
     names += [f"contacts_{c.name.lower()}_{w}d" for c in CONTACT_CHANNELS for w in _WINDOWS]
-    for event in ("conversation", "first_reminder", "first_demand", "last_payment"):
+    for event in (
+        "conversation",
+        "first_reminder",
+        "first_demand",
+        "last_payment",
+        "last_contact",
+        "legal_escalation",
+    ):
         names += [f"days_since_{event}", f"never_{event}"]
     names += [
         "deliveries_30d",
@@ -95,6 +102,13 @@ def _count(values: np.ndarray, scale: float) -> np.ndarray:
     return (np.minimum(values, 4 * scale) / scale).astype(np.float32)
 
 
+def _days_since_last_contact(batch: CaseBatch) -> np.ndarray:
+    """Offset of the most recent day with any contact in the kept history, else NEVER."""
+    any_contact = batch.contacts_by_day.sum(axis=2) > 0  # (n, days)
+    first = np.argmax(any_contact, axis=1)
+    return np.where(any_contact.any(axis=1), first, NEVER)
+
+
 def featurize(batch: CaseBatch) -> np.ndarray:
     """Observation matrix of shape (len(batch), N_FEATURES), float32, roughly in [0, 4]."""
     n = len(batch)
@@ -137,6 +151,8 @@ def featurize(batch: CaseBatch) -> np.ndarray:
         batch.days_since_first_reminder,
         batch.days_since_first_demand,
         batch.days_since_last_payment,
+        _days_since_last_contact(batch),
+        batch.days_since_legal_escalation,
     ):
         scaled, never = _days(days)
         cols += [scaled[:, None], never[:, None]]

@@ -173,6 +173,8 @@ class HistorySummary:
     """Local days since the latest direct prior consent to calls (Reg F: consent day = day 1)."""
     days_since_breathing_space_started: int = NEVER
     """Local days since the current breathing space started (NEVER if none or ended)."""
+    days_since_legal_escalation: int = NEVER
+    """Local days since the case was escalated to legal action (first time); NEVER if not."""
     deliveries_30d: int = 0
     opens_7d: int = 0
     opens_30d: int = 0
@@ -244,6 +246,8 @@ def summarise_history(
                     )
             elif e.action is Action.DEMAND:
                 h.days_since_first_demand = _first(h.days_since_first_demand, ago)
+            elif e.action is Action.LEGAL_ESCALATION:
+                h.days_since_legal_escalation = _first(h.days_since_legal_escalation, ago)
         elif kind is EventKind.CALL_CONSENT:
             call_consent_days.append(ago)
             h.days_since_call_consent = min(h.days_since_call_consent, ago)
@@ -374,9 +378,12 @@ class CaseBatch:
     # (None → NEVER for every row, the fail-closed value: no consent, no breathing-space start).
     days_since_call_consent: np.ndarray = None  # type: ignore[assignment]  # int32
     days_since_breathing_space_started: np.ndarray = None  # type: ignore[assignment]  # int32
+    days_since_legal_escalation: np.ndarray = None  # type: ignore[assignment]  # int32
 
     def __post_init__(self) -> None:
         n = len(self.country)
+        if self.days_since_legal_escalation is None:
+            self.days_since_legal_escalation = np.full(n, NEVER, dtype=np.int32)
         if self.days_since_call_consent is None:
             self.days_since_call_consent = np.full(n, NEVER, dtype=np.int32)
         if self.days_since_breathing_space_started is None:
@@ -454,6 +461,7 @@ _DTYPES: dict[str, Any] = {
     "complaints_30d": np.int16,
     "days_since_call_consent": np.int32,
     "days_since_breathing_space_started": np.int32,
+    "days_since_legal_escalation": np.int32,
 }
 
 
@@ -515,4 +523,5 @@ def _row_of(state: CaseState) -> dict[str, object]:
         "complaints_30d": h.complaints_30d,
         "days_since_call_consent": h.days_since_call_consent,
         "days_since_breathing_space_started": h.days_since_breathing_space_started,
+        "days_since_legal_escalation": h.days_since_legal_escalation,
     }

@@ -9,7 +9,7 @@ dpd   step                                             repeated
  7+   SMS reminder (neutral)                           every 30 days
 14+   agent call (neutral)                             every 7 days
 21+   demand letter (firm)                             once
-45+   legal escalation, ≥ 14 days after the demand     once
+45+   legal escalation, ≥ 14 days after the demand     once (never repeated)
 ====  ==============================================  ========================
 
 When a step is blocked by the rules it falls back along its channel list (e-mail →
@@ -78,8 +78,9 @@ class LadderPolicy:
 
         since_reminder = days_since("first_reminder")
         since_demand = days_since("first_demand")
+        escalated = np.isfinite(days_since("legal_escalation"))
         steps: list[tuple[np.ndarray, list[int]]] = [
-            ((dpd >= 45) & (since_demand >= 14) & np.isfinite(since_demand), _LEGAL),
+            ((dpd >= 45) & (since_demand >= 14) & np.isfinite(since_demand) & ~escalated, _LEGAL),
             ((dpd >= 21) & ~np.isfinite(since_demand), _DEMAND),
             ((dpd >= 14) & ~contacted("phone", 7), _CALL),
             ((dpd >= 7) & ~contacted("sms", 30), _SMS_REMINDER),

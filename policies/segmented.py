@@ -441,9 +441,8 @@ class _Signals:
             & (since_payment >= 60)
             & (o.balance >= _LEGAL_MIN_BALANCE)
             & ~hardship
-            # The observation records no past escalation: "no letter in 30 days" keeps a
-            # filed case from being escalated again at every rhythm day.
-            & (o.contacts(Channel.LETTER, 30) == 0)
+            # A case is escalated once; after that the court process runs its course.
+            & ~np.isfinite(o.days_since("legal_escalation"))
         )
         return cls(
             dpd=dpd,
