@@ -132,28 +132,12 @@ def case_state_from_row(
     return CaseState(snapshot=snapshot, history=history, as_of=as_of, local_date=today)
 
 
-_HISTORY_SCALARS = (
-    "days_since_conversation",
-    "days_since_first_reminder",
-    "days_since_first_written_reminder",
-    "days_since_first_demand",
-    "days_since_last_payment",
-    "days_since_call_consent",
-    "days_since_breathing_space_started",
-    "days_since_legal_escalation",
-    "deliveries_30d",
-    "opens_7d",
-    "opens_30d",
-    "clicks_30d",
-    "conversations_30d",
-    "payments_total",
-    "paid_minor_total",
-    "promises_open",
-    "promises_broken",
-    "plans_broken",
-    "complaints_total",
-    "complaints_30d",
+_HISTORY_SCALARS = tuple(
+    f.name
+    for f in fields(HistorySummary)
+    if f.type in ("int", int) and f.name in {g.name for g in fields(CaseBatch)}
 )
+"""Integer counters and day offsets that the CaseBatch row carries one-to-one."""
 
 
 def audit_log(

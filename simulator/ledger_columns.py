@@ -12,12 +12,28 @@ the service rebuilds the same columns (checked in tests/simulator/test_ledger_pa
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
 import numpy as np
 
 from engine.catalogue import Action, Channel
 from engine.state import HISTORY_DAYS, NEVER, CaseBatch, ConsentStatus, EventKind
 from simulator.events import EventRecorder, RowContext
+
+_COLUMNS = frozenset(f.name for f in fields(CaseBatch))
+DAYS_SINCE_COLUMNS = tuple(sorted(n for n in _COLUMNS if n.startswith("days_since_")))
+"""Every ``days_since_*`` column: NEVER for a new case, one more each local day."""
+FIRST_CONTACT_COLUMNS = {
+    action: name
+    for action, name in (
+        (Action.REMINDER, "days_since_first_reminder"),
+        (Action.DEMAND, "days_since_first_demand"),
+        (Action.LEGAL_ESCALATION, "days_since_legal_escalation"),
+    )
+    if name in _COLUMNS
+}
+"""Columns that keep the day of the *first* contact with that action (summarise_history's
+``_first``); a column the shared CaseBatch does not have (yet) is skipped."""
 
 WINDOW_DAYS = 30
 """Longest rolling window of the summary (``*_30d``)."""
@@ -58,16 +74,7 @@ class LedgerColumns:
         b = self.batch
         for col in (b.contacts_by_day, b.calls_not_connected_by_day, b.calls_with_consent_by_day):
             col[rows] = 0
-        for name in (
-            "days_since_conversation",
-            "days_since_first_reminder",
-            "days_since_first_written_reminder",
-            "days_since_first_demand",
-            "days_since_last_payment",
-            "days_since_call_consent",
-            "days_since_breathing_space_started",
-            "days_since_legal_escalation",
-        ):
+        for name in DAYS_SINCE_COLUMNS:
             getattr(b, name)[rows] = NEVER
         for name in (
             "deliveries_30d",
@@ -100,16 +107,8 @@ class LedgerColumns:
         for col in (b.calls_not_connected_by_day, b.calls_with_consent_by_day):
             col[:, 1:] = col[:, :-1]
             col[:, 0] = 0
-        for col in (
-            b.days_since_conversation,
-            b.days_since_first_reminder,
-            b.days_since_first_written_reminder,
-            b.days_since_first_demand,
-            b.days_since_last_payment,
-            b.days_since_call_consent,
-            b.days_since_breathing_space_started,
-            b.days_since_legal_escalation,
-        ):
+        for name in DAYS_SINCE_COLUMNS:
+            col = getattr(b, name)
             col += col != NEVER
         new_head = (self._head + 1) % WINDOW_DAYS
         seven_days_ago = (self._head - (SHORT_WINDOW_DAYS - 1)) % WINDOW_DAYS
@@ -153,16 +152,15 @@ class LedgerColumns:
             return
         b = self.batch
         b.contacts_by_day[rows, 0, channel] += 1
-        reminder = action == Action.REMINDER
-        first = rows[reminder & (b.days_since_first_reminder[rows] == NEVER)]
-        b.days_since_first_reminder[first] = 0
-        written = reminder & ((channel == Channel.LETTER) | (channel == Channel.EMAIL))
+        for act, name in FIRST_CONTACT_COLUMNS.items():
+            col = getattr(b, name)
+            first = rows[(action == act) & (col[rows] == NEVER)]
+            col[first] = 0
+        written = (action == Action.REMINDER) & (
+            (channel == Channel.LETTER) | (channel == Channel.EMAIL)
+        )
         first = rows[written & (b.days_since_first_written_reminder[rows] == NEVER)]
         b.days_since_first_written_reminder[first] = 0
-        first = rows[(action == Action.DEMAND) & (b.days_since_first_demand[rows] == NEVER)]
-        b.days_since_first_demand[first] = 0
-        legal = (action == Action.LEGAL_ESCALATION) & (b.days_since_legal_escalation[rows] == NEVER)
-        b.days_since_legal_escalation[rows[legal]] = 0
         kw = {"channel": channel, "action": action, "with_decision": True}
         self._emit(EventKind.CONTACT_PLANNED, rows, planned_at[0], planned_at[1], **kw)
         self._emit(EventKind.CONTACT_ATTEMPTED, rows, hour, minute, **kw)

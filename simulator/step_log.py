@@ -62,13 +62,7 @@ class StepLog:
         cols = _stack(self._contacts, ("serial", "local_day", "zone", "chosen"))
         if not self._facts:
             return cols, None
-        facts = CaseBatch(
-            **{
-                f.name: np.concatenate([getattr(b, f.name) for b in self._facts])
-                for f in fields(CaseBatch)
-            }
-        )
-        return cols, facts
+        return cols, CaseBatch.concat(self._facts)
 
     @property
     def n_decisions(self) -> int:
