@@ -7,6 +7,7 @@ Validation happens here, once, and collects *every* problem of a request into on
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -352,9 +353,82 @@ def treatment_to_proto(
     return types_pb2.Treatment(**values)
 
 
+def _date_to_timestamp(day: date) -> Timestamp:
+    return datetime_to_timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
+def event_to_proto(event: LedgerEvent, *, currency: str = "") -> case_pb2.Event:
+    """A domain ledger event as ``tact.v1.Event`` (the inverse of the parser)."""
+    values: dict[str, Any] = {
+        "event_id": event.event_id,
+        "case_id": event.case_id,
+        "debtor_id": event.debtor_id,
+        "type": int(event.kind),
+        "occurred_at": datetime_to_timestamp(event.occurred_at),
+        "channel": int(event.channel),
+        "action": int(event.action) if event.action is not None else 0,
+        "decision_id": event.decision_id,
+    }
+    if event.amount_minor:
+        values["amount"] = types_pb2.Money(amount_minor=event.amount_minor, currency=currency)
+    if event.until is not None:
+        values["until"] = _date_to_timestamp(event.until)
+    return case_pb2.Event(**values)
+
+
+def case_to_proto(
+    snapshot: CaseSnapshot, recent_events: Sequence[LedgerEvent] = ()
+) -> case_pb2.Case:
+    """A domain case as ``tact.v1.Case`` (the inverse of :func:`case_from_proto`)."""
+    d, f = snapshot.debtor, snapshot.flags
+    flags: dict[str, Any] = {
+        "dispute": f.dispute,
+        "cease_communication": f.cease_communication,
+        "vulnerable": f.vulnerable,
+        "bankruptcy": f.bankruptcy,
+        "deceased": f.deceased,
+        "mental_health_crisis": f.mental_health_crisis,
+        "time_barred": f.time_barred,
+        "hardship": f.hardship,
+    }
+    if f.breathing_space_until is not None:
+        flags["breathing_space_until"] = _date_to_timestamp(f.breathing_space_until)
+    values: dict[str, Any] = {
+        "case_id": snapshot.case_id,
+        "debtor_id": snapshot.debtor_id,
+        "country": snapshot.country,
+        "timezone": snapshot.timezone or "",
+        "outstanding": types_pb2.Money(
+            amount_minor=snapshot.outstanding_minor, currency=snapshot.currency
+        ),
+        "original": types_pb2.Money(
+            amount_minor=snapshot.original_minor, currency=snapshot.currency
+        ),
+        "days_past_due": snapshot.days_past_due,
+        "product": int(snapshot.product),
+        "debtor": case_pb2.DebtorProfile(
+            age_band=cast(Any, int(d.age_band)),
+            language=d.language,
+            tenure_months=d.tenure_months,
+            prior_on_time_ratio=d.prior_on_time_ratio,
+            risk_score=d.risk_score,
+            has_app=d.has_app,
+        ),
+        "consents": [
+            case_pb2.ChannelConsent(channel=cast(Any, int(c)), status=cast(Any, int(status)))
+            for c, status in snapshot.consents.items()
+        ],
+        "flags": case_pb2.CaseFlags(**flags),
+        "recent_events": [event_to_proto(e, currency=snapshot.currency) for e in recent_events],
+    }
+    return case_pb2.Case(**values)
+
+
 __all__ = [
     "case_from_proto",
+    "case_to_proto",
     "datetime_to_timestamp",
+    "event_to_proto",
     "events_from_proto",
     "parse_zone",
     "timestamp_to_datetime",
