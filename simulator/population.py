@@ -94,6 +94,15 @@ class DebtorTraits:
     def __len__(self) -> int:
         return int(self.segment.shape[0])
 
+    def take(self, rows: np.ndarray) -> DebtorTraits:
+        return DebtorTraits(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    @classmethod
+    def concat(cls, parts: list[DebtorTraits]) -> DebtorTraits:
+        return cls(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
+
     def put(self, rows: np.ndarray, other: DebtorTraits) -> None:
         """Overwrite ``rows`` with the debtors of ``other`` (same length as ``rows``)."""
         for f in fields(self):
