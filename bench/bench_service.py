@@ -24,11 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import engine  # noqa: E402, F401, I001 - first: pins OpenBLAS to one thread before numpy loads
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
 
 EMPTY_METHOD = "/bench.Empty/Call"
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

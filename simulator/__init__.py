@@ -3,6 +3,7 @@
 Importing this package registers the environments under the ``tact/`` namespace.
 """
 
+import engine  # noqa: F401, I001 - first: pins OpenBLAS to one thread before numpy loads
 from gymnasium.envs.registration import register, registry
 
 _ENVS = {

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import engine  # noqa: F401 - first: pins OpenBLAS to one thread before numpy loads
 from tests.support.databases import fresh_postgres_schema, postgres_unreachable_reason
 
 

@@ -437,7 +437,7 @@ class ComplianceEngine:
         days = list(range(1, horizon_days + 1))
         if not days:
             return None
-        rolled = CaseBatch.concat([roll_batch(base, d) for d in days])
+        rolled = roll_batch(base.take([0] * len(days)), np.asarray(days))
         dates = np.array(
             [state.local_date + timedelta(days=d) for d in days], dtype="datetime64[D]"
         )

@@ -281,37 +281,50 @@ def _counts(
     return {name: values[:, k] for k, name in enumerate(context.count_names)}
 
 
-def roll_batch(batch: CaseBatch, days: int) -> CaseBatch:
+def roll_batch(batch: CaseBatch, days: int | np.ndarray) -> CaseBatch:
     """The same cases ``days`` local days later, assuming nothing new happens meanwhile.
+
+    ``days`` is one count for every row, or one per row (an array as long as the batch):
+    ``roll_batch(one_case.take([0] * 60), np.arange(1, 61))`` is that case on each of the
+    next 60 days, built in one vectorised pass.
 
     Per-day counters shift to older offsets (today's become ``days`` days ago), every
     ``days_since_*`` grows (``NEVER`` stays), breathing space shrinks, the weekday turns.
     Windowed totals (``opens_7d`` …) are kept: the rules do not read them as time-sensitive.
     """
-    if days == 0:
+    n = len(batch)
+    step = np.broadcast_to(np.asarray(days, dtype=np.int64), (n,))
+    if n == 0 or not step.any():
         return batch
-    assert days > 0
+    assert (step >= 0).all()
+
+    # Offset k of the rolled row reads offset k - days of the original (0 if before it).
+    offsets = np.arange(HISTORY_DAYS)[None, :] - step[:, None]  # (n, HISTORY_DAYS)
+    valid = offsets >= 0
+    source = np.where(valid, offsets, 0)
+    rows = np.arange(n)[:, None]
 
     def shift(a: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(a)
-        if days < HISTORY_DAYS:
-            out[:, days:] = a[:, : HISTORY_DAYS - days]
-        return out
+        moved = a[rows, source]
+        valid_b = valid.reshape(valid.shape + (1,) * (a.ndim - 2))
+        return np.where(valid_b, moved, 0).astype(a.dtype)
 
     def since(a: np.ndarray) -> np.ndarray:
-        return np.where(a >= NEVER, a, np.minimum(a + days, NEVER - 1)).astype(a.dtype)
+        return np.where(a >= NEVER, a, np.minimum(a + step, NEVER - 1)).astype(a.dtype)
 
     changes: dict[str, np.ndarray] = {
         "contacts_by_day": shift(batch.contacts_by_day),
         "calls_not_connected_by_day": shift(batch.calls_not_connected_by_day),
         "calls_with_consent_by_day": shift(batch.calls_with_consent_by_day),
-        "weekday": ((batch.weekday.astype(np.int64) + days) % 7).astype(batch.weekday.dtype),
-        "days_past_due": (batch.days_past_due + days).astype(batch.days_past_due.dtype),
-        "breathing_space_days_left": np.maximum(batch.breathing_space_days_left - days, 0).astype(
+        "weekday": ((batch.weekday.astype(np.int64) + step) % 7).astype(batch.weekday.dtype),
+        "days_past_due": (batch.days_past_due + step).astype(batch.days_past_due.dtype),
+        "breathing_space_days_left": np.maximum(batch.breathing_space_days_left - step, 0).astype(
             batch.breathing_space_days_left.dtype
         ),
     }
-    for f in fields(batch):
-        if f.name.startswith("days_since_"):
-            changes[f.name] = since(getattr(batch, f.name))
+    for name in _DAYS_SINCE:
+        changes[name] = since(getattr(batch, name))
     return replace(batch, **changes)
+
+
+_DAYS_SINCE = tuple(f.name for f in fields(CaseBatch) if f.name.startswith("days_since_"))
