@@ -1,0 +1,1 @@
+"""RL on the Chehrazi–Glynn–Weber known-optimum benchmark: config, training, evaluation."""
