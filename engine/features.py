@@ -85,23 +85,6 @@ def feature_schema_hash() -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _one_hot(values: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((values.shape[0], n), dtype=np.float32)
-    valid = (values >= 0) & (values < n)
-    out[np.flatnonzero(valid), values[valid].astype(np.intp)] = 1.0
-    return out
-
-
-def _days(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    never = values >= NEVER
-    scaled = np.where(never, 1.0, np.minimum(values, _DAY_CAP) / _DAY_CAP)
-    return scaled.astype(np.float32), never.astype(np.float32)
-
-
-def _count(values: np.ndarray, scale: float) -> np.ndarray:
-    return (np.minimum(values, 4 * scale) / scale).astype(np.float32)
-
-
 def _days_since_last_contact(batch: CaseBatch) -> np.ndarray:
     """Offset of the most recent day with any contact in the kept history, else NEVER."""
     any_contact = batch.contacts_by_day.sum(axis=2) > 0  # (n, days)
@@ -109,76 +92,100 @@ def _days_since_last_contact(batch: CaseBatch) -> np.ndarray:
     return np.where(any_contact.any(axis=1), first, NEVER)
 
 
+_CHANNEL_COLUMNS = np.array([int(c) for c in CONTACT_CHANNELS])
+_WINDOW_ENDS = np.array(_WINDOWS) - 1
+# (count column, scale): a count c becomes min(c, 4·scale) / scale.
+_COUNT_SCALES = np.array([10.0, 3.0, 10.0, 5.0, 3.0, 3.0, 1.0, 2.0, 1.0, 2.0, 1.0])
+_ONE_HOTS = (("product", len(Product)), ("age_band", len(AgeBand)), ("weekday", 7))
+
+
 def featurize(batch: CaseBatch) -> np.ndarray:
-    """Observation matrix of shape (len(batch), N_FEATURES), float32, roughly in [0, 4]."""
+    """Observation matrix of shape (len(batch), N_FEATURES), float32, roughly in [0, 4].
+
+    Written block by block into one preallocated matrix: the service calls it for a single
+    case, where the number of numpy operations, not their size, is the cost.
+    """
     n = len(batch)
+    out = np.zeros((n, N_FEATURES), dtype=np.float32)
     original = np.maximum(batch.original_minor, 1).astype(np.float64)
-    cols: list[np.ndarray] = [
-        (np.log10(1.0 + np.maximum(batch.outstanding_minor, 0) / 100.0) / 5.0)[:, None],
-        np.clip(batch.outstanding_minor / original, 0.0, 2.0)[:, None],
-        (np.minimum(batch.days_past_due, 360) / 120.0)[:, None],
-        (np.minimum(batch.tenure_months, 240) / 120.0)[:, None],
-        batch.prior_on_time_ratio[:, None],
-        batch.risk_score[:, None],
-        batch.has_app[:, None],
-        _one_hot(batch.product, len(Product)),
-        _one_hot(batch.age_band, len(AgeBand)),
-        _one_hot(batch.weekday, 7),
-    ]
-    channels = np.array([int(c) for c in CONTACT_CHANNELS])
-    consent = batch.consent[:, channels]
-    cols += [consent == ConsentStatus.GRANTED, consent == ConsentStatus.OPTED_OUT]
-    cols.append(
-        np.stack(
-            [
-                batch.dispute,
-                batch.cease_communication,
-                batch.vulnerable,
-                batch.bankruptcy | batch.deceased,
-                batch.mental_health_crisis,
-                batch.time_barred,
-                batch.hardship,
-                batch.breathing_space_days_left > 0,
-            ],
-            axis=1,
+    out[:, 0] = np.log10(1.0 + np.maximum(batch.outstanding_minor, 0) / 100.0) / 5.0
+    out[:, 1] = np.clip(batch.outstanding_minor / original, 0.0, 2.0)
+    out[:, 2] = np.minimum(batch.days_past_due, 360) / 120.0
+    out[:, 3] = np.minimum(batch.tenure_months, 240) / 120.0
+    out[:, 4] = batch.prior_on_time_ratio
+    out[:, 5] = batch.risk_score
+    out[:, 6] = batch.has_app
+    col = 7
+    rows = np.arange(n)
+    for name, size in _ONE_HOTS:
+        values = getattr(batch, name).astype(np.intp)
+        valid = (values >= 0) & (values < size)
+        out[rows[valid], col + values[valid]] = 1.0
+        col += size
+    k = len(CONTACT_CHANNELS)
+    consent = batch.consent[:, _CHANNEL_COLUMNS]
+    out[:, col : col + k] = consent == ConsentStatus.GRANTED
+    out[:, col + k : col + 2 * k] = consent == ConsentStatus.OPTED_OUT
+    col += 2 * k
+    flags = (
+        batch.dispute,
+        batch.cease_communication,
+        batch.vulnerable,
+        batch.bankruptcy | batch.deceased,
+        batch.mental_health_crisis,
+        batch.time_barred,
+        batch.hardship,
+        batch.breathing_space_days_left > 0,
+    )
+    out[:, col : col + len(flags)] = np.column_stack(flags)
+    col += len(flags)
+    cumulative = np.cumsum(batch.contacts_by_day[:, :, _CHANNEL_COLUMNS], axis=1)  # (n, d, ch)
+    windowed = cumulative[:, _WINDOW_ENDS, :].transpose(0, 2, 1).reshape(n, -1)  # ch-major
+    out[:, col : col + windowed.shape[1]] = np.minimum(windowed, 20.0) / 5.0
+    col += windowed.shape[1]
+    days = np.column_stack(
+        (
+            batch.days_since_conversation,
+            batch.days_since_first_reminder,
+            batch.days_since_first_demand,
+            batch.days_since_last_payment,
+            _days_since_last_contact(batch),
+            batch.days_since_legal_escalation,
         )
     )
-    cumulative = np.cumsum(batch.contacts_by_day[:, :, channels], axis=1)  # (n, days, ch)
-    windowed = np.stack([cumulative[:, w - 1, :] for w in _WINDOWS], axis=2)  # (n, ch, w)
-    cols.append(_count(windowed.reshape(n, -1), 5.0))
-    for days in (
-        batch.days_since_conversation,
-        batch.days_since_first_reminder,
-        batch.days_since_first_demand,
-        batch.days_since_last_payment,
-        _days_since_last_contact(batch),
-        batch.days_since_legal_escalation,
-    ):
-        scaled, never = _days(days)
-        cols += [scaled[:, None], never[:, None]]
-    cols.append(
-        np.stack(
-            [
-                _count(batch.deliveries_30d, 10.0),
-                _count(batch.opens_7d, 3.0),
-                _count(batch.opens_30d, 10.0),
-                _count(batch.clicks_30d, 5.0),
-                np.clip(batch.opens_7d / 7.0 - batch.opens_30d / 30.0, -1.0, 1.0),
-                _count(batch.conversations_30d, 3.0),
-                _count(batch.payments_total, 3.0),
-                np.clip(batch.paid_minor_total / original, 0.0, 2.0),
-                _count(batch.promises_open, 1.0),
-                _count(batch.promises_broken, 2.0),
-                batch.plan_active,
-                _count(batch.plans_broken, 1.0),
-                _count(batch.complaints_total, 2.0),
-                _count(batch.complaints_30d, 1.0),
-            ],
-            axis=1,
+    never = days >= NEVER
+    out[:, col : col + 2 * days.shape[1] : 2] = np.where(
+        never, 1.0, np.minimum(days, _DAY_CAP) / _DAY_CAP
+    )
+    out[:, col + 1 : col + 2 * days.shape[1] : 2] = never
+    col += 2 * days.shape[1]
+    counts = np.column_stack(
+        (
+            batch.deliveries_30d,
+            batch.opens_7d,
+            batch.opens_30d,
+            batch.clicks_30d,
+            batch.conversations_30d,
+            batch.payments_total,
+            batch.promises_open,
+            batch.promises_broken,
+            batch.plans_broken,
+            batch.complaints_total,
+            batch.complaints_30d,
         )
     )
-    out = np.concatenate([c.astype(np.float32, copy=False) for c in cols], axis=1)
-    assert out.shape == (n, N_FEATURES), (out.shape, N_FEATURES)
+    scaled = np.minimum(counts, 4 * _COUNT_SCALES) / _COUNT_SCALES
+    # Names, in order: deliveries, opens_7d, opens_30d, clicks, engagement_trend,
+    # conversations, payments, paid_ratio, promises_open, promises_broken, plan_active,
+    # plans_broken, complaints_total, complaints_30d.
+    out[:, col : col + 4] = scaled[:, 0:4]
+    out[:, col + 4] = np.clip(batch.opens_7d / 7.0 - batch.opens_30d / 30.0, -1.0, 1.0)
+    out[:, col + 5 : col + 7] = scaled[:, 4:6]
+    out[:, col + 7] = np.clip(batch.paid_minor_total / original, 0.0, 2.0)
+    out[:, col + 8 : col + 10] = scaled[:, 6:8]
+    out[:, col + 10] = batch.plan_active
+    out[:, col + 11 : col + 14] = scaled[:, 8:11]
+    assert col + 14 == N_FEATURES, (col + 14, N_FEATURES)
     return out
 
 
