@@ -54,17 +54,22 @@ def _load_json_message(path: Path, message: Any) -> Any:
     return message
 
 
-def _call(server: str, method: str, request: Any) -> Any:
+def call_service(server: str, method: str, request: Any, *, admin: bool = False) -> Any:
+    """Call ``method`` of DecisionService (or AdminService) at ``server``; exit 2 on error."""
     import grpc
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
 
-    from tact.v1 import decision_service_pb2_grpc
+    from tact.v1 import admin_service_pb2_grpc, decision_service_pb2_grpc
 
     with grpc.insecure_channel(server) as channel:
-        stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+        stub = (
+            admin_service_pb2_grpc.AdminServiceStub(channel)
+            if admin
+            else decision_service_pb2_grpc.DecisionServiceStub(channel)
+        )
         try:
-            return getattr(stub, method)(request, timeout=10)
+            return getattr(stub, method)(request, timeout=60 if admin else 10)
         except grpc.RpcError as err:
             lines = [f"{err.code().name}: {err.details()}"]
             status = rpc_status.from_call(cast(grpc.Call, err))
@@ -77,7 +82,7 @@ def _call(server: str, method: str, request: Any) -> Any:
             raise _fail("\n".join(lines)) from None
 
 
-def _print(message: Any) -> None:
+def print_json(message: Any) -> None:
     from google.protobuf import json_format
 
     typer.echo(json_format.MessageToJson(message, indent=2))
@@ -120,7 +125,7 @@ def decide(
     )
     if at is not None:
         request.now.CopyFrom(datetime_to_timestamp(_parse_at(at)))
-    _print(_call(server, "Decide", request))
+    print_json(call_service(server, "Decide", request))
 
 
 @app.command()
@@ -154,7 +159,7 @@ def check(
         proposed=proposed,
         at=datetime_to_timestamp(_parse_at(at)),
     )
-    _print(_call(server, "CheckAction", request))
+    print_json(call_service(server, "CheckAction", request))
 
 
 @app.command()
@@ -179,7 +184,7 @@ def events(
         )
     except (ValueError, json_format.ParseError) as exc:
         raise _fail(f"{file}: not a valid tact.v1.RecordEventsRequest JSON: {exc}") from None
-    _print(_call(server, "RecordEvents", request))
+    print_json(call_service(server, "RecordEvents", request))
 
 
 @app.command("erase-debtor")
@@ -199,3 +204,11 @@ def erase_debtor(
     finally:
         ledger.close()
     console.print(f"erased {deleted} rows of debtor {debtor_id}")
+
+
+@app.command()
+def status(server: ServerOption = DEFAULT_SERVER) -> None:
+    """Ruleset, policies, ledger health and decision counters of a running replica."""
+    from tact.v1 import admin_service_pb2
+
+    print_json(call_service(server, "GetStatus", admin_service_pb2.GetStatusRequest(), admin=True))

@@ -202,3 +202,23 @@ def schema(path: RulesPath = None) -> None:
 
     for written in write_schemas(_rules_dir(path)):
         _console.print(f"wrote {written}")
+
+
+@app.command()
+def reload(
+    server: Annotated[
+        str, typer.Option("--server", help="tact gRPC address HOST:PORT.")
+    ] = "127.0.0.1:50051",
+) -> None:
+    """Ask a running service to validate, test and swap in the rule files on its disk.
+
+    A broken edit is rejected with its issues and the last good rules keep serving; the
+    exit code is 1 then.
+    """
+    from engine.cli import call_service, print_json
+    from tact.v1 import admin_service_pb2
+
+    result = call_service(server, "ReloadRules", admin_service_pb2.ReloadRulesRequest(), admin=True)
+    print_json(result)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from engine.admin import AdminServicer
 from engine.app import ServiceComponents, build_components
 from engine.catalogue import CATALOGUE
 from engine.convert import (
@@ -36,20 +37,36 @@ from engine.convert import (
 )
 from engine.features import feature_schema_hash
 from engine.ledger import inputs_digest
+from engine.metrics import ServiceMetrics
 from engine.pipeline import DecisionOutcome
 from engine.settings import Settings
-from engine.status import DeadlineExceededError, to_status
-from tact.v1 import decision_service_pb2, decision_service_pb2_grpc, types_pb2
+from engine.status import DeadlineExceededError, grpc_code, to_status
+from tact.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    decision_service_pb2,
+    decision_service_pb2_grpc,
+    types_pb2,
+)
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+ADMIN_SERVICE_NAME = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 RULES_HEALTH_NAME = "tact.rules"
 """Health entry that is NOT_SERVING while the last rule-file edit failed to load."""
 
 
 class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Turns every exception escaping a handler into a precise gRPC status (engine.status)."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self.metrics = metrics
+
+    def _abort(self, context: grpc.ServicerContext, exc: Exception) -> None:
+        status = to_status(exc)
+        self.metrics.failed(grpc_code(status).name)
+        context.abort_with_status(rpc_status.to_status(status))
 
     def intercept_service(
         self,
@@ -66,7 +83,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 try:
                     return inner_unary(request, context)
                 except Exception as exc:
-                    context.abort_with_status(rpc_status.to_status(to_status(exc)))
+                    self._abort(context, exc)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -80,7 +97,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 try:
                     yield from inner_stream(requests, context)
                 except Exception as exc:
-                    context.abort_with_status(rpc_status.to_status(to_status(exc)))
+                    self._abort(context, exc)
 
             return grpc.stream_stream_rpc_method_handler(
                 stream,
@@ -136,8 +153,11 @@ def decision_to_proto(
     return decision
 
 
-def _error_decision(request: decision_service_pb2.DecideRequest, exc: Exception) -> Any:
+def _error_decision(
+    request: decision_service_pb2.DecideRequest, exc: Exception, metrics: ServiceMetrics
+) -> Any:
     status = to_status(exc)
+    metrics.failed(grpc_code(status).name)
     return decision_service_pb2.Decision(
         case_id=request.case.case_id,
         treatment=types_pb2.Treatment(action=types_pb2.ACTION_WAIT, catalogue_index=0),
@@ -153,10 +173,19 @@ _END = object()
 class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
     """Thin transport layer: parse, call the pipeline, render. No business logic here."""
 
-    def __init__(self, components: ServiceComponents, settings: Settings) -> None:
+    def __init__(
+        self, components: ServiceComponents, settings: Settings, metrics: ServiceMetrics
+    ) -> None:
         self.components = components
         self.pipeline = components.pipeline
         self.settings = settings
+        self.metrics = metrics
+
+    def _render(
+        self, outcome: DecisionOutcome, request: decision_service_pb2.DecideRequest
+    ) -> decision_service_pb2.Decision:
+        self.metrics.decided(f"ACTION_{outcome.treatment.action.name}")
+        return decision_to_proto(outcome, include_inputs=request.include_inputs)
 
     @staticmethod
     def _now(request: decision_service_pb2.DecideRequest) -> datetime:
@@ -186,7 +215,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         if not request.dry_run:
             self._check_deadline(context)
             self.pipeline.persist([(outcome, self._digest(request, now))])
-        return decision_to_proto(outcome, include_inputs=request.include_inputs)
+        return self._render(outcome, request)
 
     def DecideStream(
         self,
@@ -231,7 +260,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             try:
                 snapshot, events = case_from_proto(request.case)
             except Exception as exc:
-                results[row] = _error_decision(request, exc)
+                results[row] = _error_decision(request, exc, self.metrics)
                 continue
             cases.append((snapshot, events, self._now(request)))
             rows.append(row)
@@ -240,10 +269,10 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         for row, case, outcome in zip(rows, cases, outcomes, strict=True):
             request = requests[row]
             if isinstance(outcome, Exception):
-                results[row] = _error_decision(request, outcome)
+                results[row] = _error_decision(request, outcome, self.metrics)
                 continue
             if request.dry_run:
-                results[row] = decision_to_proto(outcome, include_inputs=request.include_inputs)
+                results[row] = self._render(outcome, request)
             else:
                 to_store.append((outcome, self._digest(request, case[2])))
                 results[row] = outcome
@@ -255,11 +284,9 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 # Nothing of this batch is reported as decided unless it was stored.
                 for row, result in enumerate(results):
                     if isinstance(result, DecisionOutcome):
-                        results[row] = _error_decision(requests[row], exc)
+                        results[row] = _error_decision(requests[row], exc, self.metrics)
         return [
-            decision_to_proto(r, include_inputs=requests[row].include_inputs)
-            if isinstance(r, DecisionOutcome)
-            else r
+            self._render(r, requests[row]) if isinstance(r, DecisionOutcome) else r
             for row, r in enumerate(results)
         ]
 
@@ -325,18 +352,22 @@ def _monitor(running: RunningServer, stop: threading.Event, period: float) -> No
 def create_server(settings: Settings, components: ServiceComponents | None = None) -> RunningServer:
     """Build, bind and start a server; ``settings.port = 0`` binds a free port."""
     components = components or build_components(settings)
+    metrics = ServiceMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=[ErrorMappingInterceptor(metrics)],
         options=[("grpc.so_reuseport", 0)],
     )
     decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
-        DecisionServicer(components, settings), server
+        DecisionServicer(components, settings, metrics), server
+    )
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(components, metrics), server
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:

@@ -1,0 +1,101 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tact.v1 import decision_service_pb2 as _decision_service_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReloadRulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RuleFileIssue(_message.Message):
+    __slots__ = ("file", "line", "column", "rule_id", "message", "fix")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIX_FIELD_NUMBER: _ClassVar[int]
+    file: str
+    line: int
+    column: int
+    rule_id: str
+    message: str
+    fix: str
+    def __init__(self, file: _Optional[str] = ..., line: _Optional[int] = ..., column: _Optional[int] = ..., rule_id: _Optional[str] = ..., message: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
+
+class ReloadRulesResponse(_message.Message):
+    __slots__ = ("ok", "changed", "ruleset_version", "previous_version", "tests_run", "issues")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TESTS_RUN_FIELD_NUMBER: _ClassVar[int]
+    ISSUES_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    changed: bool
+    ruleset_version: str
+    previous_version: str
+    tests_run: int
+    issues: _containers.RepeatedCompositeFieldContainer[RuleFileIssue]
+    def __init__(self, ok: _Optional[bool] = ..., changed: _Optional[bool] = ..., ruleset_version: _Optional[str] = ..., previous_version: _Optional[str] = ..., tests_run: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[RuleFileIssue, _Mapping]]] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RulesStatus(_message.Message):
+    __slots__ = ("ruleset_version", "last_reload_ok", "last_error", "last_reload_at", "reloads_ok", "reload_failures")
+    RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LAST_RELOAD_OK_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_RELOAD_AT_FIELD_NUMBER: _ClassVar[int]
+    RELOADS_OK_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    ruleset_version: str
+    last_reload_ok: bool
+    last_error: str
+    last_reload_at: _timestamp_pb2.Timestamp
+    reloads_ok: int
+    reload_failures: int
+    def __init__(self, ruleset_version: _Optional[str] = ..., last_reload_ok: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_reload_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reloads_ok: _Optional[int] = ..., reload_failures: _Optional[int] = ...) -> None: ...
+
+class ServiceStatus(_message.Message):
+    __slots__ = ("rules", "champion", "challenger", "challenger_share", "ledger_ok", "started_at", "decisions_by_action", "failures_by_code")
+    class DecisionsByActionEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class FailuresByCodeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_SHARE_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_OK_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_BY_ACTION_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_BY_CODE_FIELD_NUMBER: _ClassVar[int]
+    rules: RulesStatus
+    champion: _decision_service_pb2.PolicyInfo
+    challenger: _decision_service_pb2.PolicyInfo
+    challenger_share: float
+    ledger_ok: bool
+    started_at: _timestamp_pb2.Timestamp
+    decisions_by_action: _containers.ScalarMap[str, int]
+    failures_by_code: _containers.ScalarMap[str, int]
+    def __init__(self, rules: _Optional[_Union[RulesStatus, _Mapping]] = ..., champion: _Optional[_Union[_decision_service_pb2.PolicyInfo, _Mapping]] = ..., challenger: _Optional[_Union[_decision_service_pb2.PolicyInfo, _Mapping]] = ..., challenger_share: _Optional[float] = ..., ledger_ok: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions_by_action: _Optional[_Mapping[str, int]] = ..., failures_by_code: _Optional[_Mapping[str, int]] = ...) -> None: ...
