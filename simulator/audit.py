@@ -237,6 +237,36 @@ def inject_violation(log: StepLog, verdicts: Verdicts, *, max_tries: int = 10_00
     raise AuditLogError("no logged contact has a blocked treatment to inject")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simulator.audit STEPS.npz [--sample N]``: re-check a saved step log
+    against the repository's rule files; exit status 1 if anything fails."""
+    import argparse
+
+    from engine.compliance import ComplianceEngine
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("log", help="a step log written by tact simulate --save-log")
+    parser.add_argument("--sample", type=int, default=None, help="audit a random sample")
+    args = parser.parse_args(argv)
+    report = audit_log(StepLog.load(args.log), ComplianceEngine.load(), max_contacts=args.sample)
+    print(
+        f"{report.decisions} decisions, {report.contacts_checked} of {report.contacts_logged} "
+        f"contacts re-checked through durable_rules, {report.blocked_requests} blocked "
+        f"requests run as WAIT, {report.n_violations} violations, "
+        f"{report.reconstruction_errors} reconstruction errors"
+    )
+    for v in report.violations:
+        print(
+            f"  debtor {v.serial} {v.local_date} {v.country} {v.timezone}: {v.treatment} "
+            f"blocked by {', '.join(v.rule_ids) or '?'}"
+        )
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
 __all__ = [
     "AuditReport",
     "Verdicts",

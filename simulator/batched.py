@@ -36,7 +36,7 @@ from simulator.ledger_columns import LedgerColumns
 from simulator.masks import MaskProvider, checked_masks
 from simulator.outcomes import RESOLVED_OUTCOMES, CaseOutcomes, Outcome
 from simulator.population import DebtorTraits, PopulationSampler
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, draw_world
 from simulator.step_log import StepLog
 
 # Catalogue attribute columns as intp for fast gathers.
@@ -129,7 +129,10 @@ class BatchedCollectionsSim:
     ) -> None:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
+        self.base_scenario = scenario
         self.scenario = scenario
+        """The world being simulated: ``base_scenario``, or a draw from it when randomising."""
+        self.randomise = randomise
         self.n = n
         self.mask_provider = masks
         self.auto_reset = auto_reset
@@ -180,6 +183,9 @@ class BatchedCollectionsSim:
         """Fill every slot with a new debtor; returns the first observations."""
         if seed is not None:
             self.rng = np.random.default_rng(seed)
+        if self.randomise:
+            self.scenario = draw_world(self.base_scenario, self.rng)
+            self._init_constants()
         self._allocate()
         self._spawn(np.arange(self.n))
         self._refresh()
@@ -461,7 +467,7 @@ class BatchedCollectionsSim:
         # (any delivered contact, growing with fatigue: "excessive contact").
         content = np.where(noticed, self._complaint_factor(rows, tone, legal), 0.0)
         frequency = np.where(delivered, sc.fatigue.complaint_gain.value * fatigue, 0.0)
-        p_complaint = tr.complaint_propensity[rows] * (content + frequency)
+        p_complaint = tr.complaint_propensity[rows] * tr.complaint[rows, ch] * (content + frequency)
         complain = u[:, 6] < p_complaint
         crows = rows[complain]
         led.complaint(crows, hour[complain], tl.COMPLAINT)

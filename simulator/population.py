@@ -65,6 +65,7 @@ class DebtorTraits:
     response: np.ndarray  # (n, N_CHANNEL_SLOTS)
     fatigue_weight: np.ndarray  # (n, N_CHANNEL_SLOTS)
     opt_out: np.ndarray  # (n, N_CHANNEL_SLOTS)
+    complaint: np.ndarray  # (n, N_CHANNEL_SLOTS) complaint multiplier of the channel
     cost: np.ndarray  # (n, N_CHANNEL_SLOTS) major units per attempt
     conversation_cost: np.ndarray
     tone_response: np.ndarray  # (n, N_TONES)
@@ -190,7 +191,15 @@ class PopulationSampler:
 
         channel_cols: dict[str, np.ndarray] = {
             name: np.zeros((n, N_CHANNEL_SLOTS))
-            for name in ("delivery", "attention", "response", "fatigue_weight", "opt_out", "cost")
+            for name in (
+                "delivery",
+                "attention",
+                "response",
+                "fatigue_weight",
+                "opt_out",
+                "complaint",
+                "cost",
+            )
         }
         for ch in _CONTACT:
             spec = getattr(sc.channels, ch.name)

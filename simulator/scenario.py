@@ -181,6 +181,8 @@ class ChannelSpec(_Model):
     """Fatigue added by one delivered contact."""
     opt_out: Prob
     """Chance per delivered contact that the debtor opts out of this channel (× fatigue)."""
+    complaint: NonNeg
+    """Complaint multiplier of the channel (how intrusive it is)."""
 
 
 class PhoneSpec(ChannelSpec):
@@ -491,6 +493,36 @@ class Scenario(_Model):
     @property
     def product_code(self) -> Product:
         return Product[self.product]
+
+
+WORLD_BLOCKS = ("fatigue", "dynamics", "plans", "settlement", "legal", "complaints", "churn", "nps")
+"""Blocks whose ranged parameters randomisation draws once per world (per reset of a
+simulator); segment, channel, country, age-band, slot and experience parameters are drawn
+per debtor instead (see simulator.population). Reward prices are never randomised: they
+define the objective, not the world."""
+
+
+def draw_world(scenario: Scenario, rng: np.random.Generator) -> Scenario:
+    """A copy of ``scenario`` with every ranged parameter of :data:`WORLD_BLOCKS` drawn
+    uniformly from its range (the range is kept, so the copy still validates)."""
+
+    def drawn(model: BaseModel) -> BaseModel:
+        updates: dict[str, object] = {}
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, Param):
+                if value.range is not None:
+                    low, high = value.range
+                    updates[name] = type(value)(
+                        value=float(rng.uniform(low, high)), range=value.range
+                    )
+            elif isinstance(value, BaseModel):
+                updates[name] = drawn(value)
+        return model.model_copy(update=updates)
+
+    return scenario.model_copy(
+        update={block: drawn(getattr(scenario, block)) for block in WORLD_BLOCKS}
+    )
 
 
 def _check_shares(what: str, shares: dict[str, float]) -> None:

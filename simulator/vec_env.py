@@ -40,6 +40,7 @@ class CollectionsVecEnv(VecEnv):
         masks: MaskProvider | None = None,
         seed: int | None = None,
         randomise: bool = False,
+        log_steps: bool = False,
     ) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         self.sim = BatchedCollectionsSim(
@@ -49,6 +50,7 @@ class CollectionsVecEnv(VecEnv):
             seed=seed,
             randomise=randomise,
             auto_reset=True,
+            log_steps=log_steps,
         )
         self._actions: np.ndarray | None = None
         self._episode_days = np.zeros(num_envs, dtype=np.int64)

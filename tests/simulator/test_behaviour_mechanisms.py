@@ -16,7 +16,7 @@ from simulator.masks import UnshieldedMasks
 from simulator.rollout import simulate
 from simulator.scenario import Scenario
 
-N = 1500
+N = 1000
 
 
 class EveryKDays:

@@ -116,3 +116,20 @@ def test_randomisation_spreads_world_parameters(nordic_telecom) -> None:  # type
     low, high = nordic_telecom.channels.SMS.response.range  # type: ignore[misc]
     assert randomised.response[:, sms].min() >= low and randomised.response[:, sms].max() <= high
     assert randomised.response[:, sms].std() > 0.02
+
+
+def test_world_parameters_are_drawn_once_per_reset(nordic_telecom) -> None:  # type: ignore[no-untyped-def]
+    from simulator.batched import BatchedCollectionsSim
+    from simulator.masks import UnshieldedMasks
+
+    sim = BatchedCollectionsSim(nordic_telecom, 4, UnshieldedMasks(), seed=0, randomise=True)
+    penalties = []
+    for _ in range(3):
+        sim.reset()
+        penalties.append(sim.scenario.fatigue.response_penalty.value)
+        assert sim.scenario.reward == nordic_telecom.reward  # the objective never changes
+    low, high = nordic_telecom.fatigue.response_penalty.range  # type: ignore[misc]
+    assert len(set(penalties)) == 3 and all(low <= p <= high for p in penalties)
+    fixed = BatchedCollectionsSim(nordic_telecom, 4, UnshieldedMasks(), seed=0)
+    fixed.reset()
+    assert fixed.scenario is nordic_telecom
