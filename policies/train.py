@@ -336,6 +336,9 @@ def train(
             for name, value in reference.items():
                 self.logger.record(f"reference/{name}", value)
             self.logger.dump(0)
+            if config.eval_every > 0:
+                # The starting point (random init, or the imitation) is a candidate too.
+                evaluate_now(0, self.logger)
 
         def _on_step(self) -> bool:
             if on_step is not None:
