@@ -294,3 +294,19 @@ def test_expired_deadline_writes_nothing(stub, running: RunningServer) -> None:
         )
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert running.components.ledger.events_for_case(case.case_id, since=NOW - timedelta(1)) == []
+
+
+def test_database_outage_recommends_no_contact_and_writes_nothing(
+    stub, running: RunningServer
+) -> None:
+    case = se_case()
+    running.components.ledger.close()  # the database goes away under a running server
+    with pytest.raises(grpc.RpcError) as info:
+        decide(stub, case)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no contact" in info.value.details()
+    # The stream reports the outage per case instead of breaking.
+    request = decision_service_pb2.DecideRequest(case=case, now=datetime_to_timestamp(NOW))
+    [decision] = list(stub.DecideStream(iter([request]), timeout=10))
+    assert decision.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert decision.treatment.action == types_pb2.ACTION_WAIT and not decision.decision_id
