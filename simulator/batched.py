@@ -275,8 +275,18 @@ class BatchedCollectionsSim:
             until >= 0, np.maximum(0, until - self.local_day + 1), 0
         )
         self._obs = featurize(b)
-        masks = checked_masks(self.mask_provider, b, self.local_dates)
-        masks[~self.dyn.active, 1:] = False  # finished slots can only wait
+        active = self.dyn.active
+        if active.all():
+            masks = checked_masks(self.mask_provider, b, self.local_dates)
+        else:
+            # Finished slots (evaluation runs) can only wait; the rules see live cases only.
+            masks = np.zeros((self.n, len(CATALOGUE)), dtype=bool)
+            masks[:, CATALOGUE.WAIT_INDEX] = True
+            live = np.flatnonzero(active)
+            if live.size:
+                masks[live] = checked_masks(
+                    self.mask_provider, b.take(live), self.local_dates[live]
+                )
         self._masks = masks
 
     def _context(self, rows: np.ndarray) -> RowContext:
