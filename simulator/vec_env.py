@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
 from simulator.batched import BatchedCollectionsSim
 from simulator.masks import MaskProvider, compliance_masks
@@ -25,6 +25,8 @@ from simulator.scenario_loader import load_scenario
 from simulator.spaces import action_space, observation_space
 
 _PER_SLOT_METHODS = frozenset({"action_masks"})
+StepReturn = tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]
+"""SB3's VecEnvStepReturn, narrowed to this env's array observations."""
 
 
 class CollectionsVecEnv(VecEnv):
@@ -71,7 +73,12 @@ class CollectionsVecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions).reshape(self.num_envs)
 
-    def step_wait(self) -> VecEnvStepReturn:
+    def step(self, actions: np.ndarray) -> StepReturn:
+        """One simulated day for every slot: (observations, rewards, dones, infos)."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_wait(self) -> StepReturn:
         assert self._actions is not None, "call step_async() before step_wait()"
         rows = self.sim.dyn.active.copy()
         before = self.sim.dyn.reward.copy()
