@@ -5,16 +5,17 @@ batches of ``batch_size``; batch ``b`` gets the simulator seed and the policy se
 :func:`simulator.rollout.simulate` would give it (``SeedSequence(seed).spawn``), so
 
 * **common to every policy**: the debtor population — every debtor's observable case
-  facts *and* hidden behaviour traits (the simulator draws them all at reset, before the
-  first decision) — and so every debtor's serial number, balance and segment;
-* **not common**: the daily randomness after the first decision. The simulator draws it
-  from one generator per batch, in amounts that depend on how many debtors were contacted,
-  so two policies that act differently desynchronise their streams (see
-  docs/policies.md, "What the simulator could add").
+  facts *and* hidden behaviour traits, drawn at reset before the first decision — and,
+  since the simulator draws the same amount of randomness for every row every day
+  whatever it does, each debtor's luck on each day (whether a message would be noticed,
+  whether they would act, pay, complain…), and with ``randomise`` the drawn world (one per
+  batch);
+* **not common**: what that luck meets — a debtor contacted on day 3 by one policy and
+  on day 5 by another uses different days' draws for it; and a policy's own randomness
+  (``random``) comes from its own stream.
 
 Paired differences are taken debtor by debtor (same serial) against a reference policy;
-sharing the population removes the between-debtor variance of balances and traits from
-them, which is most of it.
+sharing the population and the daily luck removes most of the variance from them.
 
 Compliance: every executed contact is logged with the case facts its mask was computed
 from, and :func:`simulator.audit.audit_log` re-asks the rules through the ``durable_rules``

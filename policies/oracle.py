@@ -218,8 +218,10 @@ class OraclePolicy:
         value_rest = np.where(
             full, value_full, np.where(agent_plan, value_agent_plan, value_partial)
         )
+        # An accepted offer also lifts the debtor's experience (less churn afterwards).
+        offer_experience = self._churn_per_experience(sim)[:, None] * tr.experience_offer[:, None]
         value_act = p_settle * value_settle + p_plan * value_plan + p_defer * value_defer
-        value_act = value_act + (1.0 - handled) * value_rest
+        value_act = value_act + handled * offer_experience + (1.0 - handled) * value_rest
 
         # Gained, not merely brought forward: scale by patience and by the chance that the
         # debtor would not have paid unprompted within the window anyway.

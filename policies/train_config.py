@@ -31,7 +31,7 @@ class TrainConfig:
     algo: str = "maskable-ppo"
     """Training algorithm; only sb3-contrib's MaskablePPO (the compliance shield masks
     actions) is supported."""
-    total_timesteps: int = 3_000_000
+    total_timesteps: int = 2_500_000
     """Debtor-days to train for (one timestep = one debtor's decision on one day)."""
     seed: int = 0
     """Seeds torch, numpy, Python's random, the simulator and SB3; must be below
@@ -47,9 +47,9 @@ class TrainConfig:
     """Minibatch size of each gradient step."""
     n_epochs: int = 4
     """Passes over each rollout."""
-    learning_rate: float = 3e-4
-    """Adam step size at the start of training."""
-    final_learning_rate: float = 1e-4
+    learning_rate: float = 1e-4
+    """Adam step size at the start of training (small: PPO refines the warm start)."""
+    final_learning_rate: float = 3e-5
     """Adam step size at the end; linearly annealed from learning_rate."""
     gamma: float = 0.995
     """Discount per day. Money arrives days after a contact and churn is priced at the end
@@ -58,8 +58,8 @@ class TrainConfig:
     """GAE bias/variance trade-off."""
     clip_range: float = 0.2
     """PPO probability-ratio clip."""
-    ent_coef: float = 0.003
-    """Entropy bonus: keeps exploring the ~144 treatments early on."""
+    ent_coef: float = 0.001
+    """Entropy bonus; small, because most of the ~144 treatments are harmful to explore."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
     max_grad_norm: float = 0.5
@@ -72,7 +72,7 @@ class TrainConfig:
     """Initial probability of WAIT, set through the action layer's WAIT bias. A uniform
     start contacts debtors almost daily, which buries the signal in complaints and
     fatigue; starting patient lets PPO discover which contacts pay. 0 = leave SB3's init."""
-    warm_start: str | None = None
+    warm_start: str | None = "segmented"
     """Baseline to imitate before PPO (behaviour cloning on its decisions in the training
     simulator, actor and critic), e.g. ``segmented``; None = PPO from the random init."""
     warm_start_timesteps: int = 200_000
@@ -89,7 +89,7 @@ class TrainConfig:
     already divided by the scenario's reward.scale) for training only."""
     randomise: bool = False
     """Train on per-debtor randomised behaviour parameters (domain randomisation)."""
-    eval_every: int = 500_000
+    eval_every: int = 250_000
     """Timesteps between evaluations on the held-out debtors (0 = only at the end)."""
     eval_debtors: int = 1000
     """Held-out debtors per evaluation (the same debtors every time)."""

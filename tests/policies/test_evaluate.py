@@ -97,6 +97,50 @@ def test_every_policy_meets_the_same_debtors(evaluation: Evaluation) -> None:
         np.testing.assert_array_equal(run.outcomes.segment, runs[0].outcomes.segment)
 
 
+class _SilentOnFirstRow:
+    """segmented, except that the first debtor of every batch is never contacted."""
+
+    name = "segmented-but-one"
+    version = "0"
+
+    def __init__(self) -> None:
+        self.inner = resolve_policy("segmented")
+
+    def act(
+        self, observations: np.ndarray, masks: np.ndarray, rng: np.random.Generator | None = None
+    ) -> PolicyDecisions:
+        decisions = self.inner.act(observations, masks, rng)
+        decisions.indices[0] = CATALOGUE.WAIT_INDEX
+        return decisions
+
+
+def test_other_debtors_keep_their_luck_when_one_is_treated_differently(
+    evaluation: Evaluation, scenario: Scenario, masks: MaskProvider, verdicts: ComplianceEngine
+) -> None:
+    # Common random numbers per debtor and day: changing what happens to one debtor
+    # must not change anything for the others of its batch.
+    other = (
+        evaluate(
+            scenario,
+            ["x"],
+            N_DEBTORS,
+            masks,
+            verdicts,
+            seed=SEED,
+            batch_size=64,
+            audit_contacts=0,
+            load=lambda _: _SilentOnFirstRow(),
+        )
+        .runs["x"]
+        .outcomes
+    )
+    base = evaluation.runs["segmented"].outcomes
+    same = ~np.isin(base.serial, [0, 64])
+    for column in ("collected_minor", "outcome", "days", "complaints", "churned", "nps_score"):
+        np.testing.assert_array_equal(getattr(other, column)[same], getattr(base, column)[same])
+    assert not np.array_equal(other.contacts[~same], base.contacts[~same])
+
+
 def test_outcomes_equal_simulate_for_the_same_seed(
     evaluation: Evaluation, scenario: Scenario, masks: MaskProvider
 ) -> None:
