@@ -43,6 +43,12 @@ def _prepare_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def prepare_database(url: str) -> None:
+    """Create the SQLite directory if needed and apply the migrations (then close)."""
+    _prepare_sqlite_dir(url)
+    open_ledger(url).close()
+
+
 def build_components(settings: Settings) -> ServiceComponents:
     """Open the ledger (migrations applied), load rules and policies; fail fast and clearly."""
     champion = load_policy(settings.policy)

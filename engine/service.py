@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
 import queue
 import signal
 import threading
@@ -356,7 +359,9 @@ def create_server(settings: Settings, components: ServiceComponents | None = Non
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
         interceptors=[ErrorMappingInterceptor(metrics)],
-        options=[("grpc.so_reuseport", 0)],
+        # Several processes share one port only when asked to; otherwise a second server
+        # on a taken port must fail loudly instead of silently splitting the traffic.
+        options=[("grpc.so_reuseport", 1 if settings.processes > 1 else 0)],
     )
     decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
         DecisionServicer(components, settings, metrics), server
@@ -385,16 +390,28 @@ def create_server(settings: Settings, components: ServiceComponents | None = Non
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads the rule files."""
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the rule files.
+
+    With ``settings.processes > 1`` this process supervises that many server processes
+    sharing the port (SO_REUSEPORT), forwarding signals to them.
+    """
+    if settings.processes > 1:
+        _serve_processes(settings)
+    else:
+        _serve_one(settings)
+
+
+def _serve_one(settings: Settings) -> None:
     running = create_server(settings)
     # Long-lived start-up objects (rules, policy, pools) out of the collector's way: fewer
     # and shorter GC pauses on the decision path.
     gc.collect()
     gc.freeze()
     log.info(
-        "tact serving on %s:%d (policy %s, rules %s, ledger %s)",
+        "tact serving on %s:%d (pid %d, policy %s, rules %s, ledger %s)",
         settings.host,
         running.port,
+        os.getpid(),
         running.components.pipeline.champion.policy.name,
         running.components.rules.current.version,
         running.components.ledger_url_safe,
@@ -406,7 +423,7 @@ def serve(settings: Settings) -> None:
         done.set()
 
     def reload(_signum: int, _frame: object) -> None:
-        result = running.components.rules.reload()
+        result = running.components.rules.reload(trigger="SIGHUP")
         log.info("SIGHUP rules reload: %s", result)
 
     signal.signal(signal.SIGTERM, shutdown)
@@ -414,3 +431,39 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGHUP, reload)
     done.wait()
     running.stop(settings.grace_seconds)
+
+
+def _serve_processes(settings: Settings) -> None:
+    if settings.port == 0:
+        raise ValueError(
+            "TACT_PROCESSES > 1 needs a fixed TACT_PORT: processes share one port, and port 0 "
+            "would give each its own"
+        )
+    # Migrate once here, so that the children never race to create the schema.
+    from engine.app import prepare_database
+
+    prepare_database(settings.database_url)
+    context = multiprocessing.get_context("spawn")  # no gRPC state crosses a fork
+    children = [
+        context.Process(target=_serve_one, args=(settings,), name=f"tact-serve-{i}")
+        for i in range(settings.processes)
+    ]
+    for child in children:
+        child.start()
+    log.info("tact: %d server processes on port %d", len(children), settings.port)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    # One replica dying takes the group down: the orchestrator restarts the whole unit.
+    multiprocessing.connection.wait([c.sentinel for c in children])
+    forward(signal.SIGTERM, None)
+    for child in children:
+        child.join(settings.grace_seconds + 5)
+    failed = [c.name for c in children if c.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise SystemExit(f"server processes failed: {', '.join(failed)}")

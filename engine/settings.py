@@ -37,7 +37,14 @@ class Settings(BaseSettings):
     challenger_share: float = Field(
         0.0, ge=0.0, le=1.0, description="Share of cases (by case_id hash) given to the challenger."
     )
-    workers: int = Field(16, ge=1, le=256, description="gRPC worker threads.")
+    workers: int = Field(16, ge=1, le=256, description="gRPC worker threads per process.")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port (SO_REUSEPORT): Python decides on "
+        "one core per process. More than 1 needs a fixed port.",
+    )
     stream_batch_size: int = Field(
         128, ge=1, le=4096, description="DecideStream: cases decided and committed together."
     )

@@ -1,0 +1,109 @@
+"""`tact serve` as operators run it: a real process, signals, one or several replicas."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from engine.convert import datetime_to_timestamp
+from engine.ledger import open_ledger
+from engine.settings import REPO_ROOT
+from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc
+
+CASE = json_format.Parse(
+    (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                response = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.2)
+    raise AssertionError(f"tact serve did not become healthy on {address}")
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
+def served(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
+    port = _free_port()
+    db = f"sqlite:///{tmp_path / 'tact.db'}"
+    env = {
+        **os.environ,
+        "TACT_PORT": str(port),
+        "TACT_DATABASE_URL": db,
+        "TACT_PROCESSES": str(request.param),
+        "TACT_POLICY": "ladder",
+        "TACT_GRACE_SECONDS": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_serving(address, proc)
+        yield address, proc, db
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_serve_decides_reloads_on_sighup_and_stops_on_sigterm(
+    served: tuple[str, subprocess.Popen[bytes], str],
+) -> None:
+    address, proc, db = served
+    ids = []
+    with grpc.insecure_channel(address) as channel:
+        stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+        for i in range(20):
+            case = case_pb2.Case()
+            case.CopyFrom(CASE)
+            case.case_id = f"serve-{i}"
+            decision = stub.Decide(
+                decision_service_pb2.DecideRequest(
+                    case=case, now=datetime_to_timestamp(datetime(2026, 11, 26, 9, tzinfo=UTC))
+                ),
+                timeout=30,
+            )
+            ids.append(decision.decision_id)
+    proc.send_signal(signal.SIGHUP)  # reload the rules: the server keeps serving
+    time.sleep(0.5)
+    _wait_serving(address, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    ledger = open_ledger(db)
+    try:
+        assert all(ledger.get_decision(i) is not None for i in ids)  # every replica wrote
+    finally:
+        ledger.close()
