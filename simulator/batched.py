@@ -439,6 +439,9 @@ class BatchedCollectionsSim:
         led.opened(rows[sel], ch[sel], hour[sel], tl.NOTICED)
         talk = noticed & phone
         led.conversation(rows[talk], hour[talk], tl.NOTICED)
+        trows = rows[talk]
+        self._spent[trows] += tr.conversation_cost[trows]  # the agent's handling time
+        d.cost[trows] += tr.conversation_cost[trows]
 
         # Experience: the tone of what was noticed, the weight of too much contact.
         delta = np.where(legal, tr.experience_legal[rows], tr.tone_experience[rows, tone])
