@@ -32,6 +32,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
 EMPTY_METHOD = "/bench.Empty/Call"
+DECIDE_METHOD = "/tact.v1.DecisionService/Decide"
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
@@ -78,6 +79,86 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 # ---- client process ---------------------------------------------------------------------
+def _closed_loop(target: str, method: str, payloads: list[bytes], threads: int) -> float:
+    """Calls per second of ``threads`` closed-loop clients, each on its own connection
+    (so that several server processes sharing the port each get their share)."""
+    identity = lambda b: b  # noqa: E731 - raw bytes in and out
+    jobs = iter(payloads)
+    lock = threading.Lock()
+
+    def worker() -> int:
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        with grpc.insecure_channel(target, options=options) as channel:
+            call = channel.unary_unary(
+                method, request_serializer=identity, response_deserializer=identity
+            )
+            call(payloads[0], timeout=30)  # connect before the clock starts
+            barrier.wait()
+            done = 0
+            while True:
+                with lock:
+                    payload = next(jobs, None)
+                if payload is None:
+                    return done
+                call(payload, timeout=30)
+                done += 1
+
+    barrier = threading.Barrier(threads + 1)
+    with futures.ThreadPoolExecutor(threads) as pool:
+        results = [pool.submit(worker) for _ in range(threads)]
+        barrier.wait()
+        t0 = time.perf_counter()
+        total = sum(r.result() for r in results)
+    return total / (time.perf_counter() - t0)
+
+
+def _multi_process_rate(processes: int, n: int, threads: int) -> float:
+    """Concurrent Decide against `tact serve` with TACT_PROCESSES=processes (SO_REUSEPORT)."""
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "TACT_PORT": str(port),
+            "TACT_PROCESSES": str(processes),
+            "TACT_DATABASE_URL": f"sqlite:///{tmp}/multi.db",
+            "TACT_POLICY": "ladder",
+            "TACT_RULES_WATCH": "false",
+            "TACT_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
+            env=env,
+            cwd=REPO,
+        )
+        try:
+            from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+            deadline = time.monotonic() + 120
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                while True:
+                    try:
+                        health_pb2_grpc.HealthStub(ch).Check(
+                            health_pb2.HealthCheckRequest(), timeout=1
+                        )
+                        break
+                    except grpc.RpcError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+            time.sleep(3)  # let every process finish starting
+            payloads = _requests(n)
+            return _closed_loop(f"127.0.0.1:{port}", DECIDE_METHOD, payloads, threads)
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
 def _client(target: str, empty_target: str, n: int, threads: int, queue: Any) -> None:
     from tact.v1 import decision_service_pb2
 
@@ -112,43 +193,9 @@ def _client(target: str, empty_target: str, n: int, threads: int, queue: Any) ->
             decide_t.append(t2 - t1)
         unary = {"empty": _percentiles(empty_t), "decide": _percentiles(decide_t)}
 
-        # Concurrency: `threads` client threads, each a closed loop.
         pool_requests = requests[n : 2 * n]
-        counter = iter(range(len(pool_requests)))
-        lock = threading.Lock()
-
-        def worker() -> int:
-            done = 0
-            while True:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return done
-                decide(pool_requests[i], timeout=10)
-                done += 1
-
-        t0 = time.perf_counter()
-        with futures.ThreadPoolExecutor(threads) as pool:
-            total = sum(pool.map(lambda _: worker(), range(threads)))
-        concurrent_rate = total / (time.perf_counter() - t0)
-
-        # Reference concurrency: empty calls with the same client threads.
-        empties = iter(range(len(pool_requests)))
-
-        def empty_worker() -> int:
-            done = 0
-            while True:
-                with lock:
-                    i = next(empties, None)
-                if i is None:
-                    return done
-                empty(b"", timeout=10)
-                done += 1
-
-        t0 = time.perf_counter()
-        with futures.ThreadPoolExecutor(threads) as pool:
-            empty_total = sum(pool.map(lambda _: empty_worker(), range(threads)))
-        empty_rate = empty_total / (time.perf_counter() - t0)
+        concurrent_rate = _closed_loop(target, DECIDE_METHOD, pool_requests, threads)
+        empty_rate = _closed_loop(empty_target, EMPTY_METHOD, [b""] * len(pool_requests), threads)
 
         # DecideStream: one stream carrying n cases.
         stream_requests = requests[2 * n : 3 * n]
@@ -163,6 +210,7 @@ def _client(target: str, empty_target: str, n: int, threads: int, queue: Any) ->
             "unary": unary,
             "concurrent_decisions_per_s": concurrent_rate,
             "concurrent_empty_calls_per_s": empty_rate,
+            "concurrent_decisions_per_s_2_processes": _multi_process_rate(2, n, threads),
             "client_threads": threads,
             "stream_decisions_per_s": stream_rate,
         }
@@ -251,6 +299,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     decide_t = remote["unary"]["decide"]
     conc, conc_ref = remote["concurrent_decisions_per_s"], remote["concurrent_empty_calls_per_s"]
+    conc2 = remote["concurrent_decisions_per_s_2_processes"]
     ratio_ip = result["in_process_p99_vs_empty_call_p50"]
     ratio_unary = result["unary_decide_p50_vs_empty_p50"]
     ref = f"empty unary call p50 {empty['p50_us']:.0f} µs"
@@ -263,6 +312,8 @@ def main() -> None:
         f"{decide_t['p99_us']:.0f} µs | {ref} | p50 = {ratio_unary:.2f}× |",
         f"| concurrent Decide ({args.threads} client threads) | {conc:.0f} /s "
         f"| empty calls {conc_ref:.0f} /s | {conc / conc_ref:.2f}× |",
+        f"| concurrent Decide, `TACT_PROCESSES=2` | {conc2:.0f} /s "
+        f"| empty calls {conc_ref:.0f} /s | {conc2 / conc_ref:.2f}× |",
         f"| DecideStream | {remote['stream_decisions_per_s']:.0f} /s | — | — |",
     ]
     print("\n".join(lines))

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.catalogue import CATALOGUE, SLOT_HOURS, Action, Channel, Slot, Treatment
+from engine.catalogue import CATALOGUE, SLOT_HOURS, Channel, Slot, Treatment
 from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit, country_zones
 from engine.errors import FailedPreconditionError
 from engine.features import featurize
@@ -338,20 +338,17 @@ class DecisionPipeline:
         )
 
     def _next_review(self, p: _Prepared, now: datetime) -> datetime:
-        """When a wait should be asked again: tomorrow morning, or when contact reopens."""
-        tomorrow = p.state.local_date + timedelta(days=1)
-        morning = datetime.combine(tomorrow, time(SLOT_HOURS[Slot.MORNING][0]), p.zone)
-        if p.mask[1:].any():
-            return morning.astimezone(UTC)
-        # Nothing was allowed: ask the rules when the gentlest contact reopens.
-        gentlest = CATALOGUE.find(action=Action.REMINDER, channel=Channel.LETTER)
-        reopen = self.rules.current.next_allowed_at(p.state, int(gentlest[0]))
-        if reopen is None or reopen <= morning:
-            return morning.astimezone(UTC)
-        # Review at the start of the morning slot of the day contact reopens.
-        reopen_local = reopen.astimezone(p.zone)
-        review = datetime.combine(reopen_local.date(), morning.timetz())
-        return max(review, reopen_local).astimezone(UTC)
+        """When a wait should be asked again: the next local morning, or, during a
+        breathing space, the morning after it ends (nothing may be sent before)."""
+        days_left = int(p.batch.breathing_space_days_left[0])
+        if p.mask[1:].any() or days_left == 0:
+            review_day = p.state.local_date + timedelta(days=1)
+        else:
+            # breathing_space_days_left counts today: the moratorium's last day is today +
+            # days_left - 1, so contact may resume the day after.
+            review_day = p.state.local_date + timedelta(days=days_left)
+        morning = datetime.combine(review_day, time(SLOT_HOURS[Slot.MORNING][0]), p.zone)
+        return morning.astimezone(UTC)
 
     # ---- check ---------------------------------------------------------------------
     def check(

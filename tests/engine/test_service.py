@@ -310,3 +310,12 @@ def test_database_outage_recommends_no_contact_and_writes_nothing(
     [decision] = list(stub.DecideStream(iter([request]), timeout=10))
     assert decision.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
     assert decision.treatment.action == types_pb2.ACTION_WAIT and not decision.decision_id
+
+
+def test_breathing_space_waits_until_the_morning_after_it_ends(stub) -> None:
+    case = load_case(EXAMPLES[[p.stem for p in EXAMPLES].index("gb-breathing-space")])
+    decision = decide(stub, case)  # breathing space until 2027-01-20 inclusive
+    assert decision.treatment.action == types_pb2.ACTION_WAIT
+    review = decision.next_review_at.ToDatetime(tzinfo=UTC)
+    assert review == datetime(2027, 1, 21, 8, 0, tzinfo=UTC)  # 08:00 in London (GMT)
+    assert any(h.rule_id.startswith("GB.breathing-space") for h in decision.rule_hits)
