@@ -11,27 +11,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from engine.catalogue import Action, Channel
+from engine.compliance import calendar
 from engine.state import EventKind, LedgerEvent
 
 _EPOCH = date(1970, 1, 1)
 
 
-@lru_cache(maxsize=512)
-def zone_info(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def local_instant(day: int, hour: int, minute: int, zone: str) -> datetime:
     """UTC instant of ``hour:minute`` local time on local day ``day`` (days since epoch)."""
-    local = datetime.combine(_EPOCH + timedelta(days=int(day)), time(hour, minute))
-    return local.replace(tzinfo=zone_info(zone)).astimezone(UTC)
+    return calendar.local_instant(local_date_of(day), hour * 60 + minute, ZoneInfo(zone))
 
 
 def local_date_of(day: int) -> date:

@@ -8,6 +8,7 @@ built. Needs a simulator constructed with ``record_events=True``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
 
 from engine.catalogue import CONTACT_CHANNELS
 from engine.state import (
@@ -22,7 +23,7 @@ from engine.state import (
     summarise_history,
 )
 from simulator.batched import BatchedCollectionsSim
-from simulator.events import local_date_of, zone_info
+from simulator.events import local_date_of
 
 
 def snapshot_of(sim: BatchedCollectionsSim, row: int) -> CaseSnapshot:
@@ -70,7 +71,7 @@ def ledger_of(sim: BatchedCollectionsSim, row: int) -> list[LedgerEvent]:
 
 def decision_instant(sim: BatchedCollectionsSim, row: int) -> datetime:
     """UTC instant of today's decision for ``row`` (``decision_hour`` local time)."""
-    zone = zone_info(sim.sampler.zones[int(sim.traits.zone[row])])
+    zone = ZoneInfo(sim.sampler.zones[int(sim.traits.zone[row])])
     today = local_date_of(int(sim.local_day[row]))
     local = datetime.combine(today, time(sim.scenario.decision_hour), tzinfo=zone)
     return local.astimezone(UTC)
@@ -78,7 +79,7 @@ def decision_instant(sim: BatchedCollectionsSim, row: int) -> datetime:
 
 def replayed_state(sim: BatchedCollectionsSim, row: int) -> CaseState:
     """The CaseState the service would build now from the snapshot and the ledger."""
-    zone = zone_info(sim.sampler.zones[int(sim.traits.zone[row])])
+    zone = ZoneInfo(sim.sampler.zones[int(sim.traits.zone[row])])
     today = local_date_of(int(sim.local_day[row]))
     history = summarise_history(ledger_of(sim, row), as_of=today, tz=zone)
     return CaseState(
