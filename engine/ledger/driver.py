@@ -129,23 +129,43 @@ def select_case_events(*, cursor: Any, hot: HotPath, case_id: str, since: dateti
     return rows
 
 
-def insert_event(*, cursor: Any, hot: HotPath, row: Mapping[str, Any]) -> None:
-    """Insert one event row (as made by ``store._event_row``); a taken event_id raises."""
-    values = {
-        **row,
-        "occurred_at": hot.bind_datetime(row["occurred_at"]),
-        "recorded_at": hot.bind_datetime(row["recorded_at"]),
-        "until": hot.bind_date(row["until"]),
-    }
-    cursor.execute(hot.insert_event.sql, hot.insert_event.parameters(values))
+def insert_events(*, cursor: Any, hot: HotPath, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert event rows (as made by ``store._event_row``); a taken event_id raises."""
+    params = [
+        hot.insert_event.parameters(
+            {
+                **row,
+                "occurred_at": hot.bind_datetime(row["occurred_at"]),
+                "recorded_at": hot.bind_datetime(row["recorded_at"]),
+                "until": hot.bind_date(row["until"]),
+            }
+        )
+        for row in rows
+    ]
+    _execute_all(cursor, hot.insert_event.sql, params)
 
 
-def insert_decision(*, cursor: Any, hot: HotPath, row: Mapping[str, Any]) -> None:
-    """Insert one decision row (as made by ``store._decision_row``); a taken id raises."""
-    values = {
-        **row,
-        "decided_at": hot.bind_datetime(row["decided_at"]),
-        "send_at": hot.bind_datetime(row["send_at"]),
-        "next_review_at": hot.bind_datetime(row["next_review_at"]),
-    }
-    cursor.execute(hot.insert_decision.sql, hot.insert_decision.parameters(values))
+def insert_decisions(*, cursor: Any, hot: HotPath, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert decision rows (as made by ``store._decision_row``); a taken id raises."""
+    params = [
+        hot.insert_decision.parameters(
+            {
+                **row,
+                "decided_at": hot.bind_datetime(row["decided_at"]),
+                "send_at": hot.bind_datetime(row["send_at"]),
+                "next_review_at": hot.bind_datetime(row["next_review_at"]),
+            }
+        )
+        for row in rows
+    ]
+    _execute_all(cursor, hot.insert_decision.sql, params)
+
+
+def _execute_all(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    # One row (every unary Decide) takes the plain path; executemany pays off for the
+    # stream's batches. (sqlite3 keeps an executemany statement open until the cursor is
+    # finalised, which matters only when a connection dies mid-transaction.)
+    if len(params) == 1:
+        cursor.execute(sql, params[0])
+    else:
+        cursor.executemany(sql, params)

@@ -273,11 +273,13 @@ class Ledger:
 
         hot = self._hot
 
+        decision_rows = [decision_row for decision_row, _ in rows]
+        event_rows = [event_row for _, event_row in rows if event_row is not None]
+
         def work(cursor: Any) -> None:
-            for decision_row, event_row in rows:
-                driver.insert_decision(cursor=cursor, hot=hot, row=decision_row)
-                if event_row is not None:
-                    driver.insert_event(cursor=cursor, hot=hot, row=event_row)
+            driver.insert_decisions(cursor=cursor, hot=hot, rows=decision_rows)
+            if event_rows:
+                driver.insert_events(cursor=cursor, hot=hot, rows=event_rows)
 
         what = "saving a decision" if len(rows) == 1 else f"saving {len(rows)} decisions"
         try:

@@ -106,13 +106,13 @@ def test_conflicting_decision_id_stores_no_reservation(
 def test_connection_lost_after_the_decision_insert_stores_nothing(
     ledger: Ledger, make_decision: Callable[..., DecisionRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    insert_event = driver.insert_event
+    insert_events = driver.insert_events
 
     def connection_lost(*, cursor: Any, **rest: Any) -> None:
         cursor.connection.close()  # the decision row was inserted but is not committed
-        insert_event(cursor=cursor, **rest)
+        insert_events(cursor=cursor, **rest)
 
-    monkeypatch.setattr(driver, "insert_event", connection_lost)
+    monkeypatch.setattr(driver, "insert_events", connection_lost)
 
     with pytest.raises(LedgerUnavailable, match="retry later"):
         ledger.save_decision(make_decision(), reservation=_reservation())
