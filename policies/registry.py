@@ -18,7 +18,7 @@ _BASELINES: dict[str, tuple[str, str]] = {
     "segmented": ("policies.segmented", "SegmentedPolicy"),
     "random": ("policies.random_policy", "RandomPolicy"),
 }
-DEFAULT_POLICY = "ladder"
+DEFAULT_POLICY = "rl:default"
 """What ``default`` resolves to: the shipped policy (a baseline until a trained model ships)."""
 
 
