@@ -135,3 +135,18 @@ def test_config_rejects_unsafe_settings() -> None:
     with pytest.raises(ValueError, match="algo"):
         TrainConfig(algo="dqn")
     assert TrainConfig(seed=3, started_at=7).run_name == "nordic-telecom__maskable-ppo__3__7"
+
+
+def test_the_shipped_default_policy_is_served_and_met_its_budget() -> None:
+    from policies.artifacts import MODELS_DIR
+    from policies.registry import DEFAULT_POLICY
+
+    assert DEFAULT_POLICY == "rl:default"
+    policy = load_policy("default")  # refuses on a feature-schema or catalogue mismatch
+    assert policy.name == "rl:default"
+    folder = MODELS_DIR / "default"
+    card = ModelCard.read(folder)
+    assert card.scenario == "nordic-telecom"
+    assert card.training_wall_time_s <= 30 * 60  # the budget on the 2-core machine
+    assert card.ruleset_version and card.evaluation["held_out"]["kpis"]
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 5_000_000
