@@ -93,7 +93,6 @@ def _days_since_last_contact(batch: CaseBatch) -> np.ndarray:
 
 
 _CHANNEL_COLUMNS = np.array([int(c) for c in CONTACT_CHANNELS])
-_WINDOW_ENDS = np.array(_WINDOWS) - 1
 # (count column, scale): a count c becomes min(c, 4·scale) / scale.
 _COUNT_SCALES = np.array([10.0, 3.0, 10.0, 5.0, 3.0, 3.0, 1.0, 2.0, 1.0, 2.0, 1.0])
 _ONE_HOTS = (("product", len(Product)), ("age_band", len(AgeBand)), ("weekday", 7))
@@ -139,10 +138,16 @@ def featurize(batch: CaseBatch) -> np.ndarray:
     )
     out[:, col : col + len(flags)] = np.column_stack(flags)
     col += len(flags)
-    cumulative = np.cumsum(batch.contacts_by_day[:, :, _CHANNEL_COLUMNS], axis=1)  # (n, d, ch)
-    windowed = cumulative[:, _WINDOW_ENDS, :].transpose(0, 2, 1).reshape(n, -1)  # ch-major
-    out[:, col : col + windowed.shape[1]] = np.minimum(windowed, 20.0) / 5.0
-    col += windowed.shape[1]
+    # Contacts in the last 1/7/30 days per channel, channel-major. Only the 30 newest of
+    # the kept days are read, and each longer window adds to the shorter one.
+    recent = batch.contacts_by_day[:, : _WINDOWS[-1], :][:, :, _CHANNEL_COLUMNS]
+    start = 0
+    running = np.zeros((n, k), dtype=np.int64)
+    for w, window in enumerate(_WINDOWS):
+        running = running + recent[:, start:window, :].sum(axis=1)
+        start = window
+        out[:, col + w : col + len(_WINDOWS) * k : len(_WINDOWS)] = np.minimum(running, 20.0) / 5.0
+    col += len(_WINDOWS) * k
     days = np.column_stack(
         (
             batch.days_since_conversation,

@@ -397,6 +397,23 @@ class CaseBatch:
         return CaseBatch(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
     @classmethod
+    def empty(cls, n: int) -> CaseBatch:
+        """``n`` zeroed rows with the service's dtypes and shapes (``days_since_*`` = NEVER).
+
+        For callers that keep case state natively in columns (the simulator)."""
+        shapes = {
+            "consent": (n, N_CHANNEL_SLOTS),
+            "contacts_by_day": (n, HISTORY_DAYS, N_CHANNEL_SLOTS),
+            "calls_not_connected_by_day": (n, HISTORY_DAYS),
+            "calls_with_consent_by_day": (n, HISTORY_DAYS),
+        }
+        columns = {}
+        for f in fields(cls):
+            fill = NEVER if f.name.startswith("days_since_") else 0
+            columns[f.name] = np.full(shapes.get(f.name, (n,)), fill, dtype=_DTYPES[f.name])
+        return cls(**columns)
+
+    @classmethod
     def concat(cls, batches: Sequence[CaseBatch]) -> CaseBatch:
         """The rows of several batches, in order, as one batch."""
         if len(batches) == 1:

@@ -13,7 +13,7 @@ The behaviour model is described in docs/simulator.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from engine.catalogue import (
     Slot,
 )
 from engine.features import featurize
-from engine.state import _DTYPES, HISTORY_DAYS, N_CHANNEL_SLOTS, CaseBatch
+from engine.state import N_CHANNEL_SLOTS, CaseBatch
 from simulator import timeline as tl
 from simulator.dynamics_state import DebtorDynamics
 from simulator.events import EventRecorder, RowContext
@@ -77,22 +77,6 @@ _U_CHURN_AFTER = 26
 _N_UNIFORM = 27
 _POOL = 1024
 """Debtors drawn at a time to refill finished slots in auto-reset mode."""
-
-
-def empty_case_batch(n: int) -> CaseBatch:
-    """A CaseBatch of ``n`` zeroed rows with the service's column dtypes and shapes."""
-    shapes = {
-        "consent": (n, N_CHANNEL_SLOTS),
-        "contacts_by_day": (n, HISTORY_DAYS, N_CHANNEL_SLOTS),
-        "calls_not_connected_by_day": (n, HISTORY_DAYS),
-        "calls_with_consent_by_day": (n, HISTORY_DAYS),
-    }
-    return CaseBatch(
-        **{
-            f.name: np.zeros(shapes.get(f.name, (n,)), dtype=_DTYPES[f.name])  # type: ignore[call-overload]
-            for f in fields(CaseBatch)
-        }
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +143,7 @@ class BatchedCollectionsSim:
 
     def _allocate(self) -> None:
         n = self.n
-        self.batch = empty_case_batch(n)
+        self.batch = CaseBatch.empty(n)
         self.traits: DebtorTraits = self.sampler.draw(n, np.random.default_rng(0))
         self.dyn = DebtorDynamics.zeros(n, self._letter_ring)
         self.recorder = EventRecorder() if self.record_events else None

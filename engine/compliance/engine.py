@@ -397,17 +397,21 @@ class ComplianceEngine:
         (all slots still ahead), known time zone; equal to ``evaluate(...).mask``."""
         fired = self.fired_batch(batch, local_dates)
         n = len(batch)
-        blocked = (fired.astype(np.float32) @ self._block_f32) > 0
+        # Only clauses that fired somewhere take part: most of a country's rules are quiet
+        # on most days, and the product shrinks with them.
+        active = np.flatnonzero(fired.any(axis=0))
+        blocked = (fired[:, active].astype(np.float32) @ self._block_f32[active]) > 0
+        # Send windows: a channel's window is the intersection of every fired window clause
+        # (start = max of starts, end = min of ends), for all clauses at once.
+        windows = np.intersect1d(self._window_clause_ids, active)
         w_start = np.zeros((n, N_CHANNEL_SLOTS), dtype=np.int64)
         w_end = np.full((n, N_CHANNEL_SLOTS), MINUTES_PER_DAY, dtype=np.int64)
-        for c in self._window_clause_ids.tolist():
-            rows = fired[:, c]
-            if not rows.any():
-                continue
-            chans = self._win_channels[c]
-            hit = rows[:, None] & chans[None, :]
-            w_start = np.where(hit, np.maximum(w_start, self._win_start[c]), w_start)
-            w_end = np.where(hit, np.minimum(w_end, self._win_end[c]), w_end)
+        if windows.size:
+            hit = fired[:, windows, None] & self._win_channels[windows][None, :, :]  # (n, w, ch)
+            starts = self._win_start[windows].reshape(1, -1, 1)
+            ends = self._win_end[windows].reshape(1, -1, 1)
+            w_start = np.maximum(w_start, np.where(hit, starts, 0).max(axis=1))
+            w_end = np.minimum(w_end, np.where(hit, ends, MINUTES_PER_DAY).min(axis=1))
         lo = np.maximum(_PAIR_START[None, :], w_start[:, _PAIR_CHANNEL])
         hi = np.minimum(_PAIR_END[None, :], w_end[:, _PAIR_CHANNEL])
         pair_ok = lo < hi
