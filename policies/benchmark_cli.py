@@ -41,35 +41,35 @@ def _print_table(result: Any, console: Console) -> None:
     table.add_column("value", justify="right")
     table.add_column("95 % CI", justify="right")
     table.add_column("how", justify="left")
-    table.add_row("no action", _fmt(result.no_action_quadrature), "", "quadrature (exact)")
+    table.add_row("no action", _fmt(result.no_action_quadrature), "", "quadrature")
     na = result.no_action_mc
     table.add_row(
         "no action",
         _fmt(na.mean),
         f"[{_fmt(na.ci_low)}, {_fmt(na.ci_high)}]",
-        f"Monte Carlo, {na.episodes:,} episodes",
+        f"MC, {na.episodes:,} ep.",
     )
-    table.add_row("optimal", _fmt(result.optimal_value), "", "dynamic programming (exact)")
+    table.add_row("optimal", _fmt(result.optimal_value), "", "exact DP")
     gm = result.optimal_greedy_mc
     table.add_row(
         "optimal (greedy)",
         _fmt(gm.mean),
         f"[{_fmt(gm.ci_low)}, {_fmt(gm.ci_high)}]",
-        f"Monte Carlo, {gm.episodes:,} episodes",
+        f"MC, {gm.episodes:,} ep.",
     )
     lm = result.learned_mc
     table.add_row(
         "learned",
         _fmt(lm.mean),
         f"[{_fmt(lm.ci_low)}, {_fmt(lm.ci_high)}]",
-        f"Monte Carlo, {lm.episodes:,} episodes",
+        f"MC, {lm.episodes:,} ep.",
     )
     low, high = result.gap_ci_pct
     table.add_row(
         "gap to optimum",
         f"{result.gap_pct:.2f} %",
         f"[{low:.2f} %, {high:.2f} %]",
-        "(optimal - learned) / optimal",
+        "(opt - learned) / opt",
     )
     console.print(table)
     if result.training:
@@ -129,6 +129,7 @@ def cgw(
     """Chehrazi–Glynn–Weber credit collections: no-action, optimal and learned values."""
     from dataclasses import replace
 
+    import torch
     from sb3_contrib import MaskablePPO
 
     from policies.cgw.agent import LearnedCGWPolicy
@@ -143,6 +144,8 @@ def cgw(
     from policies.cgw.training import training_params
     from simulator.cgw.params import ACTION_SETS
 
+    # Small batches on a shared 2-core machine: more threads only add contention.
+    torch.set_num_threads(1)
     console = Console()
     if actions not in ACTION_SETS:
         raise typer.BadParameter(
@@ -153,7 +156,13 @@ def cgw(
     if train:
         config = replace(CGWTrainingConfig(), seed=seed, action_set=actions)
         console.print(f"training MaskablePPO from scratch: {config.total_timesteps:,} steps …")
-        agent = train_agent(config)
+        agent = train_agent(
+            config,
+            progress=lambda point: console.print(
+                f"  {point['timesteps']:>10,.0f} steps, {point['seconds']:6.0f} s: "
+                f"value {point['value']:.2f} ± {point['half_width']:.2f}"
+            ),
+        )
         policy_model = agent.model
         params = agent.params
         model_label = agent.run_name
@@ -163,6 +172,7 @@ def cgw(
             "timesteps": config.total_timesteps,
             "seed": config.seed,
             "config": config.to_dict(),
+            "learning_curve": agent.learning_curve,
         }
         if save_model is not None:
             agent.model.save(save_model)

@@ -161,15 +161,19 @@ def plot_policy_map(
     optimal = amounts[solution.greedy_action(flat_lam, flat_w)].reshape(lam_mesh.shape)
     agent = amounts[learned(flat_lam, flat_w)].reshape(lam_mesh.shape)
 
+    # One colour per action size: the policy is a map onto a small discrete set.
+    edges = np.concatenate([[-0.5], np.arange(amounts.size) + 0.5])
+    cmap = plt.get_cmap("viridis", amounts.size)
+    norm = matplotlib.colors.BoundaryNorm(edges, cmap.N)
+    index_of = {float(a): i for i, a in enumerate(amounts)}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True, constrained_layout=True)
     mesh = None
     for ax, actions, title in (
         (axes[0], optimal, "optimal (exact DP)"),
         (axes[1], agent, "learned (MaskablePPO)"),
     ):
-        mesh = ax.pcolormesh(
-            lam_mesh, w_mesh, actions, cmap="viridis", vmin=0, vmax=amounts[-1], shading="auto"
-        )
+        indices = np.vectorize(index_of.__getitem__)(actions)
+        mesh = ax.pcolormesh(lam_mesh, w_mesh, indices, cmap=cmap, norm=norm, shading="auto")
         ax.contour(
             lam_mesh,
             w_mesh,
@@ -178,13 +182,16 @@ def plot_policy_map(
             colors="white",
             linewidths=1.5,
         )
-        ax.plot([params.lam0], [params.w0], marker="*", color="red", markersize=12)
+        ax.plot([params.lam0], [params.w0], marker="*", color="red", markersize=14, clip_on=False)
         ax.set_yscale("log")
         ax.set_xlabel("intensity λ")
         ax.set_title(title)
     axes[0].set_ylabel("balance w")
     assert mesh is not None
-    fig.colorbar(mesh, ax=axes, label="action size a (intensity boost)")
+    bar = fig.colorbar(mesh, ax=axes, label="action size a (intensity boost)")
+    step = max(1, amounts.size // 8)
+    bar.set_ticks([float(i) for i in range(0, amounts.size, step)])
+    bar.set_ticklabels([f"{a:g}" for a in amounts[::step]])
     fig.suptitle("CGW: action by state; white line = optimal act/wait boundary, ★ = start")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -43,8 +43,9 @@ class CGWTrainingConfig:
     """GAE lambda; high because an action pays off over ~1/kappa = 30 periods."""
     clip_range: float = 0.2
     """PPO ratio clip."""
-    ent_coef: float = 0.0
-    """Entropy bonus."""
+    ent_coef: float = 0.01
+    """Entropy bonus; without it the policy collapses early onto two or three action sizes
+    and drifts (measured: 1.7 % gap at 3M steps with 0.0, 0.2 % with 0.01)."""
     vf_coef: float = 0.5
     """Value-loss weight."""
     max_grad_norm: float = 0.5
@@ -55,8 +56,9 @@ class CGWTrainingConfig:
     """Hidden layers of the policy and value networks."""
     torch_threads: int = 1
     """torch intra-op threads (1: the machine is shared, and it keeps runs reproducible)."""
-    eval_every: int = 0
-    """If > 0, log a Monte Carlo evaluation every this many steps (for learning curves)."""
+    eval_every: int = 250_000
+    """If > 0, record a Monte Carlo evaluation every this many steps (learning curve only;
+    it uses its own random stream, so it does not change training)."""
     eval_episodes: int = 5_000
     """Episodes per logged evaluation."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -146,11 +146,12 @@ def smoke_config(seed: int = 0) -> CGWTrainingConfig:
     """A tiny-budget config for tests: a few seconds, enough to beat a random policy."""
     return replace(
         CGWTrainingConfig(seed=seed),
-        total_timesteps=16_384,
+        total_timesteps=8_192,
         n_envs=8,
         n_steps=256,
         batch_size=512,
         n_epochs=5,
         learning_rate=1e-3,
         final_learning_rate=1e-3,
+        eval_every=0,
     )

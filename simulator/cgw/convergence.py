@@ -25,7 +25,7 @@ def convergence_study(
     params: CGWParams | None = None,
     start: GridSpec | None = None,
     tolerance_pct: float = 0.1,
-    extra_refinements: int = 1,
+    extra_refinements: int = 2,
     max_refinements: int = 4,
 ) -> list[ConvergenceRow]:
     """Double n_lam, n_u and n_sub until the value changes by < ``tolerance_pct`` %, then

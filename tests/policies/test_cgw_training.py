@@ -9,7 +9,9 @@ from policies.cgw.agent import LearnedCGWPolicy
 from policies.cgw.config import CGWTrainingConfig
 from policies.cgw.training import smoke_config, train
 from simulator.cgw.errors import CGWParameterError
+from simulator.cgw.grid import GridSpec
 from simulator.cgw.montecarlo import evaluate
+from simulator.cgw.no_action import no_action_value
 
 
 def test_smoke_training_beats_a_random_policy_and_is_reproducible() -> None:
@@ -24,6 +26,9 @@ def test_smoke_training_beats_a_random_policy_and_is_reproducible() -> None:
 
     rand = evaluate(random_policy, agent.params, 2_000, seed=1)
     assert learned.ci[0] > rand.ci[1], (learned, rand)
+    # ... and clearly beats never acting (exact value 58.74, see docs/cgw.md).
+    idle = no_action_value(agent.params, GridSpec(n_lam=50, n_u=64)).start_value
+    assert learned.ci[0] > 1.5 * idle, (learned, idle)
 
     again = train(config)
     for a, b in zip(agent.model.policy.parameters(), again.model.policy.parameters(), strict=True):
