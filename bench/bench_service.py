@@ -249,6 +249,62 @@ def _in_process(components: Any, n: int) -> dict[str, Any]:
     return _percentiles(times)
 
 
+def _sections(components: Any, n: int) -> dict[str, dict[str, float]]:
+    """Where one decision goes: each pipeline step timed on its own, case by case."""
+    from datetime import timedelta
+
+    from engine.convert import case_from_proto
+    from engine.features import featurize
+    from engine.state import CaseBatch, CaseState, summarise_history
+    from tact.v1 import decision_service_pb2
+
+    pipeline = components.pipeline
+    requests = _requests(n)
+    steps: dict[str, list[float]] = {
+        "validate (proto → domain)": [],
+        "ledger read": [],
+        "history fold": [],
+        "case batch": [],
+        "compliance verdict": [],
+        "featurize": [],
+        "policy": [],
+        "commit decision + reservation": [],
+    }
+    clock = time.perf_counter
+    for raw in requests:
+        t0 = clock()
+        snapshot, events = case_from_proto(decision_service_pb2.DecideRequest.FromString(raw).case)
+        t1 = clock()
+        stored = pipeline.ledger.events_for_case(snapshot.case_id, since=NOW - timedelta(3650))
+        t2 = clock()
+        zone = pipeline._zone(snapshot)
+        today = NOW.astimezone(zone).date()
+        history = summarise_history([*stored, *events], as_of=today, tz=zone)
+        state = CaseState(snapshot=snapshot, history=history, as_of=NOW, local_date=today)
+        t3 = clock()
+        batch = CaseBatch.from_states([state])
+        t4 = clock()
+        pipeline.rules.current.evaluate(state, batch)
+        t5 = clock()
+        observations = featurize(batch)
+        t6 = clock()
+        prepared = pipeline._prepare(snapshot, events, NOW)
+        t7 = clock()
+        pipeline.champion.policy.act(observations, prepared.mask[None])
+        t8 = clock()
+        [outcome] = pipeline.decide_many([(snapshot, events, NOW)])
+        t9 = clock()
+        pipeline.persist([(outcome, "0" * 64)])
+        t10 = clock()
+        for name, spent in zip(
+            steps,
+            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t8 - t7, t10 - t9),
+            strict=True,
+        ):
+            steps[name].append(spent)
+    return {name: _percentiles(spent) for name, spent in steps.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=2000)
@@ -270,6 +326,7 @@ def main() -> None:
         reference, ref_port = _reference_server()
         try:
             in_process = _in_process(running.components, args.decisions)
+            sections = _sections(running.components, min(args.decisions, 500))
             queue: Any = mp.get_context("spawn").Queue()
             client = mp.get_context("spawn").Process(
                 target=_client,
@@ -291,6 +348,7 @@ def main() -> None:
     empty = remote["unary"]["empty"]
     result = {
         "in_process_decide": in_process,
+        "in_process_sections": sections,
         "in_process_p99_vs_empty_call_p50": in_process["p99_us"] / empty["p50_us"],
         **remote,
         "unary_decide_p50_vs_empty_p50": remote["unary"]["decide"]["p50_us"] / empty["p50_us"],
@@ -316,6 +374,8 @@ def main() -> None:
         f"| empty calls {conc_ref:.0f} /s | {conc2 / conc_ref:.2f}× |",
         f"| DecideStream | {remote['stream_decisions_per_s']:.0f} /s | — | — |",
     ]
+    lines += ["", "| in-process step | p50 µs | p99 µs |", "|---|---:|---:|"]
+    lines += [f"| {name} | {v['p50_us']:.0f} | {v['p99_us']:.0f} |" for name, v in sections.items()]
     print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
