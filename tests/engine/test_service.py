@@ -319,3 +319,33 @@ def test_breathing_space_waits_until_the_morning_after_it_ends(stub) -> None:
     review = decision.next_review_at.ToDatetime(tzinfo=UTC)
     assert review == datetime(2027, 1, 21, 8, 0, tzinfo=UTC)  # 08:00 in London (GMT)
     assert any(h.rule_id.startswith("GB.breathing-space") for h in decision.rule_hits)
+
+
+def test_concurrent_decisions_never_mix_cases(stub) -> None:
+    """8 client threads deciding different countries at once get exactly the answers each
+    case gets alone (durable_rules is not thread-safe: the engine must serialise it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [load_case(p) for p in EXAMPLES]
+
+    def fingerprint(decision: decision_service_pb2.Decision) -> tuple[object, ...]:
+        return (
+            decision.case_id,
+            decision.treatment.SerializeToString(deterministic=True),
+            tuple(h.rule_id for h in decision.rule_hits),
+            tuple(decision.inputs.allowed_indices),
+            tuple(decision.inputs.observation),
+        )
+
+    def run(case: case_pb2.Case) -> tuple[object, ...]:
+        request = decision_service_pb2.DecideRequest(
+            case=case, now=datetime_to_timestamp(NOW), dry_run=True, include_inputs=True
+        )
+        return fingerprint(stub.Decide(request, timeout=30))
+
+    alone = {case.case_id: run(case) for case in cases}
+    work = [cases[i % len(cases)] for i in range(200)]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(run, work))
+    assert [f[0] for f in together] == [c.case_id for c in work]
+    assert all(f == alone[f[0]] for f in together)  # type: ignore[index]
