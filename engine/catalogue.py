@@ -99,6 +99,19 @@ PLAN_INSTALMENTS: dict[Offer, int] = {Offer.PLAN_3: 3, Offer.PLAN_6: 6}
 DEFERRAL_DAYS: dict[Offer, int] = {Offer.DEFER_30: 30}
 
 
+def _by_offer(values: dict[Offer, float] | dict[Offer, int], dtype: type) -> np.ndarray:
+    table: np.ndarray = np.zeros(max(Offer) + 1, dtype=dtype)
+    for offer, value in values.items():
+        table[offer] = value
+    return table
+
+
+# The same terms as arrays indexed by Offer value, for vectorised code (0 = not that kind).
+OFFER_DISCOUNT = _by_offer(SETTLEMENT_DISCOUNT, np.float64)
+OFFER_INSTALMENTS = _by_offer(PLAN_INSTALMENTS, np.int64)
+OFFER_DEFERRAL_DAYS = _by_offer(DEFERRAL_DAYS, np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class Treatment:
     """One step: action × channel × tone × offer × send slot."""
