@@ -185,7 +185,10 @@ def evaluate(
         try:
             loaded[spec] = resolve_policy(spec)
         except PolicyLoadError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--policies") from exc
+            raise typer.BadParameter(
+                f"{exc} (tact evaluate also knows 'oracle', the hidden-state reference)",
+                param_hint="--policies",
+            ) from exc
     sc = load_scenario(scenario)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
