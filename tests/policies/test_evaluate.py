@@ -305,3 +305,24 @@ def test_report_is_one_html_file_with_embedded_images(
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "http://" not in text and "https://" not in text  # readable offline
     assert path.stat().st_size < 2_000_000
+
+
+def test_the_cli_writes_json_and_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policies.cli import app
+
+    out, report = tmp_path / "e.json", tmp_path / "e.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate", "--policies", "ladder,segmented", "--debtors", "16", "--seed", str(SEED),
+            "--audit-contacts", "20", "--json", str(out), "--report", str(report),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert list(data["policies"]) == ["ladder", "segmented"] and data["debtors"] == 16
+    assert report.read_text().startswith("<!DOCTYPE html>")
+    bad = CliRunner().invoke(app, ["evaluate", "--policies", "bogus", "--debtors", "4"])
+    assert bad.exit_code != 0 and "oracle" in bad.output
