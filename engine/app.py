@@ -64,6 +64,7 @@ def build_components(settings: Settings) -> ServiceComponents:
         champion=champion,
         challenger=challenger,
         challenger_share=settings.challenger_share,
+        explore=settings.explore,
     )
     return ServiceComponents(
         ledger=ledger,

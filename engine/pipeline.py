@@ -78,6 +78,7 @@ class DecisionOutcome:
     policy_version: str
     arm: str
     propensity: float
+    sampled: bool
     ruleset_version: str
     rule_hits: tuple[RuleHit, ...]
     explanation: str
@@ -167,6 +168,7 @@ class DecisionPipeline:
         champion: Policy,
         challenger: Policy | None = None,
         challenger_share: float = 0.0,
+        explore: bool = False,
     ) -> None:
         if challenger is None and challenger_share > 0:
             raise ValueError("challenger_share > 0 needs a challenger policy")
@@ -175,6 +177,7 @@ class DecisionPipeline:
         self.champion = PolicyArm("champion", champion)
         self.challenger = PolicyArm("challenger", challenger) if challenger else None
         self.challenger_share = challenger_share
+        self.explore = explore
 
     # ---- facts ---------------------------------------------------------------------
     def _zone(self, snapshot: CaseSnapshot) -> ZoneInfo:
@@ -283,7 +286,9 @@ class DecisionPipeline:
             batch = CaseBatch.concat([p.batch for p in ready])
             masks = np.stack([p.mask for p in ready])
             observations = featurize(batch)
-            decisions = arm.policy.act(observations, masks)
+            # A fresh generator per call: numpy Generators must not be shared by threads.
+            rng = np.random.default_rng() if self.explore else None
+            decisions = arm.policy.act(observations, masks, rng)
             check_decisions(decisions, masks)
             for k, (row, p) in enumerate(zip(rows, ready, strict=True)):
                 results[row] = self._finish(
@@ -329,6 +334,7 @@ class DecisionPipeline:
             policy_version=arm.policy.version,
             arm=arm.name,
             propensity=propensity,
+            sampled=self.explore,
             ruleset_version=p.verdict.ruleset_version,
             rule_hits=hits,
             explanation=_explain(treatment, send_at, next_review, p, arm, hits),

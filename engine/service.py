@@ -128,6 +128,7 @@ def decision_to_proto(
             version=outcome.policy_version,
             arm=outcome.arm,
             propensity=outcome.propensity,
+            sampled=outcome.sampled,
         ),
         ruleset_version=outcome.ruleset_version,
         rule_hits=[

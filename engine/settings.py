@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     challenger_share: float = Field(
         0.0, ge=0.0, le=1.0, description="Share of cases (by case_id hash) given to the challenger."
     )
+    explore: bool = Field(
+        False,
+        description="Draw treatments from the policy's distribution instead of taking its "
+        "best one, logging true propensities for off-policy evaluation.",
+    )
     workers: int = Field(16, ge=1, le=256, description="gRPC worker threads per process.")
     processes: int = Field(
         1,

@@ -37,16 +37,18 @@ class DecisionInputs(_message.Message):
     def __init__(self, observation: _Optional[_Iterable[float]] = ..., allowed_indices: _Optional[_Iterable[int]] = ..., feature_schema_hash: _Optional[str] = ..., catalogue_hash: _Optional[str] = ...) -> None: ...
 
 class PolicyInfo(_message.Message):
-    __slots__ = ("name", "version", "arm", "propensity")
+    __slots__ = ("name", "version", "arm", "propensity", "sampled")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
     PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     arm: str
     propensity: float
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., arm: _Optional[str] = ..., propensity: _Optional[float] = ...) -> None: ...
+    sampled: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., arm: _Optional[str] = ..., propensity: _Optional[float] = ..., sampled: _Optional[bool] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("decision_id", "case_id", "treatment", "send_at", "send_at_local", "next_review_at", "policy", "ruleset_version", "rule_hits", "explanation", "decided_at", "dry_run", "error", "timezone", "inputs")

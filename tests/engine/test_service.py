@@ -349,3 +349,30 @@ def test_concurrent_decisions_never_mix_cases(stub) -> None:
         together = list(pool.map(run, work))
     assert [f[0] for f in together] == [c.case_id for c in work]
     assert all(f == alone[f[0]] for f in together)  # type: ignore[index]
+
+
+def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:
+    """With TACT_EXPLORE the treatment is drawn and its logging probability reported."""
+    running = create_server(
+        Settings(
+            port=0,
+            database_url=f"sqlite:///{tmp_path / 'explore.db'}",
+            rules_watch=False,
+            policy="random",
+            explore=True,
+        )
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+            request = decision_service_pb2.DecideRequest(
+                case=se_case(), now=datetime_to_timestamp(NOW), dry_run=True, include_inputs=True
+            )
+            decisions = [stub.Decide(request, timeout=10) for _ in range(20)]
+    finally:
+        running.stop(0)
+    allowed = len(decisions[0].inputs.allowed_indices)
+    assert allowed > 2
+    assert all(d.policy.sampled for d in decisions)
+    assert all(d.policy.propensity == pytest.approx(1 / allowed) for d in decisions)
+    assert len({d.treatment.catalogue_index for d in decisions}) > 1
