@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.catalogue import CATALOGUE, Channel, Slot, Tone
+from engine.catalogue import CATALOGUE, Action, Channel, Slot, Tone
 from policies.base import Policy, PolicyDecisions, check_decisions
 from policies.oracle import HiddenStateConsumer, OraclePolicy
 from simulator.audit import Verdicts, audit_log
@@ -74,6 +74,7 @@ RELATIVE_KPIS = ("net_value_per_case",)
 """KPIs whose paired *relative* difference (%) against the reference is reported."""
 REPORTED_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.LETTER, Channel.PHONE, Channel.PUSH)
 REPORTED_TONES = (Tone.EMPATHETIC, Tone.NEUTRAL, Tone.FIRM)
+REPORTED_ACTIONS = tuple(a for a in Action if a is not Action.WAIT)
 
 PolicyFactory = Callable[[str], Policy]
 Progress = Callable[[str, int], None]
@@ -109,6 +110,8 @@ class PolicyRun:
     """(n segments, len(REPORTED_CHANNELS)) executed contacts by hidden behaviour segment."""
     tone_mix: np.ndarray
     """(n segments, len(REPORTED_TONES)) executed contacts by hidden behaviour segment."""
+    action_mix: np.ndarray
+    """(n segments, len(REPORTED_ACTIONS)) executed contacts by hidden behaviour segment."""
     send_hours: np.ndarray
     """(24,) executed contacts by local hour they were placed (letters: posted)."""
     audit: AuditSummary
@@ -166,6 +169,9 @@ def run_policy(
     collected_by_day = np.zeros(horizon)
     channel_mix = np.zeros((n_segments, len(REPORTED_CHANNELS)), dtype=np.int64)
     tone_mix = np.zeros((n_segments, len(REPORTED_TONES)), dtype=np.int64)
+    action_mix = np.zeros((n_segments, len(REPORTED_ACTIONS)), dtype=np.int64)
+    action_col = np.full(max(Action) + 1, -1)
+    action_col[list(REPORTED_ACTIONS)] = np.arange(len(REPORTED_ACTIONS))
     send_hours = np.zeros(24, dtype=np.int64)
     channel_col = np.full(max(Channel) + 1, -1)
     channel_col[list(REPORTED_CHANNELS)] = np.arange(len(REPORTED_CHANNELS))
@@ -203,6 +209,7 @@ def run_policy(
             segment = sim.traits.segment[rows].astype(np.intp)
             np.add.at(channel_mix, (segment, channel_col[CATALOGUE.channels[chosen]]), 1)
             np.add.at(tone_mix, (segment, tone_col[CATALOGUE.tones[chosen]]), 1)
+            np.add.at(action_mix, (segment, action_col[CATALOGUE.actions[chosen]]), 1)
             np.add.at(send_hours, contact_hour[CATALOGUE.slots[chosen]], 1)
             result = sim.step(decisions.indices)
             if day < horizon:
@@ -241,6 +248,7 @@ def run_policy(
         recovered_by_day=collected_by_day / max(original, 1.0),
         channel_mix=channel_mix,
         tone_mix=tone_mix,
+        action_mix=action_mix,
         send_hours=send_hours,
         audit=AuditSummary(
             decisions=totals["decisions"],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from policies.evaluate import (
+    REPORTED_ACTIONS,
     REPORTED_CHANNELS,
     REPORTED_TONES,
     VIOLATIONS_KPI,
@@ -121,22 +122,28 @@ def recovery_curves(evaluation: Evaluation) -> Figure:
 
 
 def mix_by_segment(evaluation: Evaluation) -> Figure:
-    """Per policy: share of each channel and each tone among executed contacts, per segment."""
+    """Per policy: share of each step, channel and tone among executed contacts, per segment."""
     from matplotlib.figure import Figure
 
     segments = list(evaluation.scenario.segment_names)
     runs = list(evaluation.runs.items())
-    fig = Figure(figsize=(12, 2.6 * len(runs) + 0.5))
-    axes = np.asarray(fig.subplots(len(runs), 2, squeeze=False))
+    fig = Figure(figsize=(16, 2.6 * len(runs) + 0.5))
+    axes = np.asarray(fig.subplots(len(runs), 3, squeeze=False))
+    action_colors = _colors(len(REPORTED_ACTIONS))
     channel_colors = _colors(len(REPORTED_CHANNELS))
     tone_colors = ["#4daf4a", "#999999", "#e41a1c"]
     for row, (name, run) in enumerate(runs):
-        for col, (mix, labels, colors) in enumerate(
+        panels = (
+            ("step", run.action_mix, [a.name.lower() for a in REPORTED_ACTIONS], action_colors),
             (
-                (run.channel_mix, [c.name.lower() for c in REPORTED_CHANNELS], channel_colors),
-                (run.tone_mix, [t.name.lower() for t in REPORTED_TONES], tone_colors),
-            )
-        ):
+                "channel",
+                run.channel_mix,
+                [c.name.lower() for c in REPORTED_CHANNELS],
+                channel_colors,
+            ),
+            ("tone", run.tone_mix, [t.name.lower() for t in REPORTED_TONES], tone_colors),
+        )
+        for col, (what, mix, labels, colors) in enumerate(panels):
             ax = axes[row, col]
             totals = mix.sum(axis=1, keepdims=True)
             shares = np.divide(mix, totals, out=np.zeros(mix.shape), where=totals > 0)
@@ -146,13 +153,10 @@ def mix_by_segment(evaluation: Evaluation) -> Figure:
                 left += shares[:, j]
             per_case = ", ".join(f"{int(t)}" for t in totals[:, 0])
             ax.set_xlim(0, 1)
-            ax.set_title(
-                f"{name}: {'channel' if col == 0 else 'tone'} mix (contacts: {per_case})",
-                fontsize=9,
-            )
+            ax.set_title(f"{name}: {what} mix (contacts: {per_case})", fontsize=9)
             ax.tick_params(labelsize=8)
             if row == 0:
-                ax.legend(fontsize=7, ncol=len(labels), loc="lower right")
+                ax.legend(fontsize=6, ncol=min(len(labels), 4), loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -298,10 +302,10 @@ def render_report(evaluation: Evaluation) -> str:
     parts += [
         "<h2>Cumulative recovery by day</h2>",
         _img(recovery_curves(evaluation), "cumulative recovery by day"),
-        "<h2>Channel and tone mix by behaviour segment</h2>",
+        "<h2>Step, channel and tone mix by behaviour segment</h2>",
         '<p class="note">Segments are the simulator\'s hidden behaviour segments; policies do '
         "not see them.</p>",
-        _img(mix_by_segment(evaluation), "channel and tone mix by segment"),
+        _img(mix_by_segment(evaluation), "step, channel and tone mix by segment"),
         "<h2>Send hours</h2>",
         _img(send_hours(evaluation), "send-hour histogram"),
     ]
