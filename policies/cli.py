@@ -38,7 +38,7 @@ _HEADLINE = (
 def train(
     scenario: Annotated[str, typer.Option(help="Scenario name or YAML path.")] = "nordic-telecom",
     algo: Annotated[str, typer.Option(help="Training algorithm.")] = "maskable-ppo",
-    timesteps: Annotated[int, typer.Option(help="Debtor-days to train for.")] = 2_500_000,
+    timesteps: Annotated[int, typer.Option(help="Debtor-days to train for.")] = 3_000_000,
     seed: Annotated[int, typer.Option(help="Seed of everything (< 1,000,000).")] = 0,
     name: Annotated[
         str | None, typer.Option(help="Artifact name under policies/models/ (default: run name).")

@@ -31,7 +31,7 @@ class TrainConfig:
     algo: str = "maskable-ppo"
     """Training algorithm; only sb3-contrib's MaskablePPO (the compliance shield masks
     actions) is supported."""
-    total_timesteps: int = 2_500_000
+    total_timesteps: int = 3_000_000
     """Debtor-days to train for (one timestep = one debtor's decision on one day)."""
     seed: int = 0
     """Seeds torch, numpy, Python's random, the simulator and SB3; must be below
