@@ -104,7 +104,11 @@ def train(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    console.print(f"[bold]run[/bold] {config.run_name} → policies/models/{config.artifact_name}")
+    from policies.artifacts import MODELS_DIR
+
+    destination = Path(config.models_dir or MODELS_DIR) / config.artifact_name
+    spec = f"rl:{config.artifact_name}" if config.models_dir is None else f"rl:{destination}"
+    console.print(f"[bold]run[/bold] {config.run_name} → {destination}")
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -133,9 +137,7 @@ def train(
         f"reward/case {result.reference['reward_per_case']:+.3f}, net value "
         f"{result.reference['net_value_per_case']:.2f}"
     )
-    console.print(
-        f"artifact: {result.artifact_dir}  (evaluate with --policies rl:{config.artifact_name})"
-    )
+    console.print(f"artifact: {result.artifact_dir}  (evaluate with --policies {spec})")
 
 
 @app.command()
