@@ -31,9 +31,9 @@ import numpy as np
 
 from engine.catalogue import (
     CATALOGUE,
-    DEFERRAL_DAYS,
-    PLAN_INSTALMENTS,
-    SETTLEMENT_DISCOUNT,
+    OFFER_DEFERRAL_DAYS,
+    OFFER_DISCOUNT,
+    OFFER_INSTALMENTS,
     Action,
     Channel,
     Offer,
@@ -49,16 +49,9 @@ _CHANNEL = CATALOGUE.channels.astype(np.intp)
 _TONE = CATALOGUE.tones.astype(np.intp)
 _OFFER = CATALOGUE.offers.astype(np.intp)
 _SLOT = CATALOGUE.slots.astype(np.intp)
-_N_OFFERS = max(Offer) + 1
-_DISCOUNT = np.zeros(_N_OFFERS)
-for _o, _d in SETTLEMENT_DISCOUNT.items():
-    _DISCOUNT[_o] = _d
-_INSTALMENTS = np.zeros(_N_OFFERS, dtype=np.int64)
-for _o, _k in PLAN_INSTALMENTS.items():
-    _INSTALMENTS[_o] = _k
-_DEFERRAL = np.zeros(_N_OFFERS, dtype=np.int64)
-for _o, _k in DEFERRAL_DAYS.items():
-    _DEFERRAL[_o] = _k
+_DISCOUNT = OFFER_DISCOUNT  # the catalogue's offer terms, indexed by Offer value
+_INSTALMENTS = OFFER_INSTALMENTS
+_DEFERRAL = OFFER_DEFERRAL_DAYS
 _IS_LEGAL = _ACTION == Action.LEGAL_ESCALATION
 _IS_PHONE = _CHANNEL == Channel.PHONE
 _IS_POST = _SLOT == Slot.POST
