@@ -80,6 +80,15 @@ def _print_table(result: Any, console: Console) -> None:
         )
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository root when inside it (stable across checkouts)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def _print_convergence(rows: list[Any], console: Console) -> None:
     table = Table(title="Exact solver: value at the start state as the grid is refined")
     for name in ("n_λ", "n_u (log w)", "sub-steps", "value", "change", "seconds"):
@@ -176,7 +185,7 @@ def cgw(
         }
         if save_model is not None:
             agent.model.save(save_model)
-            model_label = str(save_model)
+            model_label = _display_path(save_model)
     else:
         path = model or shipped_model_path(actions)
         if not path.exists():
@@ -187,7 +196,7 @@ def cgw(
         config = CGWTrainingConfig(action_set=actions)
         params = training_params(config)
         policy_model = MaskablePPO.load(path, device="cpu")
-        model_label = str(path)
+        model_label = _display_path(path)
         record = shipped_result_path(actions)
         training = {}
         if model is None and record.exists():
