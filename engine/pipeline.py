@@ -11,7 +11,6 @@ anything is written; the decision and its contact reservation commit together.
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from engine.errors import FailedPreconditionError
 from engine.features import featurize
 from engine.ledger import DecisionRecord, Ledger
 from engine.state import (
-    HISTORY_DAYS,
     CaseBatch,
     CaseSnapshot,
     CaseState,
@@ -36,8 +34,6 @@ from engine.state import (
     summarise_history,
 )
 from policies.base import Policy, check_decisions
-
-log = logging.getLogger(__name__)
 
 _LOOKBACK = timedelta(days=3650)
 """How far back the ledger is read: notice periods and totals need the whole case life."""
@@ -451,4 +447,4 @@ def _explain(
     )
 
 
-__all__ = ["HISTORY_DAYS", "CheckOutcome", "DecisionOutcome", "DecisionPipeline"]
+__all__ = ["CheckOutcome", "DecisionOutcome", "DecisionPipeline"]
