@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import IntEnum
+from functools import cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,12 +97,19 @@ def _check_money(c: _Collector, money: types_pb2.Money, field: str, *, required:
     c.check(money.amount_minor >= 0, f"{field}.amount_minor", "must be ≥ 0 (minor units)")
 
 
-def _enum_value(c: _Collector, enum_cls: type, value: int, field: str, *, allow_zero: bool) -> int:
-    names = [m.name for m in enum_cls]  # type: ignore[attr-defined]
-    valid = {int(m) for m in enum_cls}  # type: ignore[attr-defined]
+@cache
+def _enum_members(enum_cls: type[IntEnum]) -> tuple[frozenset[int], list[str]]:
+    return frozenset(int(m) for m in enum_cls), [m.name for m in enum_cls]
+
+
+def _enum_value(
+    c: _Collector, enum_cls: type[IntEnum], value: int, field: str, *, allow_zero: bool
+) -> int:
     if value == 0 and allow_zero:
         return 0
-    c.check(value in valid, field, f"must be one of {names}, got {value}")
+    valid, names = _enum_members(enum_cls)
+    if value not in valid:
+        c.check(False, field, f"must be one of {names}, got {value}")
     return value
 
 
