@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.catalogue import Action, Channel
+from engine.compliance.model import FlagsSpec
 from engine.state import (
     AgeBand,
     CaseFlags,
@@ -52,19 +53,6 @@ class _Debtor(BaseModel):
     has_app: bool = False
 
 
-class _Flags(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dispute: bool = False
-    cease_communication: bool = False
-    vulnerable: bool = False
-    bankruptcy: bool = False
-    deceased: bool = False
-    breathing_space_until: date | None = None
-    mental_health_crisis: bool = False
-    time_barred: bool = False
-    hardship: bool = False
-
-
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event_id: str = ""
@@ -97,7 +85,7 @@ class _Case(BaseModel):
     product: str | int = "UNSPECIFIED"
     debtor: _Debtor = Field(default_factory=_Debtor)
     consents: dict[str, str | int] = Field(default_factory=dict)
-    flags: _Flags = Field(default_factory=_Flags)
+    flags: FlagsSpec = Field(default_factory=FlagsSpec)
     recent_events: list[_Event] = Field(default_factory=list)
 
 
