@@ -4,7 +4,10 @@ Every figure is reported with a reference measured in the same run on the same m
 (these machines are shared and noisy): an *empty unary gRPC call* served by a reference
 server in the same process as tact's server, called from the same client process.
 
-    .venv/bin/python bench/bench_service.py [--decisions 2000] [--json out.json]
+    .venv/bin/python bench/bench_service.py [--decisions 2000] [--policy default] [--json out.json]
+
+The policy is the one `make serve` serves (``default``: the shipped ``rl:default``) unless
+``--policy`` names another (e.g. ``ladder``).
 
 The client runs in a separate process (as a core collection system would).
 """
@@ -112,7 +115,7 @@ def _closed_loop(target: str, method: str, payloads: list[bytes], threads: int) 
     return total / (time.perf_counter() - t0)
 
 
-def _multi_process_rate(processes: int, n: int, threads: int) -> float:
+def _multi_process_rate(processes: int, n: int, threads: int, policy: str) -> float:
     """Concurrent Decide against `tact serve` with TACT_PROCESSES=processes (SO_REUSEPORT)."""
     import os
     import socket
@@ -127,7 +130,7 @@ def _multi_process_rate(processes: int, n: int, threads: int) -> float:
             "TACT_PORT": str(port),
             "TACT_PROCESSES": str(processes),
             "TACT_DATABASE_URL": f"sqlite:///{tmp}/multi.db",
-            "TACT_POLICY": "ladder",
+            "TACT_POLICY": policy,
             "TACT_RULES_WATCH": "false",
             "TACT_LOG_LEVEL": "WARNING",
         }
@@ -159,7 +162,7 @@ def _multi_process_rate(processes: int, n: int, threads: int) -> float:
             server.wait(30)
 
 
-def _client(target: str, empty_target: str, n: int, threads: int, queue: Any) -> None:
+def _client(target: str, empty_target: str, n: int, threads: int, policy: str, queue: Any) -> None:
     from tact.v1 import decision_service_pb2
 
     identity = lambda b: b  # noqa: E731 - raw bytes in and out
@@ -210,7 +213,7 @@ def _client(target: str, empty_target: str, n: int, threads: int, queue: Any) ->
             "unary": unary,
             "concurrent_decisions_per_s": concurrent_rate,
             "concurrent_empty_calls_per_s": empty_rate,
-            "concurrent_decisions_per_s_2_processes": _multi_process_rate(2, n, threads),
+            "concurrent_decisions_per_s_2_processes": _multi_process_rate(2, n, threads, policy),
             "client_threads": threads,
             "stream_decisions_per_s": stream_rate,
         }
@@ -309,6 +312,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--policy", default="default", help="TACT_POLICY to serve")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -320,7 +324,7 @@ def main() -> None:
             port=0,
             database_url=f"sqlite:///{tmp}/bench.db",
             rules_watch=False,
-            policy="ladder",
+            policy=args.policy,
         )
         running = create_server(settings)
         reference, ref_port = _reference_server()
@@ -335,6 +339,7 @@ def main() -> None:
                     f"127.0.0.1:{ref_port}",
                     args.decisions,
                     args.threads,
+                    args.policy,
                     queue,
                 ),
             )
@@ -353,6 +358,7 @@ def main() -> None:
         **remote,
         "unary_decide_p50_vs_empty_p50": remote["unary"]["decide"]["p50_us"] / empty["p50_us"],
         "decisions": args.decisions,
+        "policy": args.policy,
     }
     print(json.dumps(result, indent=2))
     decide_t = remote["unary"]["decide"]
