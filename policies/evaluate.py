@@ -24,8 +24,8 @@ batch's size; ``None`` audits all). Violations per 1,000 audited contacts are a 
 an exact (Clopper-Pearson) 95 % interval. Independently, every decision is checked
 against the mask it was taken under (:func:`policies.base.check_decisions`).
 
-This module drives :class:`simulator.batched.BatchedCollectionsSim` itself rather than
-calling ``simulate`` because it also records what the report needs (cumulative recovery by
+This module steps the batches of :func:`simulator.rollout.debtor_batches` itself rather
+than calling ``simulate`` because it also records what the report needs (cumulative recovery by
 day, contact mix by behaviour segment, send hours) and hands the oracle the simulator.
 For non-oracle policies its outcomes equal ``simulate``'s for the same seed and batch size
 (tested).
@@ -46,10 +46,10 @@ from engine.catalogue import CATALOGUE, Action, Channel, Slot, Tone
 from policies.base import Policy, PolicyDecisions, check_decisions
 from policies.oracle import HiddenStateConsumer, OraclePolicy
 from simulator.audit import Verdicts, audit_log
-from simulator.batched import BatchedCollectionsSim
 from simulator.kpis import Z95, compute_kpis, mean_ci, per_debtor_values
 from simulator.masks import MaskProvider
 from simulator.outcomes import CaseOutcomes
+from simulator.rollout import debtor_batches
 from simulator.scenario import Scenario
 from simulator.timeline import SLOT_HOUR
 
@@ -156,13 +156,7 @@ def run_policy(
     progress: Progress | None = None,
 ) -> PolicyRun:
     """Simulate ``n_debtors`` episodes of ``policy`` with the seeding of ``simulate``."""
-    if n_debtors < 1:
-        raise ValueError(f"n_debtors must be at least 1, got {n_debtors}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
-    n_batches = (n_debtors + batch_size - 1) // batch_size
-    seeds = np.random.SeedSequence(seed).spawn(2 * n_batches)
     audit_rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA0D17]))
     horizon = scenario.horizon_days
     n_segments = len(scenario.segment_names)
@@ -183,19 +177,17 @@ def run_policy(
     totals = {"decisions": 0, "executed": 0, "audited": 0, "violations": 0, "blocked": 0}
     totals["reconstruction"] = 0
     name = getattr(policy, "name", type(policy).__name__)
-    for b, start in enumerate(range(0, n_debtors, batch_size)):
-        n = min(batch_size, n_debtors - start)
-        sim = BatchedCollectionsSim(
-            scenario,
-            n,
-            masks,
-            seed=int(seeds[2 * b].generate_state(1)[0]),
-            randomise=randomise,
-            auto_reset=False,
-            log_steps=audit_contacts != 0,
-            first_serial=start,
-        )
-        policy_rng = np.random.default_rng(seeds[2 * b + 1])
+    # The same batches (debtors, luck) as `tact simulate` and every other policy.
+    for batch in debtor_batches(
+        scenario,
+        n_debtors,
+        masks,
+        seed=seed,
+        batch_size=batch_size,
+        randomise=randomise,
+        log_steps=audit_contacts != 0,
+    ):
+        sim, policy_rng, n = batch.sim, batch.policy_rng, batch.sim.n
         obs = sim.reset()
         day = 0
         while not sim.all_done:

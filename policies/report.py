@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from policies.evaluate import (
+    PAIRED_KPIS,
     REPORTED_ACTIONS,
     REPORTED_CHANNELS,
     REPORTED_TONES,
@@ -40,18 +41,7 @@ _KPI_PANELS = (
     ("contacts_per_case", "contacts per case"),
     (VIOLATIONS_KPI, "violations per 1,000 audited contacts"),
 )
-_TABLE_KPIS = (
-    "resolution_rate",
-    "recovery_rate",
-    "net_value_per_case",
-    "cost_per_case",
-    "complaints_per_1000",
-    "churn_90d",
-    "nps",
-    "contacts_per_case",
-    "reward_per_case",
-    VIOLATIONS_KPI,
-)
+_TABLE_KPIS = (*PAIRED_KPIS, VIOLATIONS_KPI)
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
 max-width:1200px;color:#222}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,48 @@ class SimulationResult:
     debtor_days: int
 
 
+@dataclass(frozen=True, slots=True)
+class DebtorBatch:
+    """One batch of a run: its first debtor, its simulator and its policy's generator."""
+
+    start: int
+    sim: BatchedCollectionsSim
+    policy_rng: np.random.Generator
+
+
+def debtor_batches(
+    scenario: Scenario,
+    n_debtors: int,
+    masks: MaskProvider,
+    *,
+    seed: int,
+    batch_size: int,
+    randomise: bool = False,
+    log_steps: bool = False,
+) -> Iterator[DebtorBatch]:
+    """The batches of a run, seeded from ``seed`` alone: every caller (``simulate``,
+    ``tact evaluate``) that asks for the same ``(seed, batch_size)`` gets the same debtors
+    and the same per-debtor luck — the common random numbers policies are compared on."""
+    if n_debtors < 1:
+        raise ValueError(f"n_debtors must be at least 1, got {n_debtors}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    n_batches = (n_debtors + batch_size - 1) // batch_size
+    seeds = np.random.SeedSequence(seed).spawn(2 * n_batches)
+    for b, start in enumerate(range(0, n_debtors, batch_size)):
+        sim = BatchedCollectionsSim(
+            scenario,
+            min(batch_size, n_debtors - start),
+            masks,
+            seed=int(seeds[2 * b].generate_state(1)[0]),
+            randomise=randomise,
+            auto_reset=False,
+            log_steps=log_steps,
+            first_serial=start,
+        )
+        yield DebtorBatch(start, sim, np.random.default_rng(seeds[2 * b + 1]))
+
+
 def simulate(
     scenario: Scenario,
     policy: Policy,
@@ -52,27 +94,19 @@ def simulate(
     Debtors are simulated in batches of ``batch_size`` with independent seeds drawn from
     ``seed``, so a run is reproducible for a given ``(seed, batch_size)``.
     """
-    if n_debtors < 1:
-        raise ValueError(f"n_debtors must be at least 1, got {n_debtors}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    seeds = np.random.SeedSequence(seed).spawn(2 * ((n_debtors + batch_size - 1) // batch_size))
     parts: list[CaseOutcomes] = []
     logs: list[StepLog] = []
     debtor_days = 0
-    for b, start in enumerate(range(0, n_debtors, batch_size)):
-        n = min(batch_size, n_debtors - start)
-        sim = BatchedCollectionsSim(
-            scenario,
-            n,
-            masks,
-            seed=int(seeds[2 * b].generate_state(1)[0]),
-            randomise=randomise,
-            auto_reset=False,
-            log_steps=log_steps,
-            first_serial=start,
-        )
-        policy_rng = np.random.default_rng(seeds[2 * b + 1])
+    for batch in debtor_batches(
+        scenario,
+        n_debtors,
+        masks,
+        seed=seed,
+        batch_size=batch_size,
+        randomise=randomise,
+        log_steps=log_steps,
+    ):
+        sim, policy_rng = batch.sim, batch.policy_rng
         obs = sim.reset()
         while not sim.all_done:
             masks_now = sim.action_masks()

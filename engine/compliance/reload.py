@@ -182,27 +182,21 @@ class RulesHolder:
                     if failed:
                         raise RulesError(failed)
             except RulesError as exc:
-                return self._finish(
-                    ReloadResult(
-                        False,
-                        False,
-                        previous,
-                        previous,
-                        trigger,
-                        time.perf_counter() - started,
-                        tests_run,
-                        tuple(exc.issues),
-                    )
-                )
+                issues = tuple(exc.issues)
             except OSError as exc:
-                issue = RuleIssue(
-                    Path(exc.filename or self.rules_dir),
-                    0,
-                    0,
-                    "",
-                    f"cannot read the rule files: {exc.strerror or exc}",
-                    "check that the rules directory exists and is readable",
+                issues = (
+                    RuleIssue(
+                        Path(exc.filename or self.rules_dir),
+                        0,
+                        0,
+                        "",
+                        f"cannot read the rule files: {exc.strerror or exc}",
+                        "check that the rules directory exists and is readable",
+                    ),
                 )
+            else:
+                issues = ()
+            if issues:  # rejected: the previous engine keeps serving
                 return self._finish(
                     ReloadResult(
                         False,
@@ -212,7 +206,7 @@ class RulesHolder:
                         trigger,
                         time.perf_counter() - started,
                         tests_run,
-                        (issue,),
+                        issues,
                     )
                 )
             with self._swap_lock:
