@@ -70,6 +70,18 @@ def decide(stub, case: case_pb2.Case, now: datetime = NOW, dry_run: bool = False
     return stub.Decide(request, timeout=10)
 
 
+def check_action(stub, case: case_pb2.Case, action: int, channel: int, at: datetime):
+    """CheckAction for ``action`` by ``channel`` at ``at``."""
+    return stub.CheckAction(
+        decision_service_pb2.CheckActionRequest(
+            case=case,
+            proposed=types_pb2.Treatment(action=action, channel=channel),  # type: ignore[arg-type]
+            at=datetime_to_timestamp(at),
+        ),
+        timeout=10,
+    )
+
+
 def bad_request_fields(err: grpc.RpcError) -> set[str]:
     status = rpc_status.from_call(err)
     assert status is not None, "INVALID_ARGUMENT must carry google.rpc.Status details"
@@ -209,32 +221,14 @@ def test_recorded_opt_out_blocks_the_channel(stub) -> None:
         ),
         timeout=10,
     )
-    check = stub.CheckAction(
-        decision_service_pb2.CheckActionRequest(
-            case=case,
-            proposed=types_pb2.Treatment(
-                action=types_pb2.ACTION_REMINDER, channel=types_pb2.CHANNEL_SMS
-            ),
-            at=datetime_to_timestamp(NOW),
-        ),
-        timeout=10,
-    )
+    check = check_action(stub, case, types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS, NOW)
     assert not check.allowed and check.violations
 
 
 def test_check_action_blocks_calls_at_night_with_next_allowed_time(stub) -> None:
     case = se_case()
     night = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 23:30 in Stockholm
-    check = stub.CheckAction(
-        decision_service_pb2.CheckActionRequest(
-            case=case,
-            proposed=types_pb2.Treatment(
-                action=types_pb2.ACTION_AGENT_CALL, channel=types_pb2.CHANNEL_PHONE
-            ),
-            at=datetime_to_timestamp(night),
-        ),
-        timeout=10,
-    )
+    check = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, night)
     assert not check.allowed
     assert check.violations
     assert check.HasField("next_allowed_at")
@@ -244,16 +238,7 @@ def test_check_action_blocks_calls_at_night_with_next_allowed_time(stub) -> None
 def test_us_seven_calls_in_seven_days_blocks_an_eighth(stub) -> None:
     case = load_case(EXAMPLES[[p.stem for p in EXAMPLES].index("us-card-7in7")])
     at = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # 10:00 in Chicago, 7 calls since the 20th
-    check = stub.CheckAction(
-        decision_service_pb2.CheckActionRequest(
-            case=case,
-            proposed=types_pb2.Treatment(
-                action=types_pb2.ACTION_AGENT_CALL, channel=types_pb2.CHANNEL_PHONE
-            ),
-            at=datetime_to_timestamp(at),
-        ),
-        timeout=10,
-    )
+    check = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, at)
     assert not check.allowed
     assert any("7" in v.rule_id or "7" in v.message for v in check.violations), check
     assert check.next_allowed_at.ToDatetime(tzinfo=UTC) > at
