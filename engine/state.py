@@ -426,7 +426,7 @@ class CaseBatch:
     def from_states(cls, states: Sequence[CaseState]) -> CaseBatch:
         cols: dict[str, list[object]] = {f.name: [] for f in fields(cls)}
         for s in states:
-            for name, value in _row_of(s).items():
+            for name, value in case_row(s).items():
                 cols[name].append(value)
         arrays = {name: np.asarray(values, dtype=_DTYPES[name]) for name, values in cols.items()}
         return cls(**arrays)
@@ -482,7 +482,14 @@ _DTYPES: dict[str, Any] = {
 }
 
 
-def _row_of(state: CaseState) -> dict[str, object]:
+def case_row(state: CaseState) -> dict[str, Any]:
+    """One case as the row :meth:`CaseBatch.from_states` would hold: column name → value
+    (Python scalars; ``consent`` and the ``*_by_day`` counters as numpy arrays).
+
+    The single-case paths (``featurize_row``, the compliance engine's row facts) read
+    this dict directly instead of a one-row batch; parity tests hold them equal to the
+    batch paths.
+    """
     snap, h = state.snapshot, state.history
     flags = snap.flags
     consent = np.zeros(N_CHANNEL_SLOTS, dtype=np.int8)
