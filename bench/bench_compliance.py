@@ -37,7 +37,7 @@ from durable.engine import Host
 
 from engine.compliance import ComplianceEngine
 from engine.compliance.sampling import random_states
-from engine.state import CaseBatch
+from engine.state import CaseBatch, case_row
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -57,7 +57,7 @@ def _pct(samples: list[float], q: float) -> float:
 def run(n: int) -> dict[str, object]:
     engine = ComplianceEngine.load()
     states = random_states(engine, 2000, seed=11)
-    batches = [CaseBatch.from_states([s]) for s in states]
+    rows = [case_row(s) for s in states]
     host = _bare_host()
     big = random_states(engine, 10_000, seed=12)
     big_batch = CaseBatch.from_states(big)
@@ -81,7 +81,7 @@ def run(n: int) -> dict[str, object]:
         t1, c1 = clock(), cpu_clock()
         engine.evaluate(states[k])
         t2, c2 = clock(), cpu_clock()
-        engine.evaluate(states[k], batches[k])
+        engine.evaluate(states[k], rows[k])
         t3, c3 = clock(), cpu_clock()
         for name, dt, dc in (
             ("bare", t1 - t0, c1 - c0),
@@ -101,7 +101,7 @@ def run(n: int) -> dict[str, object]:
     names = {
         "bare": "bare durable_rules post (reference)",
         "full": "evaluate(state): verdict + mask",
-        "shared": "evaluate(state, batch): verdict + mask, shared CaseBatch",
+        "shared": "evaluate(state, row): verdict + mask, shared case row",
     }
     ref = {q: (_pct(wall["bare"], q), _pct(cpu["bare"], q)) for q in (50, 99)}
     table = [

@@ -258,7 +258,7 @@ def _sections(components: Any, n: int) -> dict[str, dict[str, float]]:
 
     from engine.convert import case_from_proto
     from engine.features import featurize
-    from engine.state import CaseBatch, CaseState, summarise_history
+    from engine.state import CaseBatch, CaseState, case_row, summarise_history
     from tact.v1 import decision_service_pb2
 
     pipeline = components.pipeline
@@ -286,8 +286,9 @@ def _sections(components: Any, n: int) -> dict[str, dict[str, float]]:
         state = CaseState(snapshot=snapshot, history=history, as_of=NOW, local_date=today)
         t3 = clock()
         batch = CaseBatch.from_states([state])
+        row = case_row(state)
         t4 = clock()
-        pipeline.rules.current.evaluate(state, batch)
+        pipeline.rules.current.evaluate(state, row)
         t5 = clock()
         observations = featurize(batch)
         t6 = clock()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -31,6 +31,7 @@ from engine.state import (
     CaseState,
     EventKind,
     LedgerEvent,
+    case_row,
     summarise_history,
 )
 from policies.base import Policy, check_decisions
@@ -134,7 +135,8 @@ class _Prepared:
 
     snapshot: CaseSnapshot
     state: CaseState
-    batch: CaseBatch
+    row: dict[str, Any]
+    """``case_row(state)``: shared by the rules and the featurizer."""
     zone: ZoneInfo
     verdict: ComplianceVerdict
     mask: np.ndarray
@@ -205,8 +207,8 @@ class DecisionPipeline:
         self, snapshot: CaseSnapshot, caller_events: Sequence[LedgerEvent], now: datetime
     ) -> _Prepared:
         state, zone = self.build_state(snapshot, caller_events, now)
-        batch = CaseBatch.from_states([state])  # shared by the rules and the featurizer
-        verdict = self.rules.current.evaluate(state, batch)
+        row = case_row(state)
+        verdict = self.rules.current.evaluate(state, row)
         mask = verdict.mask.copy()
         windows: dict[int, tuple[datetime, datetime]] = {}
         for indices in _GROUPS.values():
@@ -220,7 +222,7 @@ class DecisionPipeline:
             for i in allowed:
                 windows[int(i)] = window
         mask[CATALOGUE.WAIT_INDEX] = True
-        return _Prepared(snapshot, state, batch, zone, verdict, mask, windows)
+        return _Prepared(snapshot, state, row, zone, verdict, mask, windows)
 
     # ---- decide --------------------------------------------------------------------
     def arm_for(self, case_id: str) -> PolicyArm:
@@ -279,9 +281,8 @@ class DecisionPipeline:
             arm = self.champion if arm_name == "champion" else self.challenger
             assert arm is not None
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
-            batch = CaseBatch.concat([p.batch for p in ready])
             masks = np.stack([p.mask for p in ready])
-            observations = featurize(batch)
+            observations = featurize(CaseBatch.from_states([p.state for p in ready]))
             # A fresh generator per call: numpy Generators must not be shared by threads.
             rng = np.random.default_rng() if self.explore else None
             decisions = arm.policy.act(observations, masks, rng)
@@ -342,7 +343,7 @@ class DecisionPipeline:
     def _next_review(self, p: _Prepared, now: datetime) -> datetime:
         """When a wait should be asked again: the next local morning, or, during a
         breathing space, the morning after it ends (nothing may be sent before)."""
-        days_left = int(p.batch.breathing_space_days_left[0])
+        days_left = int(p.row["breathing_space_days_left"])
         if p.mask[1:].any() or days_left == 0:
             review_day = p.state.local_date + timedelta(days=1)
         else:

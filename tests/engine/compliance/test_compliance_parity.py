@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 
 from engine.catalogue import CATALOGUE, Channel
 from engine.compliance import ComplianceEngine
-from engine.state import HISTORY_DAYS, NEVER, CaseBatch, CaseFlags, ConsentStatus, HistorySummary
+from engine.compliance.facts import derive_facts, derive_facts_row
+from engine.state import (
+    HISTORY_DAYS,
+    NEVER,
+    CaseBatch,
+    CaseFlags,
+    ConsentStatus,
+    HistorySummary,
+    case_row,
+)
 
 N_BULK = 10_000
 
@@ -121,3 +130,24 @@ def test_batch_path_rejects_unknown_countries(engine: ComplianceEngine) -> None:
         assert exc.country == "XX"
     else:  # pragma: no cover
         raise AssertionError("an unknown country must not get a mask")
+
+
+def test_row_facts_equal_batch_facts_on_10k_random_cases(engine: ComplianceEngine) -> None:
+    """The service's one-case facts (``derive_facts_row``) are the batch facts, fact by fact."""
+    states = random_states(engine, N_BULK, seed=20261126)
+    context = engine.compiled.fact_context
+    batch = CaseBatch.from_states(states)
+    dates = np.array([s.local_date for s in states], dtype="datetime64[D]")
+    columns = derive_facts(batch, dates, context)
+    names = sorted(set(columns) & context.needed | {"_country"})
+    assert set(engine.compiled.durable_facts) <= set(names)
+    table = np.column_stack([columns[n].astype(np.int64) for n in names]).tolist()
+    counts_nonzero = 0
+    for i, state in enumerate(states):
+        row_facts = derive_facts_row(case_row(state), state.local_date, context)
+        got = [row_facts[n] for n in names]
+        if got != table[i]:
+            wrong = [n for n, a, b in zip(names, got, table[i], strict=True) if a != b]
+            raise AssertionError(f"row {i} ({state.snapshot.country}): facts differ: {wrong}")
+        counts_nonzero += any(row_facts[n] for n in context.count_names)
+    assert counts_nonzero > N_BULK // 4, "the draw should exercise the contact counts"
