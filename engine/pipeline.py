@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -140,19 +140,6 @@ class _Prepared:
     zone: ZoneInfo
     verdict: ComplianceVerdict
     mask: np.ndarray
-    windows: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
-
-
-def _group_by_send_window() -> dict[tuple[Channel, Slot], np.ndarray]:
-    """Catalogue indices grouped by (channel, slot): members share one send window."""
-    groups: dict[tuple[Channel, Slot], list[int]] = {}
-    for i, t in enumerate(CATALOGUE.treatments):
-        if t.is_contact:
-            groups.setdefault((t.channel, t.slot), []).append(i)
-    return {key: np.asarray(indices, dtype=np.intp) for key, indices in groups.items()}
-
-
-_GROUPS = _group_by_send_window()
 
 
 class DecisionPipeline:
@@ -209,20 +196,11 @@ class DecisionPipeline:
         state, zone = self.build_state(snapshot, caller_events, now)
         row = case_row(state)
         verdict = self.rules.current.evaluate(state, row)
-        mask = verdict.mask.copy()
-        windows: dict[int, tuple[datetime, datetime]] = {}
-        for indices in _GROUPS.values():
-            allowed = indices[mask[indices]]
-            if allowed.size == 0:
-                continue
-            window = verdict.window_utc(int(allowed[0]))
-            if window is None or window[1] <= now:
-                mask[indices] = False  # the slot has passed today (or never opened)
-                continue
-            for i in allowed:
-                windows[int(i)] = window
-        mask[CATALOGUE.WAIT_INDEX] = True
-        return _Prepared(snapshot, state, row, zone, verdict, mask, windows)
+        # The verdict allows a contact only inside a send window that is still open at
+        # ``now`` (both the known-zone and the every-zone paths); the chosen step's UTC
+        # window is computed (and checked again) in _finish.
+        mask = verdict.mask
+        return _Prepared(snapshot, state, row, zone, verdict, mask)
 
     # ---- decide --------------------------------------------------------------------
     def arm_for(self, case_id: str) -> PolicyArm:
@@ -313,8 +291,15 @@ class DecisionPipeline:
         send_at: datetime | None = None
         next_review: datetime | None = None
         if treatment.is_contact:
-            start, _end = p.windows[index]
-            send_at = _ceil_minute(max(start, now))
+            window = p.verdict.window_utc(index)
+            if window is None or window[1] <= now:  # fail closed: cannot happen by design
+                raise RuntimeError(
+                    f"compliance verdict allowed {treatment.label} without an open send window"
+                )
+            earliest = max(window[0], now)
+            send_at = _ceil_minute(earliest)
+            if send_at >= window[1]:  # under a minute left: send now rather than never
+                send_at = earliest
         else:
             next_review = self._next_review(p, now)
         hits = _unique_hits(p.verdict.shaping_hits)

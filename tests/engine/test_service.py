@@ -361,3 +361,4 @@ def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:
     assert all(d.policy.sampled for d in decisions)
     assert all(d.policy.propensity == pytest.approx(1 / allowed) for d in decisions)
     assert len({d.treatment.catalogue_index for d in decisions}) > 1
+

@@ -131,3 +131,33 @@ def test_next_allowed_respects_notice_periods(engine: ComplianceEngine) -> None:
     assert at.astimezone(ZoneInfo("Europe/Stockholm")) == datetime(
         2024, 3, 18, tzinfo=ZoneInfo("Europe/Stockholm")
     )
+
+
+def test_every_allowed_contact_has_a_send_window_still_open(engine: ComplianceEngine) -> None:
+    """The pipeline relies on this: an allowed step's UTC window exists and ends after the
+    decision instant, at any time of day, known or unknown zone."""
+    import numpy as np
+    from compliance_factories import random_states
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for state in random_states(engine, 400, seed=99):
+        minute = int(rng.integers(0, 24 * 60))
+        zone = None if rng.random() < 0.3 else ""
+        moved = make_state(
+            state.snapshot.country,
+            state.local_date,
+            timezone=zone,
+            at=time(minute // 60, minute % 60, int(rng.integers(0, 60))),
+            history=state.history,
+            flags=state.snapshot.flags,
+            engine=engine,
+        )
+        verdict = engine.evaluate(moved)
+        for index in np.flatnonzero(verdict.mask[1:]) + 1:
+            window = verdict.window_utc(int(index))
+            assert window is not None, CATALOGUE[int(index)].label
+            start, end = window
+            assert start < end and end > moved.as_of and start >= moved.as_of
+            checked += 1
+    assert checked > 1000
