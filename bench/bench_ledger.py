@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -176,7 +177,8 @@ def _select_one(engine: sa.Engine) -> Callable[[], None]:
 
 
 def _driver_select_one(engine: sa.Engine) -> Callable[[], None]:
-    """``SELECT 1`` on a pooled driver connection: the floor of the ledger's hot path."""
+    """``SELECT 1`` on a pooled driver connection (the hot path's floor until it kept one
+    connection per thread: ``_thread_select_1`` is the floor now)."""
 
     def run() -> None:
         connection = engine.raw_connection()
@@ -187,6 +189,22 @@ def _driver_select_one(engine: sa.Engine) -> Callable[[], None]:
             cursor.close()
         finally:
             connection.close()
+
+    return run
+
+
+def _thread_select_one(ledger: Ledger) -> Callable[[], None]:
+    """``SELECT 1`` through the ledger's hot-path runner, on this thread's own connection.
+
+    The floor of ``events_for_case``: what is left once the case's rows are not read.
+    """
+
+    def select_one(cursor: Any) -> None:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+    def run() -> None:
+        ledger._run_on_driver("benchmarking", select_one, write=False)
 
     return run
 
@@ -232,11 +250,13 @@ def _stats(seconds: list[float]) -> dict[str, float]:
 def _sequential(ledger: Ledger, args: Args) -> dict[str, dict[str, float]]:
     reference = _select_one(ledger.engine)
     driver_reference = _driver_select_one(ledger.engine)
+    thread_reference = _thread_select_one(ledger)
     core_decision = _core_decision(ledger)
     rng = np.random.default_rng(1)
     times: dict[str, list[float]] = {
         "select_1": [],
         "driver_select_1": [],
+        "thread_select_1": [],
         "read": [],
         "save": [],
         "decision": [],
@@ -245,6 +265,7 @@ def _sequential(ledger: Ledger, args: Args) -> dict[str, dict[str, float]]:
     for _ in range(200):  # warm the pool, the statement caches and SQLite's page cache
         reference()
         driver_reference()
+        thread_reference()
         ledger.events_for_case(f"case-{int(rng.integers(args.cases))}", since=NOW - LOOKBACK)
     clock = time.perf_counter
     for n in range(args.decisions):
@@ -253,6 +274,8 @@ def _sequential(ledger: Ledger, args: Args) -> dict[str, dict[str, float]]:
         core_record, core_reservation = _decision(case, f"core{n}")
         tc = clock()
         core_decision(core_record, core_reservation)
+        tt = clock()
+        thread_reference()
         tr = clock()
         driver_reference()
         t0 = clock()
@@ -262,7 +285,8 @@ def _sequential(ledger: Ledger, args: Args) -> dict[str, dict[str, float]]:
         t2 = clock()
         ledger.save_decision(record, reservation=reservation)
         t3 = clock()
-        times["core_decision"].append(tr - tc)
+        times["core_decision"].append(tt - tc)
+        times["thread_select_1"].append(tr - tt)
         times["driver_select_1"].append(t0 - tr)
         times["select_1"].append(t1 - t0)
         times["read"].append(t2 - t1)
@@ -342,6 +366,7 @@ def main() -> None:
     for name, label in (
         ("select_1", "bare `SELECT 1`, SQLAlchemy connection (reference)"),
         ("driver_select_1", "bare `SELECT 1`, pooled driver connection"),
+        ("thread_select_1", "bare `SELECT 1`, the ledger's per-thread driver connection"),
         ("read", f"`events_for_case` ({args.events} events)"),
         ("save", "`save_decision` + reservation"),
         ("decision", "read + save (one decision)"),

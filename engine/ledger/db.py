@@ -21,11 +21,15 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 POOL_SIZE = 16
-"""Connections kept open: one per worker of the service's thread pool (8–16 workers)."""
+"""Pooled connections kept open, for everything but a decision's two calls (those run on
+each worker thread's own connection, which takes no pool slot: engine.ledger.connections).
+"""
 POOL_OVERFLOW = 8
 """Extra short-lived connections for bursts (batch streams next to unary calls)."""
 POOL_TIMEOUT_S = 5.0
 """Waiting longer than this for a pooled connection means the ledger is saturated."""
+PG_RECYCLE_S = 1800
+"""PostgreSQL connections are replaced after this long (pooled and per-thread alike)."""
 SQLITE_BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for SQLite's single write lock before giving up."""
 PG_CONNECT_TIMEOUT_S = 5
@@ -91,7 +95,9 @@ def _sqlite_engine(url: URL, *, for_migrations: bool) -> Engine:
     )
     engine = create_engine(
         url,
-        # The service hands connections between worker threads through the pool.
+        # The service hands connections between worker threads through the pool, and a
+        # hot-path connection kept by one thread is closed by whichever thread closes the
+        # ledger (under that connection's lock: engine.ledger.connections).
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         **pool,
     )
@@ -133,7 +139,7 @@ def _postgres_engine(url: URL, *, for_migrations: bool) -> Engine:
         # Replicas outlive database restarts and fail-overs: test a pooled connection
         # before use rather than fail the first request after each restart.
         pool_pre_ping=True,
-        pool_recycle=1800,
+        pool_recycle=PG_RECYCLE_S,
         connect_args=connect_args,
     )
 

@@ -6,20 +6,22 @@
 SQLAlchemy's exceptions into :mod:`engine.ledger.errors` so that the service can map them
 to gRPC status codes (fail closed: no decision is returned unless it was stored).
 
-The two calls of every decision (``events_for_case``, ``save_decision``) run on the pooled
-driver connection (:mod:`engine.ledger.driver`, measured by ``bench/bench_ledger.py``);
-everything else goes through SQLAlchemy (:mod:`engine.ledger.queries`).
+The two calls of every decision (``events_for_case``, ``save_decision``) run on the
+calling thread's own driver connection (:mod:`engine.ledger.connections`,
+:mod:`engine.ledger.driver`; measured by ``bench/bench_ledger.py``); everything else goes
+through SQLAlchemy's pool (:mod:`engine.ledger.queries`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import fields, replace
+from datetime import UTC, date, datetime
 from typing import Any, NoReturn, TypeVar, cast
 
 import sqlalchemy as sa
@@ -28,7 +30,9 @@ from sqlmodel import Session
 
 from engine.catalogue import Action, Channel
 from engine.ledger import driver, queries
+from engine.ledger.connections import ConnectionsClosed, ThreadConnections
 from engine.ledger.db import (
+    PG_RECYCLE_S,
     SQLITE_BUSY_TIMEOUT_MS,
     WRITE_OPTION,
     WalCheckpointer,
@@ -136,6 +140,9 @@ class Ledger:
             engine.dialect, event_keys=EVENT_ROW_KEYS, decision_keys=DECISION_ROW_KEYS
         )
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._connections = ThreadConnections(
+            engine, max_age_s=None if is_sqlite(engine) else PG_RECYCLE_S
+        )
         self._write_lock = threading.Lock() if is_sqlite(engine) else None
         self._checkpointer = WalCheckpointer(engine) if is_sqlite(engine) else None
         if self._checkpointer is not None:
@@ -209,25 +216,7 @@ class Ledger:
             ),
             write=False,
         )
-        to_datetime, to_date = hot.result_datetime, hot.result_date
-        # Positional construction and plain lookups: this runs for every event of every
-        # decision (LedgerEvent's field order is event_id, case_id, kind, occurred_at,
-        # channel, action, amount_minor, until, decision_id, debtor_id).
-        return [
-            LedgerEvent(
-                r[0],
-                r[1],
-                _KINDS[r[2]],
-                to_datetime(r[3]),
-                _CHANNELS[r[4]],
-                _ACTIONS[r[5]],
-                r[6],
-                to_date(r[7]),
-                r[8] or "",
-                r[9],
-            )
-            for r in rows
-        ]
+        return _events_from_rows(rows, case_id, hot.result_datetime, hot.result_date)
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -250,45 +239,36 @@ class Ledger:
         Used by ``DecideStream`` to commit a batch at once; the rules of
         :meth:`save_decision` apply to every pair.
         """
-        recorded_at = datetime.now(UTC)
-        rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-        planned_events: list[LedgerEvent | None] = []
-        for record, reservation in decisions:
-            planned = _reservation_for(record, reservation) if reservation is not None else None
-            planned_events.append(planned)
-            event_row = (
-                _event_row(
-                    planned,
-                    debtor_id=planned.debtor_id,
-                    currency="",
-                    source=SOURCE_DECISION,
-                    recorded_at=recorded_at,
-                )
-                if planned is not None
-                else None
-            )
-            rows.append((_decision_row(record), event_row))
-        if not rows:
-            return
-
         hot = self._hot
-
-        decision_rows = [decision_row for decision_row, _ in rows]
-        event_rows = [event_row for _, event_row in rows if event_row is not None]
+        bind = hot.bind_datetime
+        recorded_at = bind(datetime.now(UTC))
+        decision_rows: list[tuple[Any, ...]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        for record, reservation in decisions:
+            decision_rows.append(_decision_values(record, bind))
+            if reservation is not None:
+                _check_reservation(record, reservation)
+                event_rows.append(_reservation_values(record, reservation, hot, recorded_at))
+        if not decision_rows:
+            return
 
         def work(cursor: Any) -> None:
             driver.insert_decisions(cursor=cursor, hot=hot, rows=decision_rows)
             if event_rows:
                 driver.insert_events(cursor=cursor, hot=hot, rows=event_rows)
 
-        what = "saving a decision" if len(rows) == 1 else f"saving {len(rows)} decisions"
+        n = len(decision_rows)
+        what = "saving a decision" if n == 1 else f"saving {n} decisions"
         try:
             self._run_on_driver(what, work, write=True)
         except LedgerIntegrityError:
             # A retry of a call whose commit succeeded but whose reply was lost is fine.
             stored = (
-                self._is_stored(record, planned)
-                for (record, _), planned in zip(decisions, planned_events, strict=True)
+                self._is_stored(
+                    record,
+                    _reservation_for(record, reservation) if reservation is not None else None,
+                )
+                for record, reservation in decisions
             )
             if all(stored):
                 return
@@ -350,8 +330,9 @@ class Ledger:
         self._run("pinging the database", lambda c: c.execute(sa.text("SELECT 1")), write=False)
 
     def close(self) -> None:
-        """Close all pooled connections; later calls raise :class:`LedgerUnavailable`."""
+        """Close all connections (every thread's too); later calls raise LedgerUnavailable."""
         self._closed = True
+        self._connections.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._engine.dispose()
@@ -376,14 +357,25 @@ class Ledger:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _run_on_driver(self, what: str, work: Callable[[Any], T], *, write: bool) -> T:
-        """Like :meth:`_run`, on a pooled driver connection (see :mod:`engine.ledger.driver`).
+        """Like :meth:`_run`, on this thread's driver connection (in autocommit).
 
-        A read on SQLite runs without BEGIN: one SELECT is its own consistent snapshot.
+        A read runs without BEGIN: one SELECT is its own consistent snapshot. A write runs
+        in ``HotPath.begin_write`` … COMMIT, queued behind this process's other SQLite
+        writers (see :meth:`_write_turn`; inlined: this runs twice per decision).
         """
-        self._check_open(what)
+        if self._closed:
+            self._raise_closed(what)
+        write_lock = self._write_lock if write else None
         for attempt in range(1, _RETRIES + 1):
-            with self._write_turn(what, write):
+            if write_lock is not None and not write_lock.acquire(
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+            ):
+                self._raise_write_lock_timeout(what)
+            try:
                 result = self._attempt_on_driver(what, work, write=write, attempt=attempt)
+            finally:
+                if write_lock is not None:
+                    write_lock.release()
             if result is not _RETRY:
                 return cast(T, result)
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -391,36 +383,71 @@ class Ledger:
     def _attempt_on_driver(
         self, what: str, work: Callable[[Any], T], *, write: bool, attempt: int
     ) -> T | object:
-        """One try of :meth:`_run_on_driver`; returns ``_RETRY`` to ask for another."""
-        begin_immediate = write and self._hot.sqlite
+        """One try of :meth:`_run_on_driver`; returns ``_RETRY`` to ask for another.
+
+        Retried: PostgreSQL's deadlock / serialization failures, and a connection found
+        broken that had served earlier calls (the database restarted, a proxy dropped it:
+        what ``pool_pre_ping`` does for pooled connections, without a round trip per call).
+        The only driver write, :meth:`save_decisions`, is idempotent, so a retry after a
+        commit whose outcome was lost stores nothing twice.
+        """
+        connections = self._connections
         try:
-            connection = self._engine.raw_connection()
+            held = connections.acquire()
+        except ConnectionsClosed:
+            self._raise_closed(what)
         except exc.SQLAlchemyError as error:  # e.g. the pool timed out
             _raise_translated(error, what, self._engine)
         except self._driver_error as error:  # the driver could not connect
-            _raise_translated(self._as_sqlalchemy_error(error), what, self._engine)
+            _raise_translated(self._as_sqlalchemy_error(error, dead=True), what, self._engine)
+        connection = held.dbapi
         cursor = None
+        ok = False
         try:
             cursor = connection.cursor()
-            if begin_immediate:
-                cursor.execute("BEGIN IMMEDIATE")
+            if write:
+                cursor.execute(self._hot.begin_write)
             result = work(cursor)
             if write:
                 connection.commit()
+            ok = True
             return result
         except self._driver_error as driver_error:
-            wrapped = self._as_sqlalchemy_error(driver_error, connection, cursor)
+            dead = self._engine.dialect.is_disconnect(cast(Any, driver_error), connection, cursor)
+            wrapped = self._as_sqlalchemy_error(driver_error, dead=dead)
+            if dead:
+                connections.discard(held)
+                if not held.fresh and attempt < _RETRIES:
+                    log.warning("ledger: reconnecting to retry %s on a broken connection", what)
+                    return _RETRY
             if _sqlstate(wrapped) in _RETRYABLE_SQLSTATES and attempt < _RETRIES:
                 log.warning("ledger: retrying %s after %s", what, _sqlstate(wrapped))
                 return _RETRY
             _raise_translated(wrapped, what, self._engine)
         finally:
-            # Closing returns the connection to the pool, which rolls back whatever
-            # was not committed (also when `work` raised something else).
             if cursor is not None:
                 with suppress(Exception):
                     cursor.close()
-            connection.close()
+            if not ok and held.dbapi is not None:
+                # Roll back what the failed call began (a no-op outside a transaction);
+                # a connection that cannot even do that is replaced.
+                try:
+                    connection.rollback()
+                except Exception:
+                    connections.discard(held)
+            connections.release(held, ok=ok)
+
+    def _raise_closed(self, what: str) -> NoReturn:
+        raise LedgerUnavailable(
+            f"ledger is closed (while {what}); the service is shutting down, retry on "
+            "another replica"
+        )
+
+    def _raise_write_lock_timeout(self, what: str) -> NoReturn:
+        raise LedgerUnavailable(
+            f"waited {SQLITE_BUSY_TIMEOUT_MS / 1000:.0f} s for the SQLite write lock while "
+            f"{what}; nothing was written — the ledger is overloaded, retry later"
+        )
 
     @contextmanager
     def _write_turn(self, what: str, write: bool) -> Iterator[None]:
@@ -434,42 +461,28 @@ class Ledger:
             yield
             return
         if not self._write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-            raise LedgerUnavailable(
-                f"waited {SQLITE_BUSY_TIMEOUT_MS / 1000:.0f} s for the SQLite write lock while "
-                f"{what}; nothing was written — the ledger is overloaded, retry later"
-            )
+            self._raise_write_lock_timeout(what)
         try:
             yield
         finally:
             self._write_lock.release()
 
-    def _as_sqlalchemy_error(
-        self, error: Exception, connection: Any = None, cursor: Any = None
-    ) -> exc.DBAPIError:
-        """Wrap a driver error as SQLAlchemy would, dropping the connection if it is dead."""
-        dialect = self._engine.dialect
-        dead = connection is None or dialect.is_disconnect(
-            cast(Any, error), connection.driver_connection, cursor
-        )
-        if dead and connection is not None:
-            connection.invalidate(error)
+    def _as_sqlalchemy_error(self, error: Exception, *, dead: bool) -> exc.DBAPIError:
+        """Wrap a driver error as SQLAlchemy would (``dead``: the connection is lost)."""
         wrapped = exc.DBAPIError.instance(
             None,
             None,
             error,
             self._driver_error,
             connection_invalidated=dead,
-            dialect=dialect,
+            dialect=self._engine.dialect,
         )
         assert isinstance(wrapped, exc.DBAPIError)  # a driver error always wraps as one
         return wrapped
 
     def _check_open(self, what: str) -> None:
         if self._closed:
-            raise LedgerUnavailable(
-                f"ledger is closed (while {what}); the service is shutting down, retry on "
-                "another replica"
-            )
+            self._raise_closed(what)
 
     def _is_stored(self, record: DecisionRecord, planned: LedgerEvent | None) -> bool:
         """Whether ``record`` and its reservation are stored exactly as given."""
@@ -552,6 +565,92 @@ def _event_from_row(row: Sequence[Any]) -> LedgerEvent:
     )
 
 
+class _EventLayout:
+    """A plain class with :class:`LedgerEvent`'s slots, to build events without its __init__.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``: about
+    1 µs per event, half a case read's budget for 20 events. :func:`_events_from_rows`
+    fills an instance of this class by plain slot stores and then makes it a
+    ``LedgerEvent`` (``__class__`` assignment, allowed between classes of identical
+    layout): 3x cheaper, and the result is an ordinary ``LedgerEvent``.
+    """
+
+    __slots__ = LedgerEvent.__slots__
+
+
+def _fast_events_supported() -> bool:
+    """Whether ``_EventLayout`` can stand in for ``LedgerEvent`` (else: the constructor)."""
+    names = tuple(f.name for f in fields(LedgerEvent))
+    if names != LedgerEvent.__slots__ or hasattr(LedgerEvent, "__post_init__"):
+        return False
+    probe = LedgerEvent("e", "c", EventKind.PAYMENT, datetime(2026, 1, 1, tzinfo=UTC))
+    try:
+        built = object.__new__(_EventLayout)
+        for name in names:
+            setattr(built, name, getattr(probe, name))
+        built.__class__ = LedgerEvent  # type: ignore[assignment]
+    except TypeError:  # a layout CPython does not consider the same
+        return False
+    return built == probe and type(built) is LedgerEvent
+
+
+_FAST_EVENTS = _fast_events_supported()
+
+
+def _events_from_rows(
+    rows: Sequence[Sequence[Any]],
+    case_id: str,
+    to_datetime: Callable[[Any], datetime],
+    to_date: Callable[[Any], date | None],
+) -> list[LedgerEvent]:
+    """Rows of ``queries.CASE_EVENT_COLUMNS`` of case ``case_id`` → events (UTC-aware)."""
+    kinds, channels, actions = _KINDS, _CHANNELS, _ACTIONS
+    if not _FAST_EVENTS:
+        return [
+            LedgerEvent(
+                event_id,
+                case_id,
+                kinds[kind],
+                to_datetime(occurred_at),
+                channels[channel],
+                actions[action],
+                amount,
+                None if until is None else to_date(until),
+                decision_id or "",
+                debtor_id,
+            )
+            for (
+                event_id,
+                kind,
+                occurred_at,
+                channel,
+                action,
+                amount,
+                until,
+                decision_id,
+                debtor_id,
+            ) in rows
+        ]
+    events: list[LedgerEvent] = []
+    append = events.append
+    new, layout, event_class = object.__new__, _EventLayout, LedgerEvent
+    for event_id, kind, occurred_at, channel, action, amount, until, decision_id, debtor_id in rows:
+        event: Any = new(layout)
+        event.event_id = event_id
+        event.case_id = case_id
+        event.kind = kinds[kind]
+        event.occurred_at = to_datetime(occurred_at)
+        event.channel = channels[channel]
+        event.action = actions[action]
+        event.amount_minor = amount
+        event.until = None if until is None else to_date(until)
+        event.decision_id = decision_id or ""
+        event.debtor_id = debtor_id
+        event.__class__ = event_class
+        append(event)
+    return events
+
+
 def _outcome_increments(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Fold newly stored event rows into one ``outcome`` upsert row per case."""
     by_case: dict[str, dict[str, Any]] = {}
@@ -581,7 +680,7 @@ def _outcome_increments(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return [by_case[case_id] for case_id in sorted(by_case)]
 
 
-def _reservation_for(record: DecisionRecord, reservation: LedgerEvent) -> LedgerEvent:
+def _check_reservation(record: DecisionRecord, reservation: LedgerEvent) -> None:
     _check_event(reservation)
     if reservation.kind is not EventKind.CONTACT_PLANNED:
         raise ValueError(
@@ -598,10 +697,43 @@ def _reservation_for(record: DecisionRecord, reservation: LedgerEvent) -> Ledger
             f"reservation {reservation.event_id!r} names decision "
             f"{reservation.decision_id!r}, not {record.decision_id!r}; leave it empty"
         )
+
+
+def _reservation_for(record: DecisionRecord, reservation: LedgerEvent) -> LedgerEvent:
+    """The reservation as stored: ``decision_id`` and an empty ``debtor_id`` filled in."""
+    _check_reservation(record, reservation)
     return replace(
         reservation,
         decision_id=record.decision_id,
         debtor_id=reservation.debtor_id or record.debtor_id,
+    )
+
+
+def _reservation_values(
+    record: DecisionRecord, reservation: LedgerEvent, hot: driver.HotPath, recorded_at: Any
+) -> tuple[Any, ...]:
+    """``_event_row`` of ``_reservation_for(record, reservation)``, as the driver binds it.
+
+    Values in ``EVENT_ROW_KEYS`` order (a test holds the two in step); ``recorded_at`` is
+    bound already. Checked by :func:`_check_reservation` beforehand.
+    """
+    action = reservation.action
+    until = reservation.until
+    bind = hot.bind_datetime
+    return (
+        reservation.event_id,
+        reservation.case_id,
+        reservation.debtor_id or record.debtor_id,
+        int(reservation.kind),
+        int(reservation.channel),
+        None if action is None else int(action),
+        bind(reservation.occurred_at),
+        reservation.amount_minor,
+        "",
+        None if until is None else hot.bind_date(until),
+        record.decision_id,
+        SOURCE_DECISION,
+        recorded_at,
     )
 
 
@@ -620,10 +752,40 @@ def _decision_row(record: DecisionRecord) -> dict[str, Any]:
         "policy_arm": record.policy_arm,
         "propensity": record.propensity,
         "ruleset_version": record.ruleset_version,
-        "rule_ids": json.dumps(list(record.rule_ids)),
+        "rule_ids": _rule_ids_json(record.rule_ids),
         "inputs_digest": record.inputs_digest,
         "explanation": record.explanation,
     }
+
+
+def _decision_values(
+    record: DecisionRecord, bind: Callable[[datetime | None], Any]
+) -> tuple[Any, ...]:
+    """``_decision_row(record)`` as the driver binds it, in ``DECISION_ROW_KEYS`` order."""
+    return (
+        record.decision_id,
+        record.case_id,
+        record.debtor_id,
+        bind(record.decided_at),
+        record.treatment_index,
+        record.treatment_label,
+        bind(record.send_at),
+        bind(record.next_review_at),
+        record.policy_name,
+        record.policy_version,
+        record.policy_arm,
+        record.propensity,
+        record.ruleset_version,
+        _rule_ids_json(record.rule_ids),
+        record.inputs_digest,
+        record.explanation,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_ids_json(rule_ids: tuple[str, ...]) -> str:
+    # A service sees a few distinct rule-id sets over and over; json.dumps is ~10x a hit.
+    return json.dumps(list(rule_ids))
 
 
 def _decision_from_row(row: DecisionRow) -> DecisionRecord:
