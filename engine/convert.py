@@ -2,6 +2,12 @@
 
 Validation happens here, once, and collects *every* problem of a request into one
 ``InvalidRequestError`` so a caller can fix all fields in one round trip.
+
+This is on every request's path, so the hot functions read each protobuf field once into
+a local, build a violation's field path and message only when the check fails, look enum
+members up in prebuilt dicts, and convert Timestamps with integer arithmetic instead of
+``Timestamp.ToDatetime``/``FromDatetime`` (bench/bench_convert.py; equality with the
+straightforward versions: tests/engine/test_convert_speedups.py).
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
 from functools import cache
 from typing import Any, cast
@@ -50,21 +56,74 @@ _ACTIONS = frozenset(int(a) for a in Action)
 _EVENT_KINDS = frozenset(int(k) for k in EventKind)
 _CONSENT_STATUSES = frozenset(int(s) for s in ConsentStatus)
 
+# Enum members by wire value: a dict lookup instead of an IntEnum call per field.
+_PRODUCT_BY_VALUE = {int(m): m for m in Product}
+_AGE_BAND_BY_VALUE = {int(m): m for m in AgeBand}
+_CHANNEL_BY_VALUE = {int(m): m for m in Channel}
+_ACTION_BY_VALUE = {int(m): m for m in Action}
+_EVENT_KIND_BY_VALUE = {int(m): m for m in EventKind}
+_CONSENT_BY_VALUE = {int(m): m for m in ConsentStatus}
+_CHANNEL_REQUIRED = frozenset(
+    {EventKind.CONTACT_ATTEMPTED, EventKind.OPT_OUT, EventKind.CONSENT_GRANTED}
+)
+
+# Timestamp ↔ datetime by arithmetic. Timestamp.ToDatetime/FromDatetime give the same
+# values (tests/engine/test_convert_speedups.py) but cost several times more.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_SECONDS_MIN = -62135596800  # 0001-01-01T00:00:00Z, the range Timestamp.ToDatetime accepts
+_SECONDS_MAX = 253402300799  # 9999-12-31T23:59:59Z
+_NANOS_PER_SECOND = 1_000_000_000
+_SECONDS_PER_DAY = 86400
+
 
 def timestamp_to_datetime(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    seconds, nanos = ts.seconds, ts.nanos
+    if _SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < _NANOS_PER_SECOND:
+        return _EPOCH + timedelta(0, seconds, nanos // 1000)
+    return ts.ToDatetime(tzinfo=UTC)  # out of range: raises its ValueError
+
+
+def utc_seconds_nanos(at: datetime) -> tuple[int, int]:
+    """``(seconds, nanos)`` of the Timestamp for ``at`` (naive means local time, as in
+    ``datetime.astimezone``)."""
+    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
+    delta = utc - _EPOCH
+    return delta.days * _SECONDS_PER_DAY + delta.seconds, utc.microsecond * 1000
 
 
 def datetime_to_timestamp(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at.astimezone(UTC))
-    return ts
+    seconds, nanos = utc_seconds_nanos(at)
+    return Timestamp(seconds=seconds, nanos=nanos)
 
 
 def _timestamp_to_date(ts: Timestamp) -> date:
     # Dates travel as Timestamps at 00:00 UTC of that calendar date (protobuf convention
     # for date-only values in this API); any time part is ignored.
-    return ts.ToDatetime(tzinfo=UTC).date()
+    seconds, nanos = ts.seconds, ts.nanos
+    if _SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < _NANOS_PER_SECOND:
+        return date.fromordinal(_EPOCH_ORDINAL + seconds // _SECONDS_PER_DAY)
+    return ts.ToDatetime(tzinfo=UTC).date()  # out of range: raises its ValueError
+
+
+_LOCAL_ISO: dict[tuple[datetime, ZoneInfo], str] = {}
+_LOCAL_ISO_MAX = 4096
+
+
+def local_isoformat(at: datetime, zone: ZoneInfo) -> str:
+    """``at.astimezone(zone).isoformat()``, remembered for UTC instants: send times repeat
+    (whole minutes at the start of a few slots), and formatting with a ZoneInfo offset is
+    slow. (Other instants are not: equal wall times of one zone may differ by ``fold``.)"""
+    if at.tzinfo is not UTC:
+        return at.astimezone(zone).isoformat()
+    key = (at, zone)
+    text = _LOCAL_ISO.get(key)
+    if text is None:
+        text = at.astimezone(zone).isoformat()
+        if len(_LOCAL_ISO) >= _LOCAL_ISO_MAX:
+            _LOCAL_ISO.clear()
+        _LOCAL_ISO[key] = text
+    return text
 
 
 class _Collector:
@@ -81,20 +140,34 @@ class _Collector:
             raise InvalidRequestError(self.violations)
 
 
-def _check_id(c: _Collector, value: str, field: str) -> None:
-    c.check(bool(value), field, "is required (a non-empty pseudonymous id)")
-    c.check(len(value) <= _MAX_ID, field, f"is longer than {_MAX_ID} characters")
+def _is_code(value: str, length: int, pattern: re.Pattern[str]) -> bool:
+    """``pattern.match(value)`` for ``^[A-Z]{n}$``, without the regex in the common case."""
+    if len(value) == length and value.isascii() and value.isalpha() and value.isupper():
+        return True
+    return pattern.match(value) is not None  # also the odd cases, e.g. a trailing newline
 
 
-def _check_money(c: _Collector, money: types_pb2.Money, field: str, *, required: bool) -> None:
-    if not required and not money.currency and money.amount_minor == 0:
+def _check_id(out: list[FieldViolation], value: str, field: str) -> None:
+    if not value:
+        out.append(FieldViolation(field, "is required (a non-empty pseudonymous id)"))
+    elif len(value) > _MAX_ID:
+        out.append(FieldViolation(field, f"is longer than {_MAX_ID} characters"))
+
+
+def _check_money(
+    out: list[FieldViolation], money: types_pb2.Money, field: str, *, required: bool
+) -> None:
+    currency, amount = money.currency, money.amount_minor
+    if not required and not currency and amount == 0:
         return
-    c.check(
-        bool(_CURRENCY.match(money.currency)),
-        f"{field}.currency",
-        f"must be an ISO 4217 code like 'SEK', got {money.currency!r}",
-    )
-    c.check(money.amount_minor >= 0, f"{field}.amount_minor", "must be ≥ 0 (minor units)")
+    if not _is_code(currency, 3, _CURRENCY):
+        out.append(
+            FieldViolation(
+                f"{field}.currency", f"must be an ISO 4217 code like 'SEK', got {currency!r}"
+            )
+        )
+    if amount < 0:
+        out.append(FieldViolation(f"{field}.amount_minor", "must be ≥ 0 (minor units)"))
 
 
 @cache
@@ -102,15 +175,12 @@ def _enum_members(enum_cls: type[IntEnum]) -> tuple[frozenset[int], list[str]]:
     return frozenset(int(m) for m in enum_cls), [m.name for m in enum_cls]
 
 
-def _enum_value(
-    c: _Collector, enum_cls: type[IntEnum], value: int, field: str, *, allow_zero: bool
-) -> int:
-    if value == 0 and allow_zero:
-        return 0
-    valid, names = _enum_members(enum_cls)
-    if value not in valid:
-        c.check(False, field, f"must be one of {names}, got {value}")
-    return value
+def _check_enum(out: list[FieldViolation], enum_cls: type[IntEnum], value: int, field: str) -> None:
+    """A value of ``enum_cls`` (0, "unspecified", allowed) or a violation."""
+    if value:
+        valid, names = _enum_members(enum_cls)
+        if value not in valid:
+            out.append(FieldViolation(field, f"must be one of {names}, got {value}"))
 
 
 def parse_zone(name: str) -> ZoneInfo | None:
@@ -124,73 +194,113 @@ def case_from_proto(
     case: case_pb2.Case, prefix: str = "case"
 ) -> tuple[CaseSnapshot, list[LedgerEvent]]:
     """Validate a ``tact.v1.Case`` and convert it; InvalidRequestError lists every problem."""
-    c = _Collector()
-    _check_id(c, case.case_id, f"{prefix}.case_id")
-    _check_id(c, case.debtor_id, f"{prefix}.debtor_id")
-    c.check(
-        bool(_COUNTRY.match(case.country)),
-        f"{prefix}.country",
-        f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {case.country!r}",
-    )
-    if case.timezone:
-        c.check(
-            parse_zone(case.timezone) is not None,
-            f"{prefix}.timezone",
-            f"unknown IANA time zone {case.timezone!r}; use a name like 'Europe/Oslo' "
-            "or leave it empty",
-        )
-    c.check(case.HasField("outstanding"), f"{prefix}.outstanding", "is required")
-    _check_money(c, case.outstanding, f"{prefix}.outstanding", required=True)
-    _check_money(c, case.original, f"{prefix}.original", required=False)
-    if case.original.currency and case.outstanding.currency:
-        c.check(
-            case.original.currency == case.outstanding.currency,
-            f"{prefix}.original.currency",
-            "must equal outstanding.currency",
-        )
-    c.check(case.days_past_due >= 0, f"{prefix}.days_past_due", "must be ≥ 0")
-    _enum_value(c, Product, case.product, f"{prefix}.product", allow_zero=True)
+    out: list[FieldViolation] = []
+    case_id = case.case_id
+    debtor_id = case.debtor_id
+    country = case.country
+    timezone = case.timezone
+    outstanding = case.outstanding
+    original = case.original
+    days_past_due = case.days_past_due
+    product = case.product
     d = case.debtor
-    _enum_value(c, AgeBand, d.age_band, f"{prefix}.debtor.age_band", allow_zero=True)
-    c.check(d.tenure_months >= 0, f"{prefix}.debtor.tenure_months", "must be ≥ 0")
-    for name in ("prior_on_time_ratio", "risk_score"):
-        value = getattr(d, name)
-        c.check(0.0 <= value <= 1.0, f"{prefix}.debtor.{name}", f"must be in [0, 1], got {value}")
+    age_band = d.age_band
+    tenure_months = d.tenure_months
+    ratio = d.prior_on_time_ratio
+    risk = d.risk_score
+
+    _check_id(out, case_id, f"{prefix}.case_id")
+    _check_id(out, debtor_id, f"{prefix}.debtor_id")
+    if not _is_code(country, 2, _COUNTRY):
+        out.append(
+            FieldViolation(
+                f"{prefix}.country",
+                f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {country!r}",
+            )
+        )
+    if timezone and parse_zone(timezone) is None:
+        out.append(
+            FieldViolation(
+                f"{prefix}.timezone",
+                f"unknown IANA time zone {timezone!r}; use a name like 'Europe/Oslo' "
+                "or leave it empty",
+            )
+        )
+    if not case.HasField("outstanding"):
+        out.append(FieldViolation(f"{prefix}.outstanding", "is required"))
+    _check_money(out, outstanding, f"{prefix}.outstanding", required=True)
+    _check_money(out, original, f"{prefix}.original", required=False)
+    currency = outstanding.currency
+    original_currency = original.currency
+    if original_currency and currency and original_currency != currency:
+        out.append(FieldViolation(f"{prefix}.original.currency", "must equal outstanding.currency"))
+    if days_past_due < 0:
+        out.append(FieldViolation(f"{prefix}.days_past_due", "must be ≥ 0"))
+    _check_enum(out, Product, product, f"{prefix}.product")
+    _check_enum(out, AgeBand, age_band, f"{prefix}.debtor.age_band")
+    if tenure_months < 0:
+        out.append(FieldViolation(f"{prefix}.debtor.tenure_months", "must be ≥ 0"))
+    if not 0.0 <= ratio <= 1.0:
+        out.append(
+            FieldViolation(
+                f"{prefix}.debtor.prior_on_time_ratio", f"must be in [0, 1], got {ratio}"
+            )
+        )
+    if not 0.0 <= risk <= 1.0:
+        out.append(FieldViolation(f"{prefix}.debtor.risk_score", f"must be in [0, 1], got {risk}"))
     consents: dict[Channel, ConsentStatus] = {}
     for i, consent in enumerate(case.consents):
-        field = f"{prefix}.consents[{i}]"
-        known_channel = consent.channel in _CHANNELS
-        c.check(known_channel, f"{field}.channel", f"must be one of {_CHANNEL_NAMES}")
-        known_status = consent.status in _CONSENT_STATUSES
-        c.check(known_status, f"{field}.status", f"unknown ConsentStatus {consent.status}")
-        if known_channel and known_status:
-            channel = Channel(consent.channel)
-            c.check(channel not in consents, f"{field}.channel", "appears twice; one per channel")
-            consents[channel] = ConsentStatus(consent.status)
-    events = [
-        ev
-        for i, e in enumerate(case.recent_events)
-        if (ev := _event_from_proto(c, e, f"{prefix}.recent_events[{i}]", case_id=case.case_id))
-    ]
-    c.raise_if_any()
+        channel_value, status_value = consent.channel, consent.status
+        channel = _CHANNEL_BY_VALUE.get(channel_value) if channel_value else None
+        status = _CONSENT_BY_VALUE.get(status_value)
+        if channel is None:
+            out.append(
+                FieldViolation(
+                    f"{prefix}.consents[{i}].channel", f"must be one of {_CHANNEL_NAMES}"
+                )
+            )
+        if status is None:
+            out.append(
+                FieldViolation(
+                    f"{prefix}.consents[{i}].status", f"unknown ConsentStatus {status_value}"
+                )
+            )
+        if channel is not None and status is not None:
+            if channel in consents:
+                out.append(
+                    FieldViolation(
+                        f"{prefix}.consents[{i}].channel", "appears twice; one per channel"
+                    )
+                )
+            consents[channel] = status
+    events: list[LedgerEvent] = []
+    recent = case.recent_events
+    if recent:
+        path = f"{prefix}.recent_events"
+        for i, e in enumerate(recent):
+            if (ev := _event_from_proto(out, e, path, i, case_id=case_id)) is not None:
+                events.append(ev)
+    if out:
+        raise InvalidRequestError(out)
 
     f = case.flags
+    has_debtor = d.ByteSize() != 0
     snapshot = CaseSnapshot(
-        case_id=case.case_id,
-        debtor_id=case.debtor_id,
-        country=case.country,
-        timezone=case.timezone or None,
-        currency=case.outstanding.currency,
-        outstanding_minor=case.outstanding.amount_minor,
-        original_minor=case.original.amount_minor or case.outstanding.amount_minor,
-        days_past_due=case.days_past_due,
-        product=Product(case.product),
+        case_id=case_id,
+        debtor_id=debtor_id,
+        country=country,
+        timezone=timezone or None,
+        currency=currency,
+        outstanding_minor=outstanding.amount_minor,
+        original_minor=original.amount_minor or outstanding.amount_minor,
+        days_past_due=days_past_due,
+        product=_PRODUCT_BY_VALUE[product],
         debtor=DebtorProfile(
-            age_band=AgeBand(d.age_band),
+            age_band=_AGE_BAND_BY_VALUE[age_band],
             language=d.language,
-            tenure_months=d.tenure_months,
-            prior_on_time_ratio=d.prior_on_time_ratio if d.ByteSize() else 0.5,
-            risk_score=d.risk_score if d.ByteSize() else 0.5,
+            tenure_months=tenure_months,
+            prior_on_time_ratio=ratio if has_debtor else 0.5,
+            risk_score=risk if has_debtor else 0.5,
             has_app=d.has_app,
         ),
         consents=consents,
@@ -214,53 +324,70 @@ def case_from_proto(
 
 
 def _event_from_proto(
-    c: _Collector, e: case_pb2.Event, field: str, *, case_id: str | None
+    out: list[FieldViolation],
+    e: case_pb2.Event,
+    path: str,
+    i: int,
+    *,
+    case_id: str | None,
 ) -> LedgerEvent | None:
-    ok = True
-    ok &= c.check(bool(e.event_id), f"{field}.event_id", "is required (the idempotency key)")
-    ok &= c.check(len(e.event_id) <= _MAX_ID, f"{field}.event_id", "is longer than 128 characters")
+    """Event ``path[i]``: validated (violations appended to ``out``) and converted."""
+    event_id = e.event_id
+    event_case_id = e.case_id
+    kind = e.type
+    channel = e.channel
+    action = e.action
+    has_occurred_at = e.HasField("occurred_at")
+    has_until = e.HasField("until")
+    problems: list[tuple[str, str]] = []
+    if not event_id:
+        problems.append(("event_id", "is required (the idempotency key)"))
+    elif len(event_id) > _MAX_ID:
+        problems.append(("event_id", "is longer than 128 characters"))
     if case_id is None:
-        ok &= c.check(bool(e.case_id), f"{field}.case_id", "is required")
-    elif e.case_id:
-        ok &= c.check(
-            e.case_id == case_id, f"{field}.case_id", "must equal case.case_id or be empty"
-        )
-    ok &= c.check(e.type != 0, f"{field}.type", "is required (an EventType)")
-    if e.type:
-        ok &= c.check(
-            e.type in _EVENT_KINDS,
-            f"{field}.type",
-            f"unknown EventType {e.type}",
-        )
-        ok &= c.check(
-            e.type != EventKind.CONTACT_PLANNED,
-            f"{field}.type",
-            "CONTACT_PLANNED is written by tact itself; report CONTACT_ATTEMPTED instead",
-        )
-    ok &= c.check(e.HasField("occurred_at"), f"{field}.occurred_at", "is required (UTC)")
-    if e.channel:
-        ok &= c.check(
-            e.channel in {int(ch) for ch in Channel}, f"{field}.channel", "unknown Channel"
-        )
-    if e.action:
-        ok &= c.check(e.action in _ACTIONS, f"{field}.action", "unknown Action")
-    if e.type in (EventKind.CONTACT_ATTEMPTED, EventKind.OPT_OUT, EventKind.CONSENT_GRANTED):
-        ok &= c.check(e.channel != 0, f"{field}.channel", "is required for this event type")
-    if e.type == EventKind.BREATHING_SPACE_STARTED:
-        ok &= c.check(e.HasField("until"), f"{field}.until", "is required: the last day")
-    if e.HasField("amount"):
-        _check_money(c, e.amount, f"{field}.amount", required=False)
-    if not ok:
+        if not event_case_id:
+            problems.append(("case_id", "is required"))
+    elif event_case_id and event_case_id != case_id:
+        problems.append(("case_id", "must equal case.case_id or be empty"))
+    if not kind:
+        problems.append(("type", "is required (an EventType)"))
+    else:
+        if kind not in _EVENT_KINDS:
+            problems.append(("type", f"unknown EventType {kind}"))
+        elif kind == EventKind.CONTACT_PLANNED:
+            problems.append(
+                (
+                    "type",
+                    "CONTACT_PLANNED is written by tact itself; report CONTACT_ATTEMPTED instead",
+                )
+            )
+    if not has_occurred_at:
+        problems.append(("occurred_at", "is required (UTC)"))
+    if channel and channel not in _CHANNEL_BY_VALUE:
+        problems.append(("channel", "unknown Channel"))
+    if action and action not in _ACTIONS:
+        problems.append(("action", "unknown Action"))
+    if kind in _CHANNEL_REQUIRED and not channel:
+        problems.append(("channel", "is required for this event type"))
+    if kind == EventKind.BREATHING_SPACE_STARTED and not has_until:
+        problems.append(("until", "is required: the last day"))
+    if problems:
+        field = f"{path}[{i}]"
+        out.extend(FieldViolation(f"{field}.{name}", text) for name, text in problems)
+    has_amount = e.HasField("amount")
+    if has_amount:
+        _check_money(out, e.amount, f"{path}[{i}].amount", required=False)
+    if problems:
         return None
     return LedgerEvent(
-        event_id=e.event_id,
-        case_id=e.case_id or (case_id or ""),
-        kind=EventKind(e.type),
+        event_id=event_id,
+        case_id=event_case_id or (case_id or ""),
+        kind=_EVENT_KIND_BY_VALUE[kind],
         occurred_at=timestamp_to_datetime(e.occurred_at),
-        channel=Channel(e.channel),
-        action=Action(e.action) if e.action else None,
-        amount_minor=e.amount.amount_minor,
-        until=_timestamp_to_date(e.until) if e.HasField("until") else None,
+        channel=_CHANNEL_BY_VALUE[channel],
+        action=_ACTION_BY_VALUE[action] if action else None,
+        amount_minor=e.amount.amount_minor if has_amount else 0,
+        until=_timestamp_to_date(e.until) if has_until else None,
         decision_id=e.decision_id,
     )
 
@@ -284,7 +411,7 @@ def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
     debtors: dict[str, str] = {}
     currencies: dict[str, str] = {}
     for i, e in enumerate(events):
-        ev = _event_from_proto(c, e, f"events[{i}]", case_id=None)
+        ev = _event_from_proto(c.violations, e, "events", i, case_id=None)
         if ev is not None:
             out.append(ev)
             debtors[ev.event_id] = e.debtor_id
@@ -330,36 +457,48 @@ def treatment_from_proto(t: types_pb2.Treatment, field: str = "proposed") -> Tre
     return CATALOGUE[int(matches[0])]
 
 
-def treatment_to_proto(
+def treatment_values(
     t: Treatment, index: int, *, outstanding_minor: int, currency: str
-) -> types_pb2.Treatment:
-    offer = types_pb2.Offer(kind=cast(Any, int(t.offer)))
-    if t.offer in PLAN_INSTALMENTS:
-        n = PLAN_INSTALMENTS[t.offer]
-        offer.instalments = n
-        offer.instalment_amount.CopyFrom(
-            types_pb2.Money(amount_minor=-(-outstanding_minor // n), currency=currency)
-        )
-    elif t.offer in DEFERRAL_DAYS:
-        offer.deferral_days = DEFERRAL_DAYS[t.offer]
-    elif t.offer in SETTLEMENT_DISCOUNT:
-        discount = SETTLEMENT_DISCOUNT[t.offer]
-        offer.discount = discount
-        offer.settlement_amount.CopyFrom(
-            types_pb2.Money(
-                amount_minor=round(outstanding_minor * (1 - discount)), currency=currency
-            )
-        )
-    # Enum values travel as plain ints: the catalogue's IntEnums mirror the proto enums.
+) -> dict[str, Any]:
+    """Keyword arguments of ``types_pb2.Treatment`` for ``t`` (sub-messages as dicts), for
+    building it inside its parent message's constructor in one go."""
     values: dict[str, Any] = {
         "action": int(t.action),
         "channel": int(t.channel),
         "tone": int(t.tone),
-        "offer": offer if t.offer is not Offer.NONE else None,
         "slot": int(t.slot),
         "catalogue_index": index,
     }
-    return types_pb2.Treatment(**values)
+    offer = t.offer
+    if offer is not Offer.NONE:
+        terms: dict[str, Any] = {"kind": int(offer)}
+        if offer in PLAN_INSTALMENTS:
+            n = PLAN_INSTALMENTS[offer]
+            terms["instalments"] = n
+            terms["instalment_amount"] = {
+                "amount_minor": -(-outstanding_minor // n),
+                "currency": currency,
+            }
+        elif offer in DEFERRAL_DAYS:
+            terms["deferral_days"] = DEFERRAL_DAYS[offer]
+        elif offer in SETTLEMENT_DISCOUNT:
+            discount = SETTLEMENT_DISCOUNT[offer]
+            terms["discount"] = discount
+            terms["settlement_amount"] = {
+                "amount_minor": round(outstanding_minor * (1 - discount)),
+                "currency": currency,
+            }
+        values["offer"] = terms
+    return values
+
+
+def treatment_to_proto(
+    t: Treatment, index: int, *, outstanding_minor: int, currency: str
+) -> types_pb2.Treatment:
+    # Enum values travel as plain ints: the catalogue's IntEnums mirror the proto enums.
+    return types_pb2.Treatment(
+        **treatment_values(t, index, outstanding_minor=outstanding_minor, currency=currency)
+    )
 
 
 def _date_to_timestamp(day: date) -> Timestamp:
@@ -439,8 +578,11 @@ __all__ = [
     "datetime_to_timestamp",
     "event_to_proto",
     "events_from_proto",
+    "local_isoformat",
     "parse_zone",
     "timestamp_to_datetime",
     "treatment_from_proto",
     "treatment_to_proto",
+    "treatment_values",
+    "utc_seconds_nanos",
 ]

@@ -113,48 +113,52 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 def decision_to_proto(
     outcome: DecisionOutcome, *, include_inputs: bool = False
 ) -> decision_service_pb2.Decision:
+    # One constructor call, sub-messages as dicts where that saves building and copying one.
+    from engine.convert import local_isoformat, utc_seconds_nanos
+
     snap = outcome.snapshot
-    decision = decision_service_pb2.Decision(
-        decision_id=outcome.decision_id,
-        case_id=snap.case_id,
-        treatment=treatment_to_proto(
+    seconds, nanos = utc_seconds_nanos(outcome.decided_at)
+    values: dict[str, Any] = {
+        "decision_id": outcome.decision_id,
+        "case_id": snap.case_id,
+        "treatment": treatment_to_proto(
             outcome.treatment,
             outcome.index,
             outstanding_minor=snap.outstanding_minor,
             currency=snap.currency,
         ),
-        policy=decision_service_pb2.PolicyInfo(
-            name=outcome.policy_name,
-            version=outcome.policy_version,
-            arm=outcome.arm,
-            propensity=outcome.propensity,
-            sampled=outcome.sampled,
-        ),
-        ruleset_version=outcome.ruleset_version,
-        rule_hits=[
-            types_pb2.RuleHit(rule_id=h.rule_id, message=h.message, citation=h.citation)
+        "policy": {
+            "name": outcome.policy_name,
+            "version": outcome.policy_version,
+            "arm": outcome.arm,
+            "propensity": outcome.propensity,
+            "sampled": outcome.sampled,
+        },
+        "ruleset_version": outcome.ruleset_version,
+        "rule_hits": [
+            {"rule_id": h.rule_id, "message": h.message, "citation": h.citation}
             for h in outcome.rule_hits
         ],
-        explanation=outcome.explanation,
-        decided_at=datetime_to_timestamp(outcome.decided_at),
-        dry_run=outcome.dry_run,
-        timezone=outcome.zone.key,
-    )
-    if outcome.send_at is not None:
-        decision.send_at.CopyFrom(datetime_to_timestamp(outcome.send_at))
-        decision.send_at_local = outcome.send_at.astimezone(outcome.zone).isoformat()
-    if outcome.next_review_at is not None:
-        decision.next_review_at.CopyFrom(datetime_to_timestamp(outcome.next_review_at))
+        "explanation": outcome.explanation,
+        "decided_at": {"seconds": seconds, "nanos": nanos},
+        "dry_run": outcome.dry_run,
+        "timezone": outcome.zone.key,
+    }
+    if (send_at := outcome.send_at) is not None:
+        seconds, nanos = utc_seconds_nanos(send_at)
+        values["send_at"] = {"seconds": seconds, "nanos": nanos}
+        values["send_at_local"] = local_isoformat(send_at, outcome.zone)
+    if (next_review_at := outcome.next_review_at) is not None:
+        seconds, nanos = utc_seconds_nanos(next_review_at)
+        values["next_review_at"] = {"seconds": seconds, "nanos": nanos}
     if include_inputs:
-        decision.inputs.CopyFrom(
-            decision_service_pb2.DecisionInputs(
-                observation=outcome.observation.tolist(),
-                allowed_indices=np.flatnonzero(outcome.mask).tolist(),
-                feature_schema_hash=feature_schema_hash(),
-                catalogue_hash=CATALOGUE.content_hash,
-            )
-        )
-    return decision
+        values["inputs"] = {
+            "observation": outcome.observation.tolist(),
+            "allowed_indices": np.flatnonzero(outcome.mask).tolist(),
+            "feature_schema_hash": feature_schema_hash(),
+            "catalogue_hash": CATALOGUE.content_hash,
+        }
+    return decision_service_pb2.Decision(**values)
 
 
 def _error_decision(
@@ -197,10 +201,29 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
 
     @staticmethod
     def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
-        pinned = decision_service_pb2.DecideRequest()
-        pinned.CopyFrom(request)
-        pinned.now.CopyFrom(datetime_to_timestamp(now))
-        return inputs_digest(pinned.SerializeToString(deterministic=True))
+        """sha256 of the request's deterministic serialization with ``now`` set to ``now``.
+
+        Spliced instead of serializing a pinned copy (same bytes, no copy): known fields
+        are written in field-number order (case = 1, now = 2, dry_run, include_inputs),
+        unknown ones after them, so the ``now`` field goes right after the case field.
+        """
+        data = request.SerializeToString(deterministic=True)
+        cut = end = 0  # data[cut:end] is the request's own `now` field, if any
+        for name in ("case", "now"):
+            if request.HasField(name):  # one tag byte, the varint length, the message
+                pos, length, shift = end + 1, 0, 0
+                while True:
+                    byte = data[pos]
+                    pos += 1
+                    length |= (byte & 0x7F) << shift
+                    if byte < 0x80:
+                        break
+                    shift += 7
+                end = pos + length
+            if name == "case":
+                cut = end
+        pinned = datetime_to_timestamp(now).SerializeToString()  # < 128 bytes: 1-byte length
+        return inputs_digest(data[:cut] + bytes((0x12, len(pinned))) + pinned + data[end:])
 
     @staticmethod
     def _check_deadline(context: grpc.ServicerContext) -> None:
