@@ -15,11 +15,11 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import numpy as np
@@ -29,20 +29,24 @@ from grpc_status import rpc_status
 
 from engine.admin import AdminServicer
 from engine.app import ServiceComponents, build_components
+from engine.batching import GroupRunner
 from engine.catalogue import CATALOGUE
 from engine.convert import (
     case_from_proto,
     datetime_to_timestamp,
     events_from_proto,
+    local_isoformat,
     timestamp_to_datetime,
     treatment_from_proto,
-    treatment_to_proto,
+    treatment_values,
+    utc_seconds_nanos,
 )
 from engine.features import feature_schema_hash
 from engine.ledger import inputs_digest
 from engine.metrics import ServiceMetrics
 from engine.pipeline import DecisionOutcome
 from engine.settings import Settings
+from engine.state import CaseSnapshot, LedgerEvent
 from engine.status import DeadlineExceededError, grpc_code, to_status
 from tact.v1 import (
     admin_service_pb2,
@@ -114,14 +118,12 @@ def decision_to_proto(
     outcome: DecisionOutcome, *, include_inputs: bool = False
 ) -> decision_service_pb2.Decision:
     # One constructor call, sub-messages as dicts where that saves building and copying one.
-    from engine.convert import local_isoformat, utc_seconds_nanos
-
     snap = outcome.snapshot
     seconds, nanos = utc_seconds_nanos(outcome.decided_at)
     values: dict[str, Any] = {
         "decision_id": outcome.decision_id,
         "case_id": snap.case_id,
-        "treatment": treatment_to_proto(
+        "treatment": treatment_values(
             outcome.treatment,
             outcome.index,
             outstanding_minor=snap.outstanding_minor,
@@ -176,6 +178,7 @@ def _error_decision(
 
 
 _END = object()
+_Job = tuple[decision_service_pb2.DecideRequest, grpc.ServicerContext]
 
 
 class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
@@ -188,6 +191,13 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         self.pipeline = components.pipeline
         self.settings = settings
         self.metrics = metrics
+        # Concurrent Decide calls are decided and committed together (group commit); a
+        # lone call runs at once on its own thread. One case is never twice in a group.
+        self.groups: GroupRunner[_Job, decision_service_pb2.Decision] = GroupRunner(
+            lambda jobs: self._decide_batch([r for r, _ in jobs], [c for _, c in jobs]),
+            key=lambda job: job[0].case.case_id,
+            max_group=settings.decide_group_size,
+        )
 
     def _render(
         self, outcome: DecisionOutcome, request: decision_service_pb2.DecideRequest
@@ -234,15 +244,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
     def Decide(
         self, request: decision_service_pb2.DecideRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.Decision:
-        now = self._now(request)
-        snapshot, events = case_from_proto(request.case)
-        [outcome] = self.pipeline.decide_many([(snapshot, events, now)], dry_run=request.dry_run)
-        if isinstance(outcome, Exception):
-            raise outcome
-        if not request.dry_run:
-            self._check_deadline(context)
-            self.pipeline.persist([(outcome, self._digest(request, now))])
-        return self._render(outcome, request)
+        return self.groups.submit((request, context))
 
     def DecideStream(
         self,
@@ -275,47 +277,60 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 finished = True
                 batch.pop()
             if batch:
-                yield from self._decide_batch(batch, context)
+                decided = self._decide_batch(batch, [context] * len(batch))
+                yield from (
+                    _error_decision(request, r, self.metrics) if isinstance(r, Exception) else r
+                    for request, r in zip(batch, decided, strict=True)
+                )
 
     def _decide_batch(
-        self, requests: list[decision_service_pb2.DecideRequest], context: grpc.ServicerContext
-    ) -> list[decision_service_pb2.Decision]:
-        results: list[Any] = [None] * len(requests)
-        cases: list[Any] = []
+        self,
+        requests: Sequence[decision_service_pb2.DecideRequest],
+        contexts: Sequence[grpc.ServicerContext],
+    ) -> list[decision_service_pb2.Decision | Exception]:
+        """Decide requests together: one policy call per arm, one ledger transaction for
+        all that are stored. Per request: its Decision, or the exception that stopped it
+        (nothing of it stored; the caller turns it into a status or an error decision)."""
+        results: list[decision_service_pb2.Decision | Exception | None] = [None] * len(requests)
+        cases: list[tuple[CaseSnapshot, list[LedgerEvent], datetime]] = []
         rows: list[int] = []
         for row, request in enumerate(requests):
             try:
                 snapshot, events = case_from_proto(request.case)
             except Exception as exc:
-                results[row] = _error_decision(request, exc, self.metrics)
+                results[row] = exc
                 continue
             cases.append((snapshot, events, self._now(request)))
             rows.append(row)
         outcomes = self.pipeline.decide_many(cases, dry_run=False)
         to_store: list[tuple[DecisionOutcome, str]] = []
+        stored_rows: list[int] = []
         for row, case, outcome in zip(rows, cases, outcomes, strict=True):
             request = requests[row]
             if isinstance(outcome, Exception):
-                results[row] = _error_decision(request, outcome, self.metrics)
-                continue
-            if request.dry_run:
-                results[row] = self._render(outcome, request)
-            else:
-                to_store.append((outcome, self._digest(request, case[2])))
                 results[row] = outcome
+            elif request.dry_run:
+                results[row] = self._render(replace(outcome, dry_run=True), request)
+            else:
+                try:  # checked before anything is written
+                    self._check_deadline(contexts[row])
+                except DeadlineExceededError as exc:
+                    results[row] = exc
+                    continue
+                to_store.append((outcome, self._digest(request, case[2])))
+                stored_rows.append(row)
         if to_store:
             try:
-                self._check_deadline(context)
                 self.pipeline.persist(to_store)
             except Exception as exc:
-                # Nothing of this batch is reported as decided unless it was stored.
-                for row, result in enumerate(results):
-                    if isinstance(result, DecisionOutcome):
-                        results[row] = _error_decision(requests[row], exc, self.metrics)
-        return [
-            self._render(r, requests[row]) if isinstance(r, DecisionOutcome) else r
-            for row, r in enumerate(results)
-        ]
+                # Nothing of the group is reported as decided unless it was stored.
+                for row in stored_rows:
+                    results[row] = exc
+            else:
+                for row, (outcome, _digest) in zip(stored_rows, to_store, strict=True):
+                    results[row] = self._render(outcome, requests[row])
+        assert all(r is not None for r in results)
+        return cast(list[decision_service_pb2.Decision | Exception], results)
 
     def RecordEvents(
         self, request: decision_service_pb2.RecordEventsRequest, context: grpc.ServicerContext
@@ -355,6 +370,7 @@ class RunningServer:
     components: ServiceComponents
     health: health.HealthServicer
     _stop_monitor: threading.Event
+    decisions: DecisionServicer
 
     def stop(self, grace: float | None = None) -> None:
         self._stop_monitor.set()
@@ -387,9 +403,8 @@ def create_server(settings: Settings, components: ServiceComponents | None = Non
         # on a taken port must fail loudly instead of silently splitting the traffic.
         options=[("grpc.so_reuseport", 1 if settings.processes > 1 else 0)],
     )
-    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
-        DecisionServicer(components, settings, metrics), server
-    )
+    decisions = DecisionServicer(components, settings, metrics)
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(decisions, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(components, metrics), server
     )
@@ -406,7 +421,7 @@ def create_server(settings: Settings, components: ServiceComponents | None = Non
     for name in ("", SERVICE_NAME, RULES_HEALTH_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = threading.Event()
-    running = RunningServer(server, port, components, health_servicer, stop)
+    running = RunningServer(server, port, components, health_servicer, stop, decisions)
     threading.Thread(
         target=_monitor, args=(running, stop, 2.0), name="tact-health", daemon=True
     ).start()

@@ -12,7 +12,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
-    """Settings of ``tact serve``; the README's configuration table is generated from this."""
+    """Settings of ``tact serve``; the README's configuration table lists every field (a test
+    checks it)."""
 
     model_config = SettingsConfigDict(env_prefix="TACT_", extra="ignore")
 
@@ -49,6 +50,13 @@ class Settings(BaseSettings):
         le=64,
         description="Server processes sharing the port (SO_REUSEPORT): Python decides on "
         "one core per process. More than 1 needs a fixed port.",
+    )
+    decide_group_size: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="Decide: concurrent calls decided and committed together, at most this "
+        "many (1 = one at a time). A lone call is never delayed.",
     )
     stream_batch_size: int = Field(
         128, ge=1, le=4096, description="DecideStream: cases decided and committed together."

@@ -100,3 +100,15 @@ def test_unreachable_server_says_how_to_start_it(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "make serve" in result.output
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    from engine.settings import Settings
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [
+        f"TACT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"| `TACT_{name.upper()}` |" not in readme
+    ]
+    assert not missing, f"README configuration table lacks {missing}"

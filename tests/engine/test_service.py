@@ -248,13 +248,15 @@ def test_stream_keeps_order_and_isolates_a_bad_case(stub) -> None:
     cases = [se_case() for _ in range(12)]
     cases[5].country = "sweden"
     requests = [
-        decision_service_pb2.DecideRequest(case=c, now=datetime_to_timestamp(NOW)) for c in cases
+        decision_service_pb2.DecideRequest(case=c, now=datetime_to_timestamp(NOW), dry_run=i == 7)
+        for i, c in enumerate(cases)
     ]
     decisions = list(stub.DecideStream(iter(requests), timeout=30))
     assert [d.case_id for d in decisions] == [c.case_id for c in cases]
     assert decisions[5].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert decisions[5].treatment.action == types_pb2.ACTION_WAIT and not decisions[5].decision_id
     assert all(not d.HasField("error") and d.decision_id for i, d in enumerate(decisions) if i != 5)
+    assert [d.dry_run for d in decisions] == [i == 7 for i in range(12)]
 
 
 def test_health_and_reflection(channel: grpc.Channel) -> None:
@@ -306,9 +308,10 @@ def test_breathing_space_waits_until_the_morning_after_it_ends(stub) -> None:
     assert any(h.rule_id.startswith("GB.breathing-space") for h in decision.rule_hits)
 
 
-def test_concurrent_decisions_never_mix_cases(stub) -> None:
+def test_concurrent_decisions_never_mix_cases(stub, running: RunningServer) -> None:
     """8 client threads deciding different countries at once get exactly the answers each
-    case gets alone (durable_rules is not thread-safe: the engine must serialise it)."""
+    case gets alone (durable_rules is not thread-safe: the engine must serialise it), also
+    when concurrent calls are decided together in groups (one policy call per group)."""
     from concurrent.futures import ThreadPoolExecutor
 
     cases = [load_case(p) for p in EXAMPLES]
@@ -334,6 +337,9 @@ def test_concurrent_decisions_never_mix_cases(stub) -> None:
         together = list(pool.map(run, work))
     assert [f[0] for f in together] == [c.case_id for c in work]
     assert all(f == alone[f[0]] for f in together)  # type: ignore[index]
+    groups = running.decisions.groups
+    assert groups.jobs == len(alone) + len(work)
+    assert groups.groups < groups.jobs, "concurrent calls should have shared groups"
 
 
 def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:
@@ -361,4 +367,3 @@ def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:
     assert all(d.policy.sampled for d in decisions)
     assert all(d.policy.propensity == pytest.approx(1 / allowed) for d in decisions)
     assert len({d.treatment.catalogue_index for d in decisions}) > 1
-
