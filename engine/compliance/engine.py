@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -318,7 +318,7 @@ class ComplianceEngine:
                 return max(start, as_of), local_instant(local_day, hi_list[p], ref)
 
         else:
-            pair_windows = _pair_windows_across(local_day, as_of, zones, w_start, w_end)
+            pair_windows = _pair_windows_across(local_day, as_of, zones, fx.w_start, fx.w_end)
             allowed = [w is not None for w in pair_windows]
 
             def window(index: int) -> tuple[datetime, datetime] | None:
@@ -517,11 +517,31 @@ def _pair_windows_across(
     local_day: date,
     as_of: datetime,
     zones: tuple[ZoneInfo, ...],
-    w_start: list[int],
-    w_end: list[int],
+    w_start: tuple[int, ...],
+    w_end: tuple[int, ...],
 ) -> list[tuple[datetime, datetime] | None]:
     """Unknown zone: UTC window of every (channel, slot) pair that holds in every zone of
     the country (slot hours read in the reference zone ``zones[0]``); None if empty/passed."""
+    out: list[tuple[datetime, datetime] | None] = []
+    for window in _day_pair_windows_across(local_day, zones, w_start, w_end):
+        if window is not None and window[1] > as_of:
+            window = (max(window[0], as_of), window[1])
+            out.append(window)
+        else:
+            out.append(None)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _day_pair_windows_across(
+    local_day: date,
+    zones: tuple[ZoneInfo, ...],
+    w_start: tuple[int, ...],
+    w_end: tuple[int, ...],
+) -> tuple[tuple[datetime, datetime] | None, ...]:
+    """:func:`_pair_windows_across` before the decision instant is applied: the same for
+    every case of a country with the same channel windows on that day, hence cached
+    (a multi-zone country costs ~100 zone conversions per verdict otherwise)."""
     ref = zones[0]
     channel_utc: dict[int, tuple[datetime, datetime] | None] = {}
     for ch in {int(c) for c in CONTACT_CHANNELS}:
@@ -537,10 +557,10 @@ def _pair_windows_across(
         if cw is None:
             out.append(None)
             continue
-        lo_utc = max(cw[0], local_instant(local_day, p.start, ref), as_of)
+        lo_utc = max(cw[0], local_instant(local_day, p.start, ref))
         hi_utc = min(cw[1], local_instant(local_day, p.end, ref))
         out.append((lo_utc, hi_utc) if lo_utc < hi_utc else None)
-    return out
+    return tuple(out)
 
 
 def _zone_window_open(
