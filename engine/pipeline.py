@@ -23,7 +23,7 @@ import numpy as np
 from engine.catalogue import CATALOGUE, SLOT_HOURS, Channel, Slot, Treatment
 from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit, country_zones
 from engine.errors import FailedPreconditionError
-from engine.features import featurize
+from engine.features import featurize, featurize_row
 from engine.ledger import DecisionRecord, Ledger
 from engine.state import (
     CaseBatch,
@@ -174,8 +174,14 @@ class DecisionPipeline:
         return ZoneInfo(zones[0])
 
     def build_state(
-        self, snapshot: CaseSnapshot, caller_events: Sequence[LedgerEvent], now: datetime
+        self,
+        snapshot: CaseSnapshot,
+        caller_events: Sequence[LedgerEvent],
+        now: datetime,
+        stored: Sequence[LedgerEvent] | None = None,
     ) -> tuple[CaseState, ZoneInfo]:
+        """The case as of ``now``; ``stored``: its ledger events if already read (at least
+        those since ``now - lookback``), else they are read here."""
         engine = self.rules.current
         if snapshot.country not in engine.countries:
             raise FailedPreconditionError(
@@ -183,7 +189,11 @@ class DecisionPipeline:
                 f"Countries with rules: {', '.join(sorted(engine.countries))}"
             )
         zone = self._zone(snapshot)
-        stored = self.ledger.events_for_case(snapshot.case_id, since=now - _LOOKBACK)
+        since = now - _LOOKBACK
+        if stored is None:
+            stored = self.ledger.events_for_case(snapshot.case_id, since=since)
+        else:
+            stored = [e for e in stored if e.occurred_at >= since]
         today = now.astimezone(zone).date()
         # summarise_history de-duplicates by event_id: caller history merges with the
         # ledger without double counting.
@@ -191,9 +201,13 @@ class DecisionPipeline:
         return CaseState(snapshot=snapshot, history=history, as_of=now, local_date=today), zone
 
     def _prepare(
-        self, snapshot: CaseSnapshot, caller_events: Sequence[LedgerEvent], now: datetime
+        self,
+        snapshot: CaseSnapshot,
+        caller_events: Sequence[LedgerEvent],
+        now: datetime,
+        stored: Sequence[LedgerEvent] | None = None,
     ) -> _Prepared:
-        state, zone = self.build_state(snapshot, caller_events, now)
+        state, zone = self.build_state(snapshot, caller_events, now, stored)
         row = case_row(state)
         verdict = self.rules.current.evaluate(state, row)
         # The verdict allows a contact only inside a send window that is still open at
@@ -244,10 +258,23 @@ class DecisionPipeline:
         A case that cannot be decided yields its exception in place of an outcome, so one
         bad case never spoils a batch.
         """
+        # Several cases: every history in one ledger call (one connection checkout).
+        stored: dict[str, list[LedgerEvent]] | Exception | None = None
+        if len(cases) > 1:
+            try:
+                stored = self.ledger.events_for_cases(
+                    [snapshot.case_id for snapshot, _, _ in cases],
+                    since=min(now for _, _, now in cases) - _LOOKBACK,
+                )
+            except Exception as exc:  # every case fails with it, as each read would
+                stored = exc
         prepared: list[_Prepared | Exception] = []
         for snapshot, events, now in cases:
             try:
-                prepared.append(self._prepare(snapshot, events, now))
+                if isinstance(stored, Exception):
+                    raise stored
+                history = None if stored is None else stored[snapshot.case_id]
+                prepared.append(self._prepare(snapshot, events, now, history))
             except Exception as exc:  # reported per case by the caller
                 prepared.append(exc)
         results: list[DecisionOutcome | Exception] = list(prepared)  # type: ignore[arg-type]
@@ -260,7 +287,10 @@ class DecisionPipeline:
             assert arm is not None
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
             masks = np.stack([p.mask for p in ready])
-            observations = featurize(CaseBatch.from_states([p.state for p in ready]))
+            if len(ready) == 1:  # a lone Decide: the plain-Python featurizer (same values)
+                observations = featurize_row(ready[0].row)[None, :]
+            else:
+                observations = featurize(CaseBatch.from_rows([p.row for p in ready]))
             # A fresh generator per call: numpy Generators must not be shared by threads.
             rng = np.random.default_rng() if self.explore else None
             decisions = arm.policy.act(observations, masks, rng)

@@ -9,7 +9,7 @@ compliance engine, so one code path serves one case or ten thousand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import IntEnum
@@ -424,9 +424,14 @@ class CaseBatch:
 
     @classmethod
     def from_states(cls, states: Sequence[CaseState]) -> CaseBatch:
+        return cls.from_rows([case_row(s) for s in states])
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> CaseBatch:
+        """The batch of rows built by :func:`case_row` (callers that already have them)."""
         cols: dict[str, list[object]] = {f.name: [] for f in fields(cls)}
-        for s in states:
-            for name, value in case_row(s).items():
+        for row in rows:
+            for name, value in row.items():
                 cols[name].append(value)
         arrays = {name: np.asarray(values, dtype=_DTYPES[name]) for name, values in cols.items()}
         return cls(**arrays)

@@ -218,6 +218,30 @@ class Ledger:
         )
         return _events_from_rows(rows, case_id, hot.result_datetime, hot.result_date)
 
+    def events_for_cases(
+        self, case_ids: Sequence[str], *, since: datetime
+    ) -> dict[str, list[LedgerEvent]]:
+        """:meth:`events_for_case` of several cases on one connection checkout (a stream
+        batch or a group of concurrent calls); every given id is a key of the result."""
+        if since.utcoffset() is None:
+            raise ValueError(
+                f"since={since.isoformat()} is naive; pass a timezone-aware datetime (UTC)"
+            )
+        hot = self._hot
+        unique = list(dict.fromkeys(case_ids))
+        rows = self._run_on_driver(
+            "reading cases' events",
+            lambda cursor: [
+                driver.select_case_events(cursor=cursor, hot=hot, case_id=case_id, since=since)
+                for case_id in unique
+            ],
+            write=False,
+        )
+        return {
+            case_id: _events_from_rows(case_rows, case_id, hot.result_datetime, hot.result_date)
+            for case_id, case_rows in zip(unique, rows, strict=True)
+        }
+
     # -- decisions ----------------------------------------------------------------------
 
     def save_decision(self, record: DecisionRecord, *, reservation: LedgerEvent | None) -> None:

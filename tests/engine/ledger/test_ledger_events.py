@@ -123,6 +123,28 @@ def test_events_are_ordered_and_filtered_by_since(
         ledger.events_for_case("case-1", since=T0.replace(tzinfo=None))
 
 
+def test_events_for_cases_equals_one_read_per_case(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    day = timedelta(days=1)
+    ledger.record_events(
+        [
+            make_event("a-old", at=T0 - 5 * day),
+            make_event("a-new", at=T0 + day),
+            make_event("b-1", case_id="case-2", at=T0),
+            make_event("c-1", case_id="case-3", at=T0 - day),
+        ]
+    )
+    ids = ["case-2", "case-1", "no-such-case", "case-1", "case-3"]
+    for since in (T0 - 10 * day, T0):
+        together = ledger.events_for_cases(ids, since=since)
+        assert list(together) == ["case-2", "case-1", "no-such-case", "case-3"]
+        assert together == {c: ledger.events_for_case(c, since=since) for c in set(ids)}
+    assert [e.event_id for e in ledger.events_for_cases(ids, since=T0)["case-1"]] == ["a-new"]
+    with pytest.raises(ValueError, match="naive"):
+        ledger.events_for_cases(ids, since=T0.replace(tzinfo=None))
+
+
 def test_datetimes_round_trip_as_utc(
     ledger: Ledger, make_event: Callable[..., LedgerEvent]
 ) -> None:
