@@ -23,6 +23,7 @@ import argparse
 import gc
 import os
 import platform
+import random
 import re
 import sys
 import time
@@ -74,22 +75,24 @@ def run(n: int) -> dict[str, object]:
     wall: dict[str, list[float]] = {"bare": [], "full": [], "shared": []}
     cpu: dict[str, list[float]] = {"bare": [], "full": [], "shared": []}
     clock, cpu_clock = time.perf_counter, time.thread_time
+    calls = {
+        "bare": lambda k: host.post("bench_bare", {"sid": "1", "kind": "case"}),
+        "full": lambda k: engine.evaluate(states[k]),
+        "shared": lambda k: engine.evaluate(states[k], rows[k]),
+    }
+    order = list(calls)
+    rng = random.Random(5)
     for i in range(n):
-        k = i % len(states)
-        c0, t0 = cpu_clock(), clock()
-        host.post("bench_bare", {"sid": "1", "kind": "case"})
-        t1, c1 = clock(), cpu_clock()
-        engine.evaluate(states[k])
-        t2, c2 = clock(), cpu_clock()
-        engine.evaluate(states[k], rows[k])
-        t3, c3 = clock(), cpu_clock()
-        for name, dt, dc in (
-            ("bare", t1 - t0, c1 - c0),
-            ("full", t2 - t1, c2 - c1),
-            ("shared", t3 - t2, c3 - c2),
-        ):
-            wall[name].append(dt)
-            cpu[name].append(dc)
+        # A fresh case and a shuffled order for every call: no path runs on the caches
+        # warmed by the same case's evaluation just before it.
+        rng.shuffle(order)
+        for j, name in enumerate(order):
+            k = (3 * i + j) % len(states)
+            c0, t0 = cpu_clock(), clock()
+            calls[name](k)
+            t1, c1 = clock(), cpu_clock()
+            wall[name].append(t1 - t0)
+            cpu[name].append(c1 - c0)
 
     batch_runs = []
     for _ in range(3):
@@ -194,7 +197,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="calls per measured path")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--cpu", type=int, default=1, help="core to pin to (-1: no pinning)")
     args = parser.parse_args()
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        # One core: no migrations between cores in the middle of a measured call.
+        os.sched_setaffinity(0, {args.cpu})
     result = run(args.n)
     table = render(result)
     print(table)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
@@ -97,6 +97,24 @@ class _FiredEffects:
     pair_hi: tuple[int, ...]
     """Local window [lo, hi) of each (channel, slot) pair, before the decision time."""
     shaping: tuple[RuleHit, ...]
+    masks: dict[tuple[bool, ...], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False
+    )
+    """Mask per pattern of open (channel, slot) pairs: the few patterns of a day recur."""
+
+    def mask_for(self, allowed: tuple[bool, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(catalogue mask, per-pair flags) for one pattern of open pairs; read-only
+        arrays, shared by every verdict with this pattern (thread-safe: a racing
+        recomputation stores an equal value)."""
+        cached = self.masks.get(allowed)
+        if cached is None:
+            pairs = np.array(allowed, dtype=bool)
+            # _PAIR_INDEX_EXT maps WAIT to a trailing True.
+            mask = self.open_mask & np.append(pairs, True)[_PAIR_INDEX_EXT]
+            mask.flags.writeable = False
+            pairs.flags.writeable = False
+            cached = self.masks[allowed] = (mask, pairs)
+        return cached
 
 
 _cache: weakref.WeakValueDictionary[tuple[str, str], ComplianceEngine] = (
@@ -324,9 +342,7 @@ class ComplianceEngine:
             def window(index: int) -> tuple[datetime, datetime] | None:
                 return pair_windows[int(_PAIR_OF_INDEX[index])]
 
-        allowed_pairs = np.array(allowed, dtype=bool)
-        # _PAIR_INDEX_EXT maps WAIT to a trailing True.
-        mask = fx.open_mask & np.append(allowed_pairs, True)[_PAIR_INDEX_EXT]
+        mask, allowed_pairs = fx.mask_for(tuple(allowed))
         shaping = list(fx.shaping)
         if zone_name is None:
             shaping.append(UNKNOWN_TIMEZONE)
