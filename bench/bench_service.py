@@ -15,6 +15,8 @@ The client runs in a separate process (as a core collection system would).
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import json
 import multiprocessing as mp
 import sys
@@ -252,59 +254,70 @@ def _in_process(components: Any, n: int) -> dict[str, Any]:
     return _percentiles(times)
 
 
-def _sections(components: Any, n: int) -> dict[str, dict[str, float]]:
-    """Where one decision goes: each pipeline step timed on its own, case by case."""
+def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
+    """Where one unary decision goes: each step of the servicer's path timed on its own,
+    case by case (no transport)."""
     from datetime import timedelta
 
     from engine.convert import case_from_proto
-    from engine.features import featurize
-    from engine.state import CaseBatch, CaseState, case_row, summarise_history
+    from engine.features import featurize_row
+    from engine.service import decision_to_proto
+    from engine.state import CaseState, case_row, summarise_history
     from tact.v1 import decision_service_pb2
 
-    pipeline = components.pipeline
+    pipeline = running.components.pipeline
+    servicer = running.decisions
     requests = _requests(n)
     steps: dict[str, list[float]] = {
+        "parse request": [],
         "validate (proto → domain)": [],
         "ledger read": [],
         "history fold": [],
-        "case batch": [],
+        "case row": [],
         "compliance verdict": [],
         "featurize": [],
         "policy": [],
+        "decide_many (all of the above but parse/validate)": [],
+        "inputs digest": [],
         "commit decision + reservation": [],
+        "render Decision": [],
+        "serialize Decision": [],
     }
     clock = time.perf_counter
     for raw in requests:
         t0 = clock()
-        snapshot, events = case_from_proto(decision_service_pb2.DecideRequest.FromString(raw).case)
+        request = decision_service_pb2.DecideRequest.FromString(raw)
         t1 = clock()
-        stored = pipeline.ledger.events_for_case(snapshot.case_id, since=NOW - timedelta(3650))
+        snapshot, events = case_from_proto(request.case)
         t2 = clock()
+        stored = pipeline.ledger.events_for_case(snapshot.case_id, since=NOW - timedelta(3650))
+        t3 = clock()
         zone = pipeline._zone(snapshot)
         today = NOW.astimezone(zone).date()
         history = summarise_history([*stored, *events], as_of=today, tz=zone)
         state = CaseState(snapshot=snapshot, history=history, as_of=NOW, local_date=today)
-        t3 = clock()
-        batch = CaseBatch.from_states([state])
-        row = case_row(state)
         t4 = clock()
-        pipeline.rules.current.evaluate(state, row)
+        row = case_row(state)
         t5 = clock()
-        observations = featurize(batch)
+        verdict = pipeline.rules.current.evaluate(state, row)
         t6 = clock()
-        prepared = pipeline._prepare(snapshot, events, NOW)
+        observation = featurize_row(row)[None, :]
         t7 = clock()
-        pipeline.champion.policy.act(observations, prepared.mask[None])
+        pipeline.champion.policy.act(observation, verdict.mask[None])
         t8 = clock()
         [outcome] = pipeline.decide_many([(snapshot, events, NOW)])
         t9 = clock()
-        pipeline.persist([(outcome, "0" * 64)])
+        digest = servicer._digest(request, NOW)
         t10 = clock()
-        for name, spent in zip(
-            steps,
-            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t8 - t7, t10 - t9),
-            strict=True,
-        ):
+        pipeline.persist([(outcome, digest)])
+        t11 = clock()
+        decision = decision_to_proto(outcome)
+        t12 = clock()
+        decision.SerializeToString()
+        t13 = clock()
+        marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13)
+        spans = [b - a for a, b in itertools.pairwise(marks)]
+        for name, spent in zip(steps, spans, strict=True):
             steps[name].append(spent)
     return {name: _percentiles(spent) for name, spent in steps.items()}
 
@@ -329,9 +342,11 @@ def main() -> None:
         )
         running = create_server(settings)
         reference, ref_port = _reference_server()
+        gc.collect()
+        gc.freeze()  # as `tact serve` does after start-up
         try:
             in_process = _in_process(running.components, args.decisions)
-            sections = _sections(running.components, min(args.decisions, 500))
+            sections = _sections(running, min(args.decisions, 500))
             queue: Any = mp.get_context("spawn").Queue()
             client = mp.get_context("spawn").Process(
                 target=_client,
