@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -589,38 +589,6 @@ def _event_from_row(row: Sequence[Any]) -> LedgerEvent:
     )
 
 
-class _EventLayout:
-    """A plain class with :class:`LedgerEvent`'s slots, to build events without its __init__.
-
-    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``: about
-    1 µs per event, half a case read's budget for 20 events. :func:`_events_from_rows`
-    fills an instance of this class by plain slot stores and then makes it a
-    ``LedgerEvent`` (``__class__`` assignment, allowed between classes of identical
-    layout): 3x cheaper, and the result is an ordinary ``LedgerEvent``.
-    """
-
-    __slots__ = LedgerEvent.__slots__
-
-
-def _fast_events_supported() -> bool:
-    """Whether ``_EventLayout`` can stand in for ``LedgerEvent`` (else: the constructor)."""
-    names = tuple(f.name for f in fields(LedgerEvent))
-    if names != LedgerEvent.__slots__ or hasattr(LedgerEvent, "__post_init__"):
-        return False
-    probe = LedgerEvent("e", "c", EventKind.PAYMENT, datetime(2026, 1, 1, tzinfo=UTC))
-    try:
-        built = object.__new__(_EventLayout)
-        for name in names:
-            setattr(built, name, getattr(probe, name))
-        built.__class__ = LedgerEvent  # type: ignore[assignment]
-    except TypeError:  # a layout CPython does not consider the same
-        return False
-    return built == probe and type(built) is LedgerEvent
-
-
-_FAST_EVENTS = _fast_events_supported()
-
-
 def _events_from_rows(
     rows: Sequence[Sequence[Any]],
     case_id: str,
@@ -629,50 +597,31 @@ def _events_from_rows(
 ) -> list[LedgerEvent]:
     """Rows of ``queries.CASE_EVENT_COLUMNS`` of case ``case_id`` → events (UTC-aware)."""
     kinds, channels, actions = _KINDS, _CHANNELS, _ACTIONS
-    if not _FAST_EVENTS:
-        return [
-            LedgerEvent(
-                event_id,
-                case_id,
-                kinds[kind],
-                to_datetime(occurred_at),
-                channels[channel],
-                actions[action],
-                amount,
-                None if until is None else to_date(until),
-                decision_id or "",
-                debtor_id,
-            )
-            for (
-                event_id,
-                kind,
-                occurred_at,
-                channel,
-                action,
-                amount,
-                until,
-                decision_id,
-                debtor_id,
-            ) in rows
-        ]
-    events: list[LedgerEvent] = []
-    append = events.append
-    new, layout, event_class = object.__new__, _EventLayout, LedgerEvent
-    for event_id, kind, occurred_at, channel, action, amount, until, decision_id, debtor_id in rows:
-        event: Any = new(layout)
-        event.event_id = event_id
-        event.case_id = case_id
-        event.kind = kinds[kind]
-        event.occurred_at = to_datetime(occurred_at)
-        event.channel = channels[channel]
-        event.action = actions[action]
-        event.amount_minor = amount
-        event.until = None if until is None else to_date(until)
-        event.decision_id = decision_id or ""
-        event.debtor_id = debtor_id
-        event.__class__ = event_class
-        append(event)
-    return events
+    return [
+        LedgerEvent(
+            event_id,
+            case_id,
+            kinds[kind],
+            to_datetime(occurred_at),
+            channels[channel],
+            actions[action],
+            amount,
+            None if until is None else to_date(until),
+            decision_id or "",
+            debtor_id,
+        )
+        for (
+            event_id,
+            kind,
+            occurred_at,
+            channel,
+            action,
+            amount,
+            until,
+            decision_id,
+            debtor_id,
+        ) in rows
+    ]
 
 
 def _outcome_increments(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import FrozenInstanceError
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -355,16 +355,7 @@ def test_sqlite_datetimes_are_sqlalchemys_text(value: datetime) -> None:
     assert driver.sqlite_datetime(value) == processor(value.astimezone(UTC).replace(tzinfo=None))
 
 
-@pytest.fixture(params=[True, False], ids=["fast", "constructor"])
-def event_building(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[bool]:
-    monkeypatch.setattr(store, "_FAST_EVENTS", request.param)
-    yield request.param
-
-
-def test_events_built_from_rows_are_ordinary_events(event_building: bool) -> None:
-    assert store._fast_events_supported()  # CPython: the fast path is the one that runs
+def test_events_built_from_rows_are_ordinary_events() -> None:
     hot = driver.HotPath.for_dialect(
         sqlite.dialect(), event_keys=store.EVENT_ROW_KEYS, decision_keys=store.DECISION_ROW_KEYS
     )
