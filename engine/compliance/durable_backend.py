@@ -126,11 +126,12 @@ class DurableRuleset:
             raise EvaluationError("durable_rules: fact id already asserted (stale state)")
         fired: list[str] = []
         seen_sentinel = False
+        marker = f'"id": "e{eval_id}"'
         try:
             started = _dre.start_action_for_state(self._handle, state_handle)
             message = started[1] if started else None
             while message:
-                name = self._check(message, eval_id)
+                name = self._check(message, marker)
                 if name == SENTINEL:
                     seen_sentinel = True
                 elif name not in fired:  # an `$or` with two true branches fires twice
@@ -143,12 +144,12 @@ class DurableRuleset:
         return fired
 
     @staticmethod
-    def _check(message: str, eval_id: int) -> str:
+    def _check(message: str, marker: str) -> str:
         # message = '{"<rule>":{"m":{"sid": "0", "id": "e<eval_id>", ...}}}' — we parse just
-        # enough to get the rule name and to prove the fact is this evaluation's.
+        # enough to get the rule name and to prove (``marker`` = '"id": "e<eval_id>"') that
+        # the fact is this evaluation's.
         end = message.index('"', 2)
         name = message[2:end]
-        marker = f'"id": "e{eval_id}"'
         if marker not in message[end : end + 64]:
             raise EvaluationError(
                 f"durable_rules returned a fact of another evaluation for rule {name}"
