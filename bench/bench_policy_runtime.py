@@ -3,6 +3,9 @@
 The reference is SB3's own ``MaskablePPO.predict(obs, action_masks=..., deterministic=True)``
 on the same network, measured in the same run, interleaved round by round with the numpy
 runtime so that machine noise hits both alike (these machines are shared and noisy).
+``act`` on one row takes the runtime's one-row path; "numpy batch" times the batch path
+on the same row (what ``act`` ran for one row before the one-row path existed), and the
+"rng" rows the sampled decision (one long-lived generator per runtime).
 Also timed, for scale: a batch of 1,024 decisions, and the rule-based baselines.
 
     .venv/bin/python bench/bench_policy_runtime.py [--decisions N] [--model NAME] [--json FILE]
@@ -115,12 +118,29 @@ def main() -> None:
         o, m = rows[i]
         return model.predict(o, action_masks=m, deterministic=True)
 
+    def numpy_batch_one(i: int) -> object:
+        o, m = rows[i]
+        return policy._act_batch(o, m, None)
+
+    one_rng, batch_rng = np.random.default_rng(1), np.random.default_rng(1)
+
+    def numpy_one_rng(i: int) -> object:
+        o, m = rows[i]
+        return policy.act(o, m, one_rng)
+
+    def numpy_batch_one_rng(i: int) -> object:
+        o, m = rows[i]
+        return policy._act_batch(o, m, batch_rng)
+
     def numpy_floor(i: int) -> object:
         # The cheapest call a numpy policy could make: shows the machine's own tail.
         return rows[i][1].any()
 
     candidates: dict[str, Callable[[int], object]] = {
         "numpy": numpy_one,
+        "numpy batch": numpy_batch_one,
+        "numpy rng": numpy_one_rng,
+        "batch rng": numpy_batch_one_rng,
         "sb3": sb3_one,
         "1 numpy op": numpy_floor,
     }
@@ -163,6 +183,15 @@ def main() -> None:
         "single_decision": single,
         "ratio_p50_numpy_over_sb3": single["numpy"]["p50_us"] / single["sb3"]["p50_us"],
         "ratio_p99_numpy_over_sb3": single["numpy"]["p99_us"] / single["sb3"]["p99_us"],
+        "ratio_one_row_over_batch_path": {
+            mode: {
+                q: single[one][f"{q}_us"] / single[batch_path][f"{q}_us"] for q in ("p50", "p99")
+            }
+            for mode, one, batch_path in (
+                ("deterministic", "numpy", "numpy batch"),
+                ("sampled", "numpy rng", "batch rng"),
+            )
+        },
         "batch_1024_us_per_decision": batched,
         "target_p99_us": TARGET_P99_US,
         "meets_target": single["numpy"]["p99_us"] <= TARGET_P99_US,
@@ -179,6 +208,11 @@ def main() -> None:
         f"p99 {result['ratio_p99_numpy_over_sb3']:.3f}; "
         f"target p99 ≤ {TARGET_P99_US:.0f} µs: {'met' if result['meets_target'] else 'MISSED'}"
     )
+    for mode, ratios in result["ratio_one_row_over_batch_path"].items():
+        print(
+            f"one-row path / batch path on one row, {mode}: "
+            f"p50 {ratios['p50']:.3f}, p99 {ratios['p99']:.3f}"
+        )
     print(
         f"batch of {batch}, µs per decision: numpy {batched['numpy']:.2f}, sb3 {batched['sb3']:.2f}"
     )

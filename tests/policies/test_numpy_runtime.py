@@ -17,7 +17,7 @@ from sb3_contrib import MaskablePPO
 from engine.catalogue import CATALOGUE
 from engine.features import N_FEATURES
 from policies.artifacts import build_model_card, export_policy, load_rl_policy
-from policies.base import check_decisions
+from policies.base import PolicyDecisions, check_decisions
 from policies.numpy_runtime import NumpyPolicy
 from policies.synthetic_env import SyntheticMaskedEnv, random_masks, random_observations
 
@@ -182,3 +182,94 @@ def test_rejects_malformed_inputs(model_and_policy: tuple[MaskablePPO, NumpyPoli
     empty[1] = False
     with pytest.raises(ValueError, match="row 1 allows no treatment"):
         policy.act(obs, empty)
+
+
+def _generator(seeded: bool) -> np.random.Generator | None:
+    return np.random.default_rng(20240611) if seeded else None
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["deterministic", "sampled"])
+def test_one_row_path_equals_batch_path(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy],
+    sample: tuple[np.ndarray, np.ndarray],
+    seeded: bool,
+) -> None:
+    """``act`` on one row (the service's call) runs its own path; it must decide as the batch.
+
+    Against the batch path on the same single row: bit-identical, and the same state left
+    in the generator. Against the whole batch's row i: the same index, and the propensity
+    to 1e-12 (the batch's first layers are a BLAS matrix product, whose rows may differ
+    from a vector product in the last bit). One generator serves the rows in order, and
+    ``rng.random(n)`` is n single draws, so row i sees the same u in both.
+    """
+    _, policy = model_and_policy
+    obs, masks = sample
+    wait_only = np.zeros((500, len(CATALOGUE)), dtype=bool)
+    wait_only[:, CATALOGUE.WAIT_INDEX] = True
+    obs = np.concatenate([obs, obs[:500]])
+    masks = np.concatenate([masks, wait_only])  # sparse, dense, then only WAIT allowed
+    n = len(obs)
+    batch = policy.act(obs, masks, rng=_generator(seeded))
+    one_rng, batch_rng = _generator(seeded), _generator(seeded)
+    indices = np.empty(n, dtype=np.int64)
+    propensities = np.empty(n)
+    for i in range(n):
+        o, m = obs[i : i + 1], masks[i : i + 1]
+        one = policy.act(o, m, rng=one_rng)
+        reference = policy._act_batch(o, m, batch_rng)
+        assert one.indices.dtype == np.int64 and one.indices.shape == (1,)
+        assert one.propensities.dtype == np.float64 and one.propensities.shape == (1,)
+        assert one.indices[0] == reference.indices[0], f"row {i}"
+        assert one.propensities[0] == reference.propensities[0], f"row {i}"
+        indices[i], propensities[i] = one.indices[0], one.propensities[0]
+    if one_rng is not None and batch_rng is not None:
+        assert one_rng.bit_generator.state == batch_rng.bit_generator.state
+    check_decisions(PolicyDecisions(indices, propensities), masks)
+    mismatches = np.flatnonzero(indices != batch.indices)
+    assert mismatches.size == 0, f"{mismatches.size}/{n} differ, rows {mismatches[:5]}"
+    np.testing.assert_allclose(propensities, batch.propensities, rtol=0, atol=1e-12)
+    assert (indices[-500:] == CATALOGUE.WAIT_INDEX).all()
+    np.testing.assert_allclose(propensities[-500:], 1.0)
+
+
+def test_one_row_path_is_taken_and_converts_as_the_batch(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy],
+    sample: tuple[np.ndarray, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, policy = model_and_policy
+    obs, masks = sample
+    o, m = obs[:1], masks[:1]
+    expected = policy.act(o, m)
+    # Lists and an int mask take the batch path, which converts them; they must agree.
+    for other_o, other_m in ((o.tolist(), m), (o, m.astype(int)), (o, m.tolist())):
+        other = policy.act(other_o, other_m)  # type: ignore[arg-type]
+        assert other.indices[0] == expected.indices[0]
+        assert other.propensities[0] == expected.propensities[0]
+
+    # float64 observations are rounded to float32 first, as SB3 and the batch path do.
+    o64 = o.astype(np.float64) * (1 + 1e-12)
+    expected64 = policy._act_batch(o64, m, None)
+
+    def no_batch(*args: object) -> PolicyDecisions:
+        raise AssertionError("a single well-formed row must not take the batch path")
+
+    monkeypatch.setattr(policy, "_act_batch", no_batch)
+    for generator in (None, np.random.default_rng(1)):
+        assert policy.act(o, m, rng=generator).indices.shape == (1,)
+    one64 = policy.act(o64, m)
+    assert one64.indices[0] == expected64.indices[0]
+    assert one64.propensities[0] == expected64.propensities[0]
+
+
+def test_one_row_with_nothing_allowed_raises_as_the_batch(
+    model_and_policy: tuple[MaskablePPO, NumpyPolicy],
+) -> None:
+    _, policy = model_and_policy
+    obs = random_observations(np.random.default_rng(9), 1)
+    empty = np.zeros((1, len(CATALOGUE)), dtype=bool)
+    for generator in (None, np.random.default_rng(2)):
+        with pytest.raises(ValueError, match="row 0 allows no treatment"):
+            policy.act(obs, empty, rng=generator)
+        with pytest.raises(ValueError, match="row 0 allows no treatment"):
+            policy._act_batch(obs, empty, generator)
