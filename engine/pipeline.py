@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ from engine.state import (
     case_row,
     summarise_history,
 )
-from policies.base import Policy, check_decisions
+from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions
 
 _LOOKBACK = timedelta(days=3650)
 """How far back the ledger is read: notice periods and totals need the whole case life."""
@@ -86,22 +86,23 @@ class DecisionOutcome:
     """The action mask the policy chose under (bool, len(CATALOGUE))."""
 
     def record(self, inputs_digest: str) -> DecisionRecord:
+        propensity = self.propensity
         return DecisionRecord(
             decision_id=self.decision_id,
             case_id=self.snapshot.case_id,
             debtor_id=self.snapshot.debtor_id,
             decided_at=self.decided_at,
             treatment_index=self.index,
-            treatment_label=self.treatment.label,
+            treatment_label=_label(self.index, self.treatment),
             policy_name=self.policy_name,
             policy_version=self.policy_version,
             policy_arm=self.arm,
-            propensity=min(1.0, self.propensity),
+            propensity=propensity if propensity < 1.0 else 1.0,  # min(1.0, p), NaN → 1.0
             ruleset_version=self.ruleset_version,
             inputs_digest=inputs_digest,
             send_at=self.send_at,
             next_review_at=self.next_review_at,
-            rule_ids=tuple(h.rule_id for h in self.rule_hits),
+            rule_ids=tuple([h.rule_id for h in self.rule_hits]),
             explanation=self.explanation,
         )
 
@@ -286,13 +287,21 @@ class DecisionPipeline:
             arm = self.champion if arm_name == "champion" else self.challenger
             assert arm is not None
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
-            masks = np.stack([p.mask for p in ready])
-            if len(ready) == 1:  # a lone Decide: the plain-Python featurizer (same values)
-                observations = featurize_row(ready[0].row)[None, :]
-            else:
-                observations = featurize(CaseBatch.from_rows([p.row for p in ready]))
             # A fresh generator per call: numpy Generators must not be shared by threads.
             rng = np.random.default_rng() if self.explore else None
+            if len(ready) == 1:  # a lone Decide: the plain-Python featurizer (same values)
+                [p] = ready
+                # A writable copy, as np.stack gives: the verdict's mask is shared.
+                masks = p.mask[None, :].copy()
+                observations = featurize_row(p.row)[None, :]
+                decisions = arm.policy.act(observations, masks, rng)
+                index, propensity = _checked_single(decisions, p.mask, masks)
+                results[rows[0]] = self._finish(
+                    p, index, propensity, arm, observations[0], dry_run=dry_run
+                )
+                continue
+            masks = np.stack([p.mask for p in ready])
+            observations = featurize(CaseBatch.from_rows([p.row for p in ready]))
             decisions = arm.policy.act(observations, masks, rng)
             check_decisions(decisions, masks)
             for k, (row, p) in enumerate(zip(rows, ready, strict=True)):
@@ -317,7 +326,9 @@ class DecisionPipeline:
         dry_run: bool,
     ) -> DecisionOutcome:
         now = p.state.as_of
-        treatment = CATALOGUE[index]
+        treatment = _TREATMENTS[index]
+        mask = p.mask
+        open_steps = int(np.count_nonzero(mask))
         send_at: datetime | None = None
         next_review: datetime | None = None
         if treatment.is_contact:
@@ -331,8 +342,17 @@ class DecisionPipeline:
             if send_at >= window[1]:  # under a minute left: send now rather than never
                 send_at = earliest
         else:
-            next_review = self._next_review(p, now)
-        hits = _unique_hits(p.verdict.shaping_hits)
+            # Any contact step open (WAIT, index 0, is not one)?
+            contact_open = open_steps > (1 if mask[0] else 0)
+            next_review = self._next_review(p, contact_open)
+        shaping = p.verdict.shaping_hits
+        rule_ids = [h.rule_id for h in shaping]
+        if len(set(rule_ids)) == len(rule_ids):  # once each, as the verdict promises
+            hits = tuple(shaping)
+        else:
+            hits = _unique_hits(shaping)
+            rule_ids = [h.rule_id for h in hits]
+        explanation = _explain(index, send_at, next_review, p.zone, open_steps - 1, arm, rule_ids)
         return DecisionOutcome(
             decision_id=str(uuid.uuid4()),
             snapshot=p.snapshot,
@@ -349,24 +369,24 @@ class DecisionPipeline:
             sampled=self.explore,
             ruleset_version=p.verdict.ruleset_version,
             rule_hits=hits,
-            explanation=_explain(treatment, send_at, next_review, p, arm, hits),
+            explanation=explanation,
             dry_run=dry_run,
             observation=observation,
             mask=p.mask,
         )
 
-    def _next_review(self, p: _Prepared, now: datetime) -> datetime:
+    def _next_review(self, p: _Prepared, contact_open: bool) -> datetime:
         """When a wait should be asked again: the next local morning, or, during a
-        breathing space, the morning after it ends (nothing may be sent before)."""
+        breathing space, the morning after it ends (nothing may be sent before).
+        ``contact_open``: the mask allows some contact step now."""
         days_left = int(p.row["breathing_space_days_left"])
-        if p.mask[1:].any() or days_left == 0:
-            review_day = p.state.local_date + timedelta(days=1)
+        if contact_open or days_left == 0:
+            review_day = p.state.local_date + _ONE_DAY
         else:
             # breathing_space_days_left counts today: the moratorium's last day is today +
             # days_left - 1, so contact may resume the day after.
             review_day = p.state.local_date + timedelta(days=days_left)
-        morning = datetime.combine(review_day, time(SLOT_HOURS[Slot.MORNING][0]), p.zone)
-        return morning.astimezone(UTC)
+        return _local_morning(review_day, p.zone)
 
     # ---- check ---------------------------------------------------------------------
     def check(
@@ -421,8 +441,12 @@ def _with_slot_at(proposed: Treatment, local: datetime) -> Treatment | None:
 
 
 def _ceil_minute(at: datetime) -> datetime:
-    floored = at.replace(second=0, microsecond=0)
-    return floored if floored == at else floored + timedelta(minutes=1)
+    """``at`` rounded up to the next whole minute; ``at`` itself when it is one."""
+    second, microsecond = at.second, at.microsecond
+    if not second and not microsecond:
+        return at
+    # Wall-clock arithmetic in at's tzinfo, as floor + 1 minute: the same value.
+    return at + timedelta(0, 60 - second, -microsecond)  # (days, seconds, microseconds)
 
 
 def _unique_hits(hits: Sequence[RuleHit]) -> tuple[RuleHit, ...]:
@@ -432,34 +456,112 @@ def _unique_hits(hits: Sequence[RuleHit]) -> tuple[RuleHit, ...]:
     return tuple(seen.values())
 
 
+def _checked_single(
+    decisions: PolicyDecisions, mask: np.ndarray, masks: np.ndarray
+) -> tuple[int, float]:
+    """The (index, propensity) a policy chose for a batch of one, checked as
+    :func:`policies.base.check_decisions` checks it (any policy, third-party ones too), in
+    plain Python: numpy's per-call overhead dominates at one row. The index is checked
+    against ``mask``, the verdict's own (``masks``: the copy the policy saw). Anything
+    off goes to ``check_decisions`` for its usual error."""
+    indices, propensities = decisions.indices, decisions.propensities
+    if indices.shape == (1,) and propensities.shape == (1,) and indices.dtype.kind in "iu":
+        index = int(indices[0])
+        propensity = float(propensities[0])
+        if 0 <= index < mask.shape[0] and mask[index] and 0.0 < propensity <= 1.0 + 1e-9:
+            return index, propensity
+    check_decisions(decisions, masks)
+    # Passed against the policy's copy only (a negative index, or a mask it rewrote).
+    raise PolicyContractError(f"policy chose blocked treatment {int(indices[0])} for row 0")
+
+
+_TREATMENTS = CATALOGUE.treatments
+_LABELS = tuple(t.label for t in _TREATMENTS)
+_ONE_DAY = timedelta(days=1)
+_MORNING = time(SLOT_HOURS[Slot.MORNING][0])
+
+
+def _label(index: int, treatment: Treatment) -> str:
+    """``treatment.label``, read from a table when ``treatment`` is catalogue entry ``index``."""
+    try:
+        if _TREATMENTS[index] is treatment:
+            return _LABELS[index]
+    except (IndexError, TypeError):
+        pass
+    return treatment.label
+
+
+def _local_morning(day: date, zone: ZoneInfo) -> datetime:
+    """UTC instant of the morning slot's start on local ``day`` in ``zone``."""
+    return datetime.combine(day, _MORNING, zone).astimezone(UTC)
+
+
+def _contact_text(treatment: Treatment) -> str:
+    what = (
+        f"{treatment.action.name.replace('_', ' ').lower()} by "
+        f"{treatment.channel.name.lower()}, {treatment.tone.name.lower()} tone"
+    )
+    if treatment.offer.name != "NONE":
+        what += f", offer {treatment.offer.name}"
+    return what
+
+
+_CONTACT_TEXT = tuple(_contact_text(t) for t in _TREATMENTS)
+"""What each catalogue entry does, in words (the explanation's head for a contact)."""
+
+_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_ABBR = (
+    "",
+    *("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+)
+_LOCAL_MINUTE: dict[tuple[datetime, ZoneInfo], str] = {}
+_LOCAL_MINUTE_MAX = 4096
+
+
+def _local_minute(at: datetime, zone: ZoneInfo) -> str:
+    """``f"{at.astimezone(zone):%a %d %b %H:%M}"``, as strftime writes it in the C locale
+    (Python never sets LC_TIME by itself), without strftime. Remembered for UTC instants:
+    send and review times repeat (the few slot starts of a day, whole minutes)."""
+    utc = at.tzinfo is UTC
+    if utc:
+        text = _LOCAL_MINUTE.get((at, zone))
+        if text is not None:
+            return text
+    local = at.astimezone(zone)
+    text = (
+        f"{_WEEKDAY_ABBR[local.weekday()]} {local.day:02d} {_MONTH_ABBR[local.month]} "
+        f"{local.hour:02d}:{local.minute:02d}"
+    )
+    if utc:
+        if len(_LOCAL_MINUTE) >= _LOCAL_MINUTE_MAX:
+            _LOCAL_MINUTE.clear()
+        _LOCAL_MINUTE[at, zone] = text
+    return text
+
+
 def _explain(
-    treatment: Treatment,
+    index: int,
     send_at: datetime | None,
     next_review: datetime | None,
-    p: _Prepared,
+    zone: ZoneInfo,
+    allowed: int,
     arm: PolicyArm,
-    hits: tuple[RuleHit, ...],
+    rule_ids: Sequence[str],
 ) -> str:
-    allowed = int(p.mask.sum()) - 1
-    restricted = f"; restricted today by {', '.join(h.rule_id for h in hits[:4])}" if hits else ""
-    more = f" (+{len(hits) - 4} more)" if len(hits) > 4 else ""
+    """The decision in one sentence. ``index``: the chosen catalogue entry; ``allowed``:
+    how many contact steps the mask allowed; ``rule_ids``: the shaping rules, once each."""
     if send_at is not None:
-        local = send_at.astimezone(p.zone)
-        what = (
-            f"{treatment.action.name.replace('_', ' ').lower()} by "
-            f"{treatment.channel.name.lower()}, {treatment.tone.name.lower()} tone"
-        )
-        if treatment.offer.name != "NONE":
-            what += f", offer {treatment.offer.name}"
-        when = f"at {local:%a %d %b %H:%M} local ({p.zone.key})"
+        head = f"{_CONTACT_TEXT[index]} at {_local_minute(send_at, zone)} local ({zone.key})"
     else:
         assert next_review is not None
-        local = next_review.astimezone(p.zone)
-        what = "wait"
-        when = f"review again {local:%a %d %b %H:%M} local"
+        head = f"wait review again {_local_minute(next_review, zone)} local"
+    n = len(rule_ids)
+    restricted = f"; restricted today by {', '.join(rule_ids[:4])}" if n else ""
+    if n > 4:
+        restricted += f" (+{n - 4} more)"
     return (
-        f"{what} {when}; chosen by {arm.policy.name} ({arm.name}) among {allowed} allowed "
-        f"contact steps{restricted}{more}."
+        f"{head}; chosen by {arm.policy.name} ({arm.name}) among {allowed} allowed "
+        f"contact steps{restricted}."
     )
 
 
