@@ -204,7 +204,7 @@ over the 7 shipped jurisdictions ({clauses} compiled clauses, ruleset {version})
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="calls per measured path")
+    parser.add_argument("--n", type=int, default=30_000, help="calls per measured path")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--cpu", type=int, default=1, help="core to pin to (-1: no pinning)")
     args = parser.parse_args()

@@ -167,18 +167,46 @@ class FactContext:
         self.calendar_counts = bool(self.term_week.any() or self.term_month.any())
         self.columns = [n for n in _COLUMN_FACTS if n in self.needed]
         self.wants_holiday = not self.needed.isdisjoint(("is_holiday", "day_kind"))
-        # The one-case path (derive_facts_row): per count, its terms as
-        # (column of the stacked per-day matrix, sign, window kind, last offset).
-        self.row_counts: list[tuple[str, tuple[tuple[int, int, str, int], ...]]] = [
+        # The one-case path (derive_facts_row): each count is a signed sum of window
+        # totals of one per-day column; the windows (rolling N days, this week, this
+        # month) become rows of a 0/1 matrix over the kept days, so one matrix product
+        # per source array gives every window total at once.
+        self.row_windows: list[tuple[str, int]] = sorted(
+            {(spec.period, spec.days if spec.period == "rolling" else 0) for spec in specs}
+        )
+        sources = {"PHONE_not_connected": 1, "PHONE_with_consent": 2}
+        self.row_counts: list[tuple[str, tuple[tuple[int, int, int, int], ...]]] = [
             (
                 spec.fact,
                 tuple(
-                    (used.index(col), sign, spec.period, spec.days - 1)
+                    (
+                        sources.get(_COUNT_COLUMNS[col], 0),
+                        int(Channel[_COUNT_COLUMNS[col]]) if col < n_channels else 0,
+                        sign,
+                        self.row_windows.index(
+                            (spec.period, spec.days if spec.period == "rolling" else 0)
+                        ),
+                    )
                     for col, sign in spec.terms()
                 ),
             )
             for spec in specs
         ]
+        self._window_matrices: dict[tuple[int, int], np.ndarray] = {}
+
+    def window_matrix(self, weekday: int, day_of_month: int) -> np.ndarray:
+        """(windows, HISTORY_DAYS) int64: row k is 1 on the day offsets window k covers
+        (today = offset 0), as ``_counts`` clips them; cached per (weekday, day)."""
+        key = (weekday, day_of_month)
+        matrix = self._window_matrices.get(key)
+        if matrix is None:
+            matrix = np.zeros((len(self.row_windows), HISTORY_DAYS), dtype=np.int64)
+            for k, (period, days) in enumerate(self.row_windows):
+                last = {"week": weekday, "month": day_of_month - 1}.get(period, days - 1)
+                matrix[k, : min(last, HISTORY_DAYS - 1) + 1] = 1
+            matrix.flags.writeable = False
+            self._window_matrices[key] = matrix  # a racing thread stores an equal matrix
+        return matrix
 
 
 # Plain ints: numpy compares with an IntEnum member through a slow generic path.
@@ -296,24 +324,29 @@ def derive_facts_row(
 def _counts_row(
     row: Mapping[str, Any], weekday: int, day_of_month: int, context: FactContext
 ) -> dict[str, int]:
-    """:func:`_counts` for one case: one cumulative sum, then plain-Python lookups."""
-    parts: list[np.ndarray] = []
-    if context.count_channel_values:
-        parts.append(row["contacts_by_day"][:, context.count_channel_values])
-    if context.count_not_connected:
-        parts.append(row["calls_not_connected_by_day"][:, None])
-    if context.count_with_consent:
-        parts.append(row["calls_with_consent_by_day"][:, None])
-    per_day = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-    cum = np.cumsum(per_day, axis=0, dtype=np.int64).tolist()  # (HISTORY_DAYS, columns)
-    last = HISTORY_DAYS - 1
-    offset_of = {"week": weekday, "month": day_of_month - 1}
+    """:func:`_counts` for one case: window totals by one small matrix product per
+    per-day array, then plain-Python sums."""
+    windows = context.window_matrix(weekday, day_of_month)
+    totals = (
+        windows.dot(row["contacts_by_day"]).tolist(),  # (windows, channels)
+        windows.dot(row["calls_not_connected_by_day"]).tolist()
+        if context.count_not_connected
+        else [],
+        windows.dot(row["calls_with_consent_by_day"]).tolist()
+        if context.count_with_consent
+        else [],
+    )
+    contacts, not_connected, with_consent = totals
     out: dict[str, int] = {}
     for name, terms in context.row_counts:
         total = 0
-        for col, sign, period, rolling_offset in terms:
-            offset = offset_of.get(period, rolling_offset)
-            total += sign * cum[offset if offset < last else last][col]
+        for source, channel, sign, window in terms:
+            if source == 0:
+                total += sign * contacts[window][channel]
+            elif source == 1:
+                total += sign * not_connected[window]
+            else:
+                total += sign * with_consent[window]
         out[name] = total if total > 0 else 0
     return out
 
