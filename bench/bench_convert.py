@@ -120,7 +120,7 @@ def _check_money(c: _Collector, money: types_pb2.Money, field: str, *, required:
     if not required and not money.currency and money.amount_minor == 0:
         return
     c.check(
-        bool(_CURRENCY.match(money.currency)),
+        bool(_CURRENCY.fullmatch(money.currency)),
         f"{field}.currency",
         f"must be an ISO 4217 code like 'SEK', got {money.currency!r}",
     )
@@ -157,7 +157,7 @@ def reference_case_from_proto(
     _check_id(c, case.case_id, f"{prefix}.case_id")
     _check_id(c, case.debtor_id, f"{prefix}.debtor_id")
     c.check(
-        bool(_COUNTRY.match(case.country)),
+        bool(_COUNTRY.fullmatch(case.country)),
         f"{prefix}.country",
         f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {case.country!r}",
     )

@@ -19,6 +19,7 @@ the next group, so it sees the first one's decision and contact reservation.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
@@ -27,13 +28,15 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[J, R]):
-    __slots__ = ("done", "error", "job", "key", "lead", "result")
+    __slots__ = ("done", "error", "job", "key", "lead", "result", "taken")
 
     def __init__(self, job: J, key: Hashable) -> None:
         self.job = job
         self.key = key
         self.done = False
         self.lead = False
+        self.taken = False
+        """In a group being processed: it will be done, whatever its caller's deadline."""
         self.result: R | None = None
         self.error: BaseException | None = None
 
@@ -65,19 +68,34 @@ class GroupRunner(Generic[J, R]):
         """Groups processed so far (for tests and metrics)."""
         self.jobs = 0
 
-    def submit(self, job: J) -> R:
-        """Process ``job`` (possibly with others) and return its result, or raise its error."""
+    def submit(self, job: J, timeout: float | None = None) -> R:
+        """Process ``job`` (possibly with others) and return its result, or raise its error.
+
+        ``timeout``: seconds the job may wait in the queue; if no group has taken it by
+        then, it is withdrawn unprocessed and :class:`TimeoutError` is raised. Once taken,
+        it is waited for (the processing itself checks deadlines).
+        """
         slot: _Slot[J, R] = _Slot(job, self._key(job))
+        give_up = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._queue.append(slot)
             if self._leading:
                 while not (slot.done or slot.lead):
-                    self._cond.wait()
+                    if give_up is None or slot.taken:
+                        self._cond.wait()
+                        continue
+                    remaining = give_up - time.monotonic()
+                    if remaining <= 0:
+                        self._queue.remove(slot)
+                        raise TimeoutError("no group took the job before its deadline")
+                    self._cond.wait(remaining)
             else:
                 self._leading = True
                 slot.lead = True
         if not slot.done:
             self._lead()
+            if not slot.done:  # the leader's own job is always in its group
+                raise RuntimeError("GroupRunner: the leader's job was not processed")
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
@@ -90,6 +108,7 @@ class GroupRunner(Generic[J, R]):
         for slot in self._queue:
             if len(group) < self._max_group and slot.key not in keys:
                 keys.add(slot.key)
+                slot.taken = True
                 group.append(slot)
             else:
                 rest.append(slot)

@@ -190,7 +190,7 @@ class DecisionPipeline:
                 f"Countries with rules: {', '.join(sorted(engine.countries))}"
             )
         zone = self._zone(snapshot)
-        since = now - _LOOKBACK
+        since = _since(now)
         if stored is None:
             stored = self.ledger.events_for_case(snapshot.case_id, since=since)
         else:
@@ -265,7 +265,7 @@ class DecisionPipeline:
             try:
                 stored = self.ledger.events_for_cases(
                     [snapshot.case_id for snapshot, _, _ in cases],
-                    since=min(now for _, _, now in cases) - _LOOKBACK,
+                    since=_since(min(now for _, _, now in cases)),
                 )
             except Exception as exc:  # every case fails with it, as each read would
                 stored = exc
@@ -287,33 +287,44 @@ class DecisionPipeline:
             arm = self.champion if arm_name == "champion" else self.challenger
             assert arm is not None
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
-            # A fresh generator per call: numpy Generators must not be shared by threads.
-            rng = np.random.default_rng() if self.explore else None
-            if len(ready) == 1:  # a lone Decide: the plain-Python featurizer (same values)
-                [p] = ready
-                # A writable copy, as np.stack gives: the verdict's mask is shared.
-                masks = p.mask[None, :].copy()
-                observations = featurize_row(p.row)[None, :]
-                decisions = arm.policy.act(observations, masks, rng)
-                index, propensity = _checked_single(decisions, p.mask, masks)
-                results[rows[0]] = self._finish(
-                    p, index, propensity, arm, observations[0], dry_run=dry_run
-                )
+            try:
+                chosen = self._choose(arm, ready)
+            except Exception as exc:  # the policy failed or broke its contract: no contact
+                for row in rows:
+                    results[row] = exc
                 continue
-            masks = np.stack([p.mask for p in ready])
-            observations = featurize(CaseBatch.from_rows([p.row for p in ready]))
-            decisions = arm.policy.act(observations, masks, rng)
-            check_decisions(decisions, masks)
-            for k, (row, p) in enumerate(zip(rows, ready, strict=True)):
-                results[row] = self._finish(
-                    p,
-                    int(decisions.indices[k]),
-                    float(decisions.propensities[k]),
-                    arm,
-                    observations[k],
-                    dry_run=dry_run,
-                )
+            for row, p, (index, propensity, observation) in zip(rows, ready, chosen, strict=True):
+                try:
+                    results[row] = self._finish(
+                        p, index, propensity, arm, observation, dry_run=dry_run
+                    )
+                except Exception as exc:  # this case only
+                    results[row] = exc
         return results
+
+    def _choose(
+        self, arm: PolicyArm, ready: Sequence[_Prepared]
+    ) -> list[tuple[int, float, np.ndarray]]:
+        """(index, propensity, observation) per case from one policy call, checked against
+        the masks: a policy can never pick a blocked step."""
+        # A fresh generator per call: numpy Generators must not be shared by threads.
+        rng = np.random.default_rng() if self.explore else None
+        if len(ready) == 1:  # a lone Decide: the plain-Python featurizer (same values)
+            [p] = ready
+            # A writable copy, as np.stack gives: the verdict's mask is shared.
+            masks = p.mask[None, :].copy()
+            observations = featurize_row(p.row)[None, :]
+            decisions = arm.policy.act(observations, masks, rng)
+            index, propensity = _checked_single(decisions, p.mask, masks)
+            return [(index, propensity, observations[0])]
+        masks = np.stack([p.mask for p in ready])
+        observations = featurize(CaseBatch.from_rows([p.row for p in ready]))
+        decisions = arm.policy.act(observations, masks, rng)
+        check_decisions(decisions, masks)
+        return [
+            (int(decisions.indices[k]), float(decisions.propensities[k]), observations[k])
+            for k in range(len(ready))
+        ]
 
     def _finish(
         self,
@@ -335,15 +346,16 @@ class DecisionPipeline:
             window = p.verdict.window_utc(index)
             if window is None or window[1] <= now:  # fail closed: cannot happen by design
                 raise RuntimeError(
-                    f"compliance verdict allowed {treatment.label} without an open send window"
+                    f"{treatment.label} was chosen but has no open send window now "
+                    "(blocked by the verdict, or its slot has passed)"
                 )
             earliest = max(window[0], now)
             send_at = _ceil_minute(earliest)
             if send_at >= window[1]:  # under a minute left: send now rather than never
                 send_at = earliest
         else:
-            # Any contact step open (WAIT, index 0, is not one)?
-            contact_open = open_steps > (1 if mask[0] else 0)
+            # Any contact step open (WAIT is not one)?
+            contact_open = open_steps > (1 if mask[CATALOGUE.WAIT_INDEX] else 0)
             next_review = self._next_review(p, contact_open)
         shaping = p.verdict.shaping_hits
         rule_ids = [h.rule_id for h in shaping]
@@ -420,6 +432,12 @@ class DecisionPipeline:
         return CheckOutcome(
             allowed, violations, at if allowed else next_at, verdict.ruleset_version
         )
+
+
+def _since(now: datetime) -> datetime:
+    """Start of the ledger read for a decision at ``now`` (clamped: never overflows)."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return now - _LOOKBACK if now - earliest > _LOOKBACK else earliest
 
 
 def _with_slot_at(proposed: Treatment, local: datetime) -> Treatment | None:

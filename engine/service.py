@@ -41,6 +41,7 @@ from engine.convert import (
     treatment_values,
     utc_seconds_nanos,
 )
+from engine.errors import FieldViolation, InvalidRequestError
 from engine.features import feature_schema_hash
 from engine.ledger import inputs_digest
 from engine.metrics import ServiceMetrics
@@ -207,7 +208,15 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
 
     @staticmethod
     def _now(request: decision_service_pb2.DecideRequest) -> datetime:
-        return timestamp_to_datetime(request.now) if request.HasField("now") else datetime.now(UTC)
+        if not request.HasField("now"):
+            return datetime.now(UTC)
+        try:
+            now = timestamp_to_datetime(request.now)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidRequestError(
+                [FieldViolation("now", f"not a valid timestamp (years 1-9999): {exc}")]
+            ) from exc
+        return now
 
     @staticmethod
     def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
@@ -240,11 +249,18 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             raise DeadlineExceededError("deadline exceeded before the decision was stored")
+        if not context.is_active():  # cancelled: nobody would learn of the decision
+            raise DeadlineExceededError("the call was cancelled before the decision was stored")
 
     def Decide(
         self, request: decision_service_pb2.DecideRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.Decision:
-        return self.groups.submit((request, context))
+        try:
+            return self.groups.submit((request, context), timeout=context.time_remaining())
+        except TimeoutError as exc:  # still queued when its deadline passed: nothing done
+            raise DeadlineExceededError(
+                "deadline exceeded while waiting for other decisions to be stored"
+            ) from exc
 
     def DecideStream(
         self,
@@ -297,10 +313,11 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         for row, request in enumerate(requests):
             try:
                 snapshot, events = case_from_proto(request.case)
+                now = self._now(request)
             except Exception as exc:
                 results[row] = exc
                 continue
-            cases.append((snapshot, events, self._now(request)))
+            cases.append((snapshot, events, now))
             rows.append(row)
         outcomes = self.pipeline.decide_many(cases, dry_run=False)
         to_store: list[tuple[DecisionOutcome, str]] = []
@@ -328,7 +345,11 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                     results[row] = exc
             else:
                 for row, (outcome, _digest) in zip(stored_rows, to_store, strict=True):
-                    results[row] = self._render(outcome, requests[row])
+                    try:
+                        results[row] = self._render(outcome, requests[row])
+                    except Exception as exc:  # stored, but this caller gets an error
+                        log.exception("decision %s stored but not rendered", outcome.decision_id)
+                        results[row] = exc
         assert all(r is not None for r in results)
         return cast(list[decision_service_pb2.Decision | Exception], results)
 

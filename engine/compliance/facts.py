@@ -171,6 +171,8 @@ class FactContext:
         # totals of one per-day column; the windows (rolling N days, this week, this
         # month) become rows of a 0/1 matrix over the kept days, so one matrix product
         # per source array gives every window total at once.
+        # A rolling window covers today at least (the rule-file model enforces days >= 1).
+        assert all(spec.days >= 1 for spec in specs), "a rolling count over 0 days"
         self.row_windows: list[tuple[str, int]] = sorted(
             {(spec.period, spec.days if spec.period == "rolling" else 0) for spec in specs}
         )

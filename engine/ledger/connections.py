@@ -9,7 +9,9 @@ invalidated. So each thread that calls the hot path keeps its own DBAPI connecti
   ``statement_timeout``) and then **detached** from it, so that it takes no pool slot
   away from the SQLAlchemy paths and the WAL checkpointer;
 * it runs in driver autocommit: a read is one statement, its own snapshot, and leaves no
-  transaction open; the caller begins and commits writes explicitly;
+  transaction open; the caller begins and commits writes explicitly (psycopg 3 and
+  sqlite3 commit/roll back an explicitly begun transaction even in autocommit mode, as
+  they ask the server/library whether one is open; psycopg2 would silently not);
 * it is used only by its thread, under its own lock, which :meth:`ThreadConnections.close`
   and ``engine.dispose()`` take before closing it from another thread (the engine's
   SQLite connections are made with ``check_same_thread=False`` for that reason);

@@ -84,3 +84,26 @@ def _outcome(runner: GroupRunner[int, int], job: int) -> int | str:
         return runner.submit(job)
     except ValueError as exc:
         return str(exc)
+
+
+def test_a_job_still_queued_at_its_deadline_is_withdrawn_unprocessed() -> None:
+    started, release = threading.Event(), threading.Event()
+    processed: list[int] = []
+
+    def process(jobs: Sequence[int]) -> list[int]:
+        processed.extend(jobs)
+        if 0 in jobs:
+            started.set()
+            release.wait(5)
+        return list(jobs)
+
+    runner: GroupRunner[int, int] = GroupRunner(process, key=lambda j: j)
+    with futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(runner.submit, 0)
+        assert started.wait(5)
+        with pytest.raises(TimeoutError):
+            runner.submit(1, timeout=0.05)  # the leader is busy: job 1 waits, then gives up
+        release.set()
+        assert first.result(5) == 0
+    assert processed == [0]
+    assert runner.submit(2, timeout=1.0) == 2  # nothing left behind in the queue

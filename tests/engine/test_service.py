@@ -367,3 +367,100 @@ def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:
     assert all(d.policy.sampled for d in decisions)
     assert all(d.policy.propensity == pytest.approx(1 / allowed) for d in decisions)
     assert len({d.treatment.catalogue_index for d in decisions}) > 1
+
+
+class _Call:
+    """What ``_decide_batch`` reads of one call's servicer context."""
+
+    def __init__(self, remaining: float | None = None, active: bool = True) -> None:
+        self.remaining, self.active = remaining, active
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+def _decisions_stored(running: RunningServer, case_id: str) -> int:
+    import sqlalchemy as sa
+
+    from engine.ledger import queries
+
+    with running.components.ledger.engine.connect() as connection:
+        count = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(queries.DECISIONS)
+            .where(queries.DECISIONS.c.case_id == case_id)
+        ).scalar_one()
+    return int(count)
+
+
+def test_a_group_keeps_each_call_to_itself(running: RunningServer) -> None:
+    """Calls decided together (a group of concurrent Decides, or a stream batch): each
+    gets its own decision or its own error, and only the good, live ones are stored."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from engine.errors import InvalidRequestError
+    from engine.status import DeadlineExceededError
+
+    cases = [se_case() for _ in range(5)]
+    now = datetime_to_timestamp(NOW)
+    requests = [
+        decision_service_pb2.DecideRequest(case=cases[0], now=now),
+        decision_service_pb2.DecideRequest(case=cases[1], now=now, dry_run=True),
+        decision_service_pb2.DecideRequest(case=cases[2], now=now),  # deadline passed
+        decision_service_pb2.DecideRequest(case=cases[3], now=now),  # client cancelled
+        decision_service_pb2.DecideRequest(case=cases[4], now=Timestamp(seconds=3 * 10**11)),
+    ]
+    contexts = [_Call(), _Call(), _Call(remaining=0.0), _Call(active=False), _Call()]
+    results = running.decisions._decide_batch(requests, contexts)  # type: ignore[arg-type]
+
+    assert isinstance(results[0], decision_service_pb2.Decision) and not results[0].dry_run
+    assert isinstance(results[1], decision_service_pb2.Decision) and results[1].dry_run
+    assert isinstance(results[2], DeadlineExceededError)
+    assert isinstance(results[3], DeadlineExceededError) and "cancelled" in str(results[3])
+    assert isinstance(results[4], InvalidRequestError)
+    assert [v.field for v in results[4].violations] == ["now"]
+    assert [_decisions_stored(running, c.case_id) for c in cases] == [1, 0, 0, 0, 0]
+
+
+def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(
+    running: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.ledger import LedgerUnavailable
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise LedgerUnavailable("the database went away mid-commit")
+
+    monkeypatch.setattr(running.components.ledger, "save_decisions", refuse)
+    cases = [se_case() for _ in range(3)]
+    requests = [
+        decision_service_pb2.DecideRequest(case=c, now=datetime_to_timestamp(NOW), dry_run=i == 1)
+        for i, c in enumerate(cases)
+    ]
+    results = running.decisions._decide_batch(requests, [_Call()] * 3)  # type: ignore[arg-type]
+    assert isinstance(results[0], LedgerUnavailable) and isinstance(results[2], LedgerUnavailable)
+    assert isinstance(results[1], decision_service_pb2.Decision) and results[1].dry_run
+    monkeypatch.undo()
+    assert [_decisions_stored(running, c.case_id) for c in cases] == [0, 0, 0]
+
+
+def test_an_invalid_now_is_a_field_error(stub) -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    request = decision_service_pb2.DecideRequest(case=se_case(), now=Timestamp(seconds=3 * 10**11))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Decide(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(info.value) == {"now"}
+
+
+def test_codes_with_a_trailing_newline_are_rejected(stub) -> None:
+    case = se_case()
+    case.outstanding.currency = "SEK\n"
+    case.country = "SE\n"
+    with pytest.raises(grpc.RpcError) as info:
+        decide(stub, case)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {"case.outstanding.currency", "case.country"} <= bad_request_fields(info.value)
