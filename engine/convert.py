@@ -44,6 +44,7 @@ from engine.state import (
     LedgerEvent,
     Product,
 )
+from engine.timetext import LocalTimeText
 from tact.v1 import case_pb2, types_pb2
 
 _MAX_ID = 128
@@ -103,24 +104,13 @@ def _timestamp_to_date(ts: Timestamp) -> date:
     return ts.ToDatetime(tzinfo=UTC).date()  # out of range: raises its ValueError
 
 
-_LOCAL_ISO: dict[tuple[datetime, ZoneInfo], str] = {}
-_LOCAL_ISO_MAX = 4096
+_LOCAL_ISO = LocalTimeText(datetime.isoformat)
 
 
 def local_isoformat(at: datetime, zone: ZoneInfo) -> str:
-    """``at.astimezone(zone).isoformat()``, remembered for UTC instants: send times repeat
-    (whole minutes at the start of a few slots), and formatting with a ZoneInfo offset is
-    slow. (Other instants are not: equal wall times of one zone may differ by ``fold``.)"""
-    if at.tzinfo is not UTC:
-        return at.astimezone(zone).isoformat()
-    key = (at, zone)
-    text = _LOCAL_ISO.get(key)
-    if text is None:
-        text = at.astimezone(zone).isoformat()
-        if len(_LOCAL_ISO) >= _LOCAL_ISO_MAX:
-            _LOCAL_ISO.clear()
-        _LOCAL_ISO[key] = text
-    return text
+    """``at.astimezone(zone).isoformat()``, remembered for UTC instants (send times
+    repeat; formatting with a ZoneInfo offset is slow)."""
+    return _LOCAL_ISO(at, zone)
 
 
 class _Collector:

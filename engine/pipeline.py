@@ -34,6 +34,7 @@ from engine.state import (
     case_row,
     summarise_history,
 )
+from engine.timetext import LocalTimeText
 from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions
 
 _LOOKBACK = timedelta(days=3650)
@@ -532,29 +533,19 @@ _MONTH_ABBR = (
     "",
     *("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
 )
-_LOCAL_MINUTE: dict[tuple[datetime, ZoneInfo], str] = {}
-_LOCAL_MINUTE_MAX = 4096
 
 
-def _local_minute(at: datetime, zone: ZoneInfo) -> str:
-    """``f"{at.astimezone(zone):%a %d %b %H:%M}"``, as strftime writes it in the C locale
-    (Python never sets LC_TIME by itself), without strftime. Remembered for UTC instants:
-    send and review times repeat (the few slot starts of a day, whole minutes)."""
-    utc = at.tzinfo is UTC
-    if utc:
-        text = _LOCAL_MINUTE.get((at, zone))
-        if text is not None:
-            return text
-    local = at.astimezone(zone)
-    text = (
+def _minute_text(local: datetime) -> str:
+    """``f"{local:%a %d %b %H:%M}"`` as strftime writes it in the C locale (Python never
+    sets LC_TIME by itself), without strftime."""
+    return (
         f"{_WEEKDAY_ABBR[local.weekday()]} {local.day:02d} {_MONTH_ABBR[local.month]} "
         f"{local.hour:02d}:{local.minute:02d}"
     )
-    if utc:
-        if len(_LOCAL_MINUTE) >= _LOCAL_MINUTE_MAX:
-            _LOCAL_MINUTE.clear()
-        _LOCAL_MINUTE[at, zone] = text
-    return text
+
+
+_local_minute = LocalTimeText(_minute_text)
+"""A send or review time in the debtor's zone, for the explanation."""
 
 
 def _explain(
