@@ -7,6 +7,7 @@ and reloads the rule files on SIGHUP.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import multiprocessing
@@ -450,7 +451,8 @@ def create_server(settings: Settings, components: ServiceComponents | None = Non
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads the rule files.
+    """Run until SIGTERM/SIGINT, stop gracefully and end the process; SIGHUP reloads the
+    rule files, SIGUSR1 dumps every thread's stack to stderr.
 
     With ``settings.processes > 1`` this process supervises that many server processes
     sharing the port (SO_REUSEPORT), forwarding signals to them.
@@ -462,6 +464,20 @@ def serve(settings: Settings) -> None:
 
 
 def _serve_one(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully and end the process."""
+    done = threading.Event()
+
+    def shutdown(signum: int, _frame: object) -> None:
+        log.info("signal %d: graceful shutdown (grace %.1fs)", signum, settings.grace_seconds)
+        done.set()
+
+    # From the first moment: a stop request during start-up is honoured once started, and
+    # a reload request before the rules are loaded is moot (SIGHUP's default would kill).
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # `kill -USR1 <pid>`: every thread's stack to stderr, for a process that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     running = create_server(settings)
     # Long-lived start-up objects (rules, policy, pools) out of the collector's way: fewer
     # and shorter GC pauses on the decision path.
@@ -476,21 +492,24 @@ def _serve_one(settings: Settings) -> None:
         running.components.rules.current.version,
         running.components.ledger_url_safe,
     )
-    done = threading.Event()
-
-    def shutdown(signum: int, _frame: object) -> None:
-        log.info("signal %d: graceful shutdown (grace %.1fs)", signum, settings.grace_seconds)
-        done.set()
 
     def reload(_signum: int, _frame: object) -> None:
         result = running.components.rules.reload(trigger="SIGHUP")
         log.info("SIGHUP rules reload: %s", result)
 
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGHUP, reload)
     done.wait()
+    # A stop that hangs anyway (a stuck call, a native library) ends with stacks on stderr.
+    faulthandler.dump_traceback_later(settings.grace_seconds + 20, exit=True)
     running.stop(settings.grace_seconds)
+    faulthandler.cancel_dump_traceback_later()
+    log.info("tact stopped (pid %d)", os.getpid())
+    logging.shutdown()
+    # Everything that must be written is written and closed above. Interpreter shutdown
+    # with gRPC's threads still around is known to hang now and then (grpc/grpc#17214 and
+    # kin; seen here once in ~20 CI runs), so the process ends here, like a pre-fork
+    # server's worker.
+    os._exit(0)
 
 
 def _serve_processes(settings: Settings) -> None:
@@ -504,6 +523,10 @@ def _serve_processes(settings: Settings) -> None:
 
     prepare_database(settings.database_url)
     context = multiprocessing.get_context("spawn")  # no gRPC state crosses a fork
+    # Inherited through exec: a child ignores a reload or stack-dump request until it has
+    # installed its own handlers (the default action of both would end it mid-start-up).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     children = [
         context.Process(target=_serve_one, args=(settings,), name=f"tact-serve-{i}")
         for i in range(settings.processes)
@@ -517,7 +540,7 @@ def _serve_processes(settings: Settings) -> None:
             if child.is_alive() and child.pid is not None:
                 os.kill(child.pid, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, forward)
     # One replica dying takes the group down: the orchestrator restarts the whole unit.
     multiprocessing.connection.wait([c.sentinel for c in children])

@@ -7,6 +7,8 @@ torch, and ``engine`` never has to import ``simulator`` or ``policies``.
 from __future__ import annotations
 
 import importlib
+import signal
+import sys
 
 import typer
 
@@ -47,5 +49,10 @@ def _attach() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["serve"]:
+        # A reload request (SIGHUP) that arrives while the server is still importing and
+        # loading must not end it (SIGHUP's default action); `tact serve` installs its
+        # reload handler once the rules are loaded.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _attach()
     app()

@@ -48,17 +48,29 @@ def _wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 
     raise AssertionError(f"tact serve did not become healthy on {address}")
 
 
-@pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
-def served(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
+def _stopped(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """The exit code; if the server does not stop in time, fail with its thread stacks
+    (`tact serve` dumps them on SIGUSR1) and the rest of its stderr."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(
+            f"tact serve did not stop; its stderr:\n{err.decode()[-20000:]}"
+        ) from None
+
+
+def _start(processes: int, tmp_path: Path) -> tuple[str, subprocess.Popen[bytes], str]:
     port = _free_port()
     db = f"sqlite:///{tmp_path / 'tact.db'}"
     env = {
         **os.environ,
         "TACT_PORT": str(port),
         "TACT_DATABASE_URL": db,
-        "TACT_PROCESSES": str(request.param),
+        "TACT_PROCESSES": str(processes),
         "TACT_POLICY": "ladder",
         "TACT_GRACE_SECONDS": "1",
     }
@@ -69,10 +81,37 @@ def served(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    address = f"127.0.0.1:{port}"
+    return f"127.0.0.1:{port}", proc, db
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
+def served(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
+    address, proc, db = _start(request.param, tmp_path)
     try:
         _wait_serving(address, proc)
         yield address, proc, db
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+def test_a_reload_request_during_start_up_does_not_kill_it(processes: int, tmp_path: Path) -> None:
+    """SIGHUP's default action ends a process: before the reload handler is installed (a
+    replica still loading its rules and policy) the request is ignored instead."""
+    address, proc, _ = _start(processes, tmp_path)
+    try:
+        time.sleep(0.3)  # the interpreter (and the supervisor's children) are starting
+        proc.send_signal(signal.SIGHUP)
+        _wait_serving(address, proc)
+        proc.send_signal(signal.SIGHUP)  # and once serving, it reloads
+        time.sleep(0.5)
+        _wait_serving(address, proc)
+        proc.send_signal(signal.SIGTERM)
+        assert _stopped(proc, 30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -101,7 +140,7 @@ def test_serve_decides_reloads_on_sighup_and_stops_on_sigterm(
     time.sleep(0.5)
     _wait_serving(address, proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
+    assert _stopped(proc, 30) == 0
     ledger = open_ledger(db)
     try:
         assert all(ledger.get_decision(i) is not None for i in ids)  # every replica wrote
