@@ -507,7 +507,7 @@ def _serve_one(settings: Settings) -> None:
     logging.shutdown()
     # Everything that must be written is written and closed above. Interpreter shutdown
     # with gRPC's threads still around is known to hang now and then (grpc/grpc#17214 and
-    # kin; seen here once in ~20 CI runs), so the process ends here, like a pre-fork
+    # kin; seen once in this project's CI), so the process ends here, like a pre-fork
     # server's worker.
     os._exit(0)
 
