@@ -181,6 +181,8 @@ class TreatmentCatalogue:
         self.tones = np.array([t.tone for t in treatments], dtype=np.int8)
         self.offers = np.array([t.offer for t in treatments], dtype=np.int8)
         self.slots = np.array([t.slot for t in treatments], dtype=np.int8)
+        self.labels: tuple[str, ...] = tuple(t.label for t in treatments)
+        """``labels[i] == treatments[i].label``, computed once (a label is built per call)."""
 
     WAIT_INDEX = 0
 

@@ -495,7 +495,6 @@ def _checked_single(
 
 
 _TREATMENTS = CATALOGUE.treatments
-_LABELS = tuple(t.label for t in _TREATMENTS)
 _ONE_DAY = timedelta(days=1)
 _MORNING = time(SLOT_HOURS[Slot.MORNING][0])
 
@@ -504,7 +503,7 @@ def _label(index: int, treatment: Treatment) -> str:
     """``treatment.label``, read from a table when ``treatment`` is catalogue entry ``index``."""
     try:
         if _TREATMENTS[index] is treatment:
-            return _LABELS[index]
+            return CATALOGUE.labels[index]
     except (IndexError, TypeError):
         pass
     return treatment.label
