@@ -15,10 +15,12 @@ The client runs in a separate process (as a core collection system would).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import itertools
 import json
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import threading
@@ -164,10 +166,45 @@ def _multi_process_rate(processes: int, n: int, threads: int, policy: str) -> fl
             server.wait(30)
 
 
-def _client(target: str, empty_target: str, n: int, threads: int, policy: str, queue: Any) -> None:
+def _pin_process(cpus: set[int]) -> None:
+    """Run every thread of this process (and those it starts later) on ``cpus``."""
+    import os
+
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that just ended
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def _unary(empty: Any, decide: Any, requests: list[bytes]) -> dict[str, Any]:
+    """Reference and measured calls interleaved, so both see the same machine load."""
+    empty_t, decide_t = [], []
+    for request in requests:
+        t0 = time.perf_counter()
+        empty(b"", timeout=5)
+        t1 = time.perf_counter()
+        decide(request, timeout=5)
+        t2 = time.perf_counter()
+        empty_t.append(t1 - t0)
+        decide_t.append(t2 - t1)
+    return {"empty": _percentiles(empty_t), "decide": _percentiles(decide_t)}
+
+
+def _client(
+    target: str,
+    empty_target: str,
+    n: int,
+    threads: int,
+    policy: str,
+    pin: int | None,
+    queue: Any,
+    go: Any,
+) -> None:
     from tact.v1 import decision_service_pb2
 
     identity = lambda b: b  # noqa: E731 - raw bytes in and out
+    pinned = pin is not None
+    if pin is not None:
+        _pin_process({pin})
     with grpc.insecure_channel(target) as ch, grpc.insecure_channel(empty_target) as ref:
         empty = ref.unary_unary(
             EMPTY_METHOD, request_serializer=identity, response_deserializer=identity
@@ -182,21 +219,23 @@ def _client(target: str, empty_target: str, n: int, threads: int, policy: str, q
             request_serializer=identity,
             response_deserializer=identity,
         )
-        requests = _requests(n * 3)
+        requests = _requests(n * 4)
         for i in range(50):  # warm-up both paths
             empty(b"", timeout=5)
             decide(requests[i], timeout=5)
-        # Interleave reference and measured calls so both see the same machine load.
-        empty_t, decide_t = [], []
-        for i in range(n):
-            t0 = time.perf_counter()
-            empty(b"", timeout=5)
-            t1 = time.perf_counter()
-            decide(requests[50 + i], timeout=5)
-            t2 = time.perf_counter()
-            empty_t.append(t1 - t0)
-            decide_t.append(t2 - t1)
-        unary = {"empty": _percentiles(empty_t), "decide": _percentiles(decide_t)}
+        # Latency: client and server on cores of their own first (as when they run on
+        # different machines), then sharing both cores as the OS schedules them.
+        unary = _unary(empty, decide, requests[50 : 50 + n])
+        if pinned:
+            queue.put("unpin")  # the server process unpins itself, then answers
+            go.get(timeout=60)
+            _pin_process(set(range(os.cpu_count() or 1)))
+            for i in range(50):
+                empty(b"", timeout=5)
+                decide(requests[i], timeout=5)
+            unary_shared = _unary(empty, decide, requests[3 * n : 4 * n])
+        else:
+            unary_shared = unary
 
         pool_requests = requests[n : 2 * n]
         concurrent_rate = _closed_loop(target, DECIDE_METHOD, pool_requests, threads)
@@ -213,6 +252,8 @@ def _client(target: str, empty_target: str, n: int, threads: int, policy: str, q
     queue.put(
         {
             "unary": unary,
+            "unary_pinned": pinned,
+            "unary_shared_cores": unary_shared,
             "concurrent_decisions_per_s": concurrent_rate,
             "concurrent_empty_calls_per_s": empty_rate,
             "concurrent_decisions_per_s_2_processes": _multi_process_rate(2, n, threads, policy),
@@ -259,6 +300,7 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
     case by case (no transport)."""
     from datetime import timedelta
 
+    from engine.compliance import ComplianceEngine
     from engine.convert import case_from_proto
     from engine.features import featurize_row
     from engine.service import decision_to_proto
@@ -283,6 +325,11 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
         "render Decision": [],
         "serialize Decision": [],
     }
+    # The same rules without the memo of durable_rules answers: what a verdict costs for a
+    # fact set not seen before (the examples repeat a few fact sets; real portfolios more).
+    unmemoized = ComplianceEngine(pipeline.rules.current.compiled)
+    unmemoized.fired_memo_size = 0
+    memo_off: list[float] = []
     clock = time.perf_counter
     for raw in requests:
         t0 = clock()
@@ -319,6 +366,10 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
         spans = [b - a for a, b in itertools.pairwise(marks)]
         for name, spent in zip(steps, spans, strict=True):
             steps[name].append(spent)
+        t0 = clock()
+        unmemoized.evaluate(state, row)
+        memo_off.append(clock() - t0)
+    steps["compliance verdict, memo off (durable_rules every time)"] = memo_off
     return {name: _percentiles(spent) for name, spent in steps.items()}
 
 
@@ -328,11 +379,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--policy", default="default", help="TACT_POLICY to serve")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not also measure unary calls with server and client on a core each",
+    )
     args = parser.parse_args()
 
     from engine.service import create_server
     from engine.settings import Settings
 
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = (cpus[0], cpus[1]) if args.pin and len(cpus) >= 2 else None
+    if pin is not None:  # before the servers start: their threads inherit it
+        _pin_process({pin[0]})
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             port=0,
@@ -347,8 +408,12 @@ def main() -> None:
         try:
             in_process = _in_process(running.components, args.decisions)
             sections = _sections(running, min(args.decisions, 500))
-            queue: Any = mp.get_context("spawn").Queue()
-            client = mp.get_context("spawn").Process(
+            engine_ = running.components.rules.current
+            verdicts, posts = engine_.verdicts, engine_.durable_posts
+            spawn = mp.get_context("spawn")
+            queue: Any = spawn.Queue()
+            go: Any = spawn.Queue()
+            client = spawn.Process(
                 target=_client,
                 args=(
                     f"127.0.0.1:{running.port}",
@@ -356,12 +421,20 @@ def main() -> None:
                     args.decisions,
                     args.threads,
                     args.policy,
+                    None if pin is None else pin[1],
                     queue,
+                    go,
                 ),
             )
             client.start()
             remote = queue.get(timeout=600)
+            if remote == "unpin":
+                _pin_process(set(cpus))
+                go.put("go")
+                remote = queue.get(timeout=600)
             client.join()
+            served_verdicts = engine_.verdicts - verdicts
+            served_posts = engine_.durable_posts - posts
         finally:
             reference.stop(0)
             running.stop(0)
@@ -373,6 +446,10 @@ def main() -> None:
         "in_process_p99_vs_empty_call_p50": in_process["p99_us"] / empty["p50_us"],
         **remote,
         "unary_decide_p50_vs_empty_p50": remote["unary"]["decide"]["p50_us"] / empty["p50_us"],
+        "unary_shared_cores_p50_ratio": remote["unary_shared_cores"]["decide"]["p50_us"]
+        / remote["unary_shared_cores"]["empty"]["p50_us"],
+        "served_rule_verdicts": served_verdicts,
+        "served_durable_posts": served_posts,
         "decisions": args.decisions,
         "policy": args.policy,
     }
@@ -383,18 +460,26 @@ def main() -> None:
     ratio_ip = result["in_process_p99_vs_empty_call_p50"]
     ratio_unary = result["unary_decide_p50_vs_empty_p50"]
     ref = f"empty unary call p50 {empty['p50_us']:.0f} µs"
+    shared = remote["unary_shared_cores"]
+    where = "server and client on a core each" if remote["unary_pinned"] else "cores shared"
     lines = [
         "| measure | value | reference (same run) | ratio |",
         "|---|---|---|---|",
         f"| in-process decide p50 / p99 | {in_process['p50_us']:.0f} / "
         f"{in_process['p99_us']:.0f} µs | {ref} | p99 = {ratio_ip:.2f}× |",
-        f"| unary Decide p50 / p99 (client process) | {decide_t['p50_us']:.0f} / "
+        f"| unary Decide p50 / p99 (client process; {where}) | {decide_t['p50_us']:.0f} / "
         f"{decide_t['p99_us']:.0f} µs | {ref} | p50 = {ratio_unary:.2f}× |",
+        f"| unary Decide p50 / p99 (cores shared) | {shared['decide']['p50_us']:.0f} / "
+        f"{shared['decide']['p99_us']:.0f} µs | empty unary call p50 "
+        f"{shared['empty']['p50_us']:.0f} µs "
+        f"| p50 = {result['unary_shared_cores_p50_ratio']:.2f}× |",
         f"| concurrent Decide ({args.threads} client threads) | {conc:.0f} /s "
         f"| empty calls {conc_ref:.0f} /s | {conc / conc_ref:.2f}× |",
         f"| concurrent Decide, `TACT_PROCESSES=2` | {conc2:.0f} /s "
         f"| empty calls {conc_ref:.0f} /s | {conc2 / conc_ref:.2f}× |",
         f"| DecideStream | {remote['stream_decisions_per_s']:.0f} /s | — | — |",
+        f"| rule verdicts answered by the memo (served calls) | "
+        f"{1 - served_posts / max(served_verdicts, 1):.1%} of {served_verdicts} | — | — |",
     ]
     lines += ["", "| in-process step | p50 µs | p99 µs |", "|---|---:|---:|"]
     lines += [f"| {name} | {v['p50_us']:.0f} | {v['p99_us']:.0f} |" for name, v in sections.items()]

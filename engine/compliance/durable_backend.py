@@ -78,6 +78,8 @@ class DurableRuleset:
         self._lock = threading.Lock()
         self._handle: int = _dre.create_ruleset(self.name, json.dumps(definition))
         self._counter = itertools.count(1)
+        self.posts = 0
+        """Evaluations run in durable_rules (counted under the lock: exact)."""
         self._finalizer = weakref.finalize(self, _free, self._handle, self._lock)
         self.fields = tuple(fields)
         # Same spacing as json.dumps, so both entry points send identical text.
@@ -93,6 +95,7 @@ class DurableRuleset:
             if not self._finalizer.alive:
                 raise EvaluationError("the ruleset was released; reload the compliance engine")
             eval_id = next(self._counter)
+            self.posts += 1
             payload = {"sid": _SID, "id": f"e{eval_id}", EVAL_FIELD: eval_id, **fact}
             return self._guarded(json.dumps(payload), eval_id)
 
@@ -104,6 +107,7 @@ class DurableRuleset:
             if not self._finalizer.alive:
                 raise EvaluationError("the ruleset was released; reload the compliance engine")
             eval_id = next(self._counter)
+            self.posts += 1
             return self._guarded(self._template % (eval_id, eval_id, *values), eval_id)
 
     def _guarded(self, text: str, eval_id: int) -> list[str]:

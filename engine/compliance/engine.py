@@ -80,6 +80,8 @@ _PAIR_END = np.array([p.end for p in _PAIRS], dtype=np.int64)
 _CONTACT = _PAIR_OF_INDEX >= 0
 _PAIR_INDEX_EXT = np.where(_PAIR_OF_INDEX >= 0, _PAIR_OF_INDEX, len(_PAIRS))
 _EFFECTS_CACHE_SIZE = 4096
+FIRED_MEMO_SIZE = 8192
+"""Fact sets whose durable_rules answer an engine remembers (0: ask durable_rules every time)."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -178,6 +180,14 @@ class ComplianceEngine:
         }
         self._hits = [c.rule.hit for c in clauses]
         self._effects_cache: dict[tuple[int, ...], _FiredEffects] = {}
+        # durable_rules' answer per distinct fact set. The answer is a pure function of the
+        # facts for this (immutable) ruleset version, and cases of one day share few fact
+        # sets, so each distinct set is posted to durable_rules once per engine (a reload
+        # builds a new engine, hence a new memo). Bounded: cleared when full.
+        self._fired_memo: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self.fired_memo_size = FIRED_MEMO_SIZE
+        self.verdicts = 0
+        """Fact sets evaluated (statistics: concurrent calls may undercount slightly)."""
 
     # --- construction -----------------------------------------------------------------------
 
@@ -271,15 +281,31 @@ class ComplianceEngine:
         as_of: datetime,
         timezone: str | None,
     ) -> ComplianceVerdict:
-        clauses_of = self._clauses_of
-        fired = sorted(i for name in self._durable.matches_values(values) for i in clauses_of[name])
+        key = tuple(values)
+        memo = self._fired_memo
+        fired = memo.get(key)
+        if fired is None:
+            clauses_of = self._clauses_of
+            fired = tuple(
+                sorted(i for name in self._durable.matches_values(key) for i in clauses_of[name])
+            )
+            if self.fired_memo_size:  # dict get/set are atomic; a racing miss posts twice
+                if len(memo) >= self.fired_memo_size:
+                    memo.clear()
+                memo[key] = fired
+        self.verdicts += 1
         return self._verdict(country, local_day, as_of, timezone, fired)
 
-    def _static_part(self, fired: list[int]) -> _FiredEffects:
+    @property
+    def durable_posts(self) -> int:
+        """Fact sets posted to durable_rules so far (the rest were answered by the memo)."""
+        return self._durable.posts
+
+    def _static_part(self, fired: tuple[int, ...]) -> _FiredEffects:
         """What a set of fired clauses implies regardless of the time of day, cached: the
         same few combinations recur across cases (thread-safe: dict get/set are atomic,
         and a racing recomputation yields the same value)."""
-        key = tuple(fired)
+        key = fired
         cached = self._effects_cache.get(key)
         if cached is not None:
             return cached
@@ -332,7 +358,7 @@ class ComplianceEngine:
         local_day: date,
         as_of: datetime,
         timezone: str | None,
-        fired: list[int],
+        fired: tuple[int, ...],
     ) -> ComplianceVerdict:
         fx = self._static_part(fired)
         w_start, w_end = list(fx.w_start), list(fx.w_end)
