@@ -7,6 +7,7 @@ and reloads the rule files on SIGHUP.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import logging
@@ -180,6 +181,19 @@ def _error_decision(
 
 
 _END = object()
+
+
+def _put(box: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` in ``box`` unless ``stop`` is set first; True if it was put."""
+    while not stop.is_set():
+        try:
+            box.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 _Job = tuple[decision_service_pb2.DecideRequest, grpc.ServicerContext]
 
 
@@ -268,37 +282,64 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         request_iterator: Iterator[decision_service_pb2.DecideRequest],
         context: grpc.ServicerContext,
     ) -> Iterator[decision_service_pb2.Decision]:
-        # A reader thread lets us decide whatever has arrived as one batch (one policy call,
-        # fewer commits) without waiting for more: works for pipelined and ping-pong clients.
-        inbox: queue.Queue[Any] = queue.Queue(maxsize=4 * self.settings.stream_batch_size)
+        # Three stages, so that receiving, deciding and sending overlap (gRPC's sync API
+        # blocks on every message sent and received):
+        #   reader thread → inbox → decider thread → outbox → this generator (sends).
+        # The decider takes whatever has arrived as one batch (one policy call, one commit)
+        # without waiting for more: works for pipelined and ping-pong clients alike. One
+        # decider keeps the order. The outbox holds one batch, so at most three batches
+        # (sending, queued, being decided) are stored ahead of what the client has read.
+        size = self.settings.stream_batch_size
+        inbox: queue.Queue[Any] = queue.Queue(maxsize=4 * size)
+        outbox: queue.Queue[Any] = queue.Queue(maxsize=1)
+        stop = threading.Event()  # the client went away or the stream ended: stop deciding
 
         def read() -> None:
             try:
                 for request in request_iterator:
-                    inbox.put(request)
+                    if not _put(inbox, request, stop):
+                        return
             except Exception as exc:  # client cancelled or sent garbage: end the stream
                 log.debug("DecideStream reader stopped: %s", exc)
             finally:
-                inbox.put(_END)
+                _put(inbox, _END, stop)
+
+        def decide() -> None:
+            try:
+                finished = False
+                while not finished and not stop.is_set():
+                    batch = [inbox.get()]
+                    while len(batch) < size:
+                        try:
+                            batch.append(inbox.get_nowait())
+                        except queue.Empty:
+                            break
+                    if batch[-1] is _END:
+                        finished = True
+                        batch.pop()
+                    if batch:
+                        decided = self._decide_batch(batch, [context] * len(batch))
+                        if not _put(outbox, (batch, decided), stop):
+                            return
+                _put(outbox, _END, stop)
+            except BaseException as exc:  # raised in the generator: the stream fails
+                _put(outbox, exc, stop)
 
         threading.Thread(target=read, name="decide-stream-reader", daemon=True).start()
-        finished = False
-        while not finished:
-            batch = [inbox.get()]
-            while len(batch) < self.settings.stream_batch_size:
-                try:
-                    batch.append(inbox.get_nowait())
-                except queue.Empty:
-                    break
-            if batch[-1] is _END:
-                finished = True
-                batch.pop()
-            if batch:
-                decided = self._decide_batch(batch, [context] * len(batch))
+        threading.Thread(target=decide, name="decide-stream-decider", daemon=True).start()
+        try:
+            while (item := outbox.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                batch, decided = item
                 yield from (
                     _error_decision(request, r, self.metrics) if isinstance(r, Exception) else r
                     for request, r in zip(batch, decided, strict=True)
                 )
+        finally:  # also when gRPC closes the generator (cancel, deadline, server stop)
+            stop.set()  # a blocked reader or decider sees it within 0.1 s
+            with contextlib.suppress(queue.Full):
+                inbox.put_nowait(_END)  # a decider waiting for input ends (inbox empty)
 
     def _decide_batch(
         self,

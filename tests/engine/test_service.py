@@ -3,6 +3,8 @@ a real ledger (SQLite file, and PostgreSQL when reachable)."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -257,6 +259,68 @@ def test_stream_keeps_order_and_isolates_a_bad_case(stub) -> None:
     assert decisions[5].treatment.action == types_pb2.ACTION_WAIT and not decisions[5].decision_id
     assert all(not d.HasField("error") and d.decision_id for i, d in enumerate(decisions) if i != 5)
     assert [d.dry_run for d in decisions] == [i == 7 for i in range(12)]
+
+
+def _stream_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("decide-stream-")]
+
+
+def _wait_for_no_stream_threads(seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _stream_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _stream_threads(), f"stream threads still running: {_stream_threads()}"
+
+
+def test_stream_keeps_order_across_batches(database_url: str) -> None:
+    settings = Settings(
+        port=0, database_url=database_url, rules_watch=False, policy="ladder", stream_batch_size=4
+    )
+    server = create_server(settings)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            stub = decision_service_pb2_grpc.DecisionServiceStub(ch)
+            cases = [load_case(EXAMPLES[i % len(EXAMPLES)]) for i in range(30)]
+            requests = [
+                decision_service_pb2.DecideRequest(case=c, now=datetime_to_timestamp(NOW))
+                for c in cases
+            ]
+            decisions = list(stub.DecideStream(iter(requests), timeout=60))
+        assert [d.case_id for d in decisions] == [c.case_id for c in cases]
+        assert all(d.decision_id and not d.HasField("error") for d in decisions)
+    finally:
+        server.stop(0)
+    _wait_for_no_stream_threads()
+
+
+def test_stream_cancelled_by_the_client_stops_its_threads(stub) -> None:
+    """A client that goes away mid-stream: the reader and decider end, the server serves on."""
+
+    def endless() -> Iterator[decision_service_pb2.DecideRequest]:
+        while True:
+            yield decision_service_pb2.DecideRequest(case=se_case(), now=datetime_to_timestamp(NOW))
+            time.sleep(0.001)
+
+    call = stub.DecideStream(endless(), timeout=30)
+    received = [next(call) for _ in range(5)]
+    assert all(d.decision_id for d in received)
+    call.cancel()
+    _wait_for_no_stream_threads()
+    assert decide(stub, se_case()).decision_id
+
+
+def test_stream_failure_outside_a_case_fails_the_stream_and_ends_its_threads(
+    stub, running: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(requests: object, contexts: object) -> None:
+        raise RuntimeError("decider broke")
+
+    monkeypatch.setattr(running.decisions, "_decide_batch", broken)
+    request = decision_service_pb2.DecideRequest(case=se_case(), now=datetime_to_timestamp(NOW))
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.DecideStream(iter([request, request]), timeout=10))
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    _wait_for_no_stream_threads()
 
 
 def test_health_and_reflection(channel: grpc.Channel) -> None:
