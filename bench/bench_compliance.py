@@ -11,6 +11,9 @@ Rows:
   one assert/drain/retract in durable_rules, the mask and the lazy explanation hooks;
 * ``evaluate(state, batch)`` — the same with the one-row ``CaseBatch`` the service has
   already built for the featurizer;
+* ``evaluate(state, batch)``, memo on — as the service runs it: the engine remembers
+  durable_rules' answer per distinct fact set, so a fact set seen before skips the post
+  (the two rows above run with the memo off: every call goes through durable_rules);
 * ``mask_batch`` — the simulator's numpy path, per case, on a batch of 10,000.
 
 ``--write-docs`` rewrites the "### Verdict latency" part of the "## Compliance" section of
@@ -56,7 +59,9 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 def run(n: int) -> dict[str, object]:
-    engine = ComplianceEngine.load()
+    engine = ComplianceEngine(ComplianceEngine.load().compiled)  # its own: memo off
+    engine.fired_memo_size = 0
+    memo = ComplianceEngine(engine.compiled)  # memo on, as served
     states = random_states(engine, 2000, seed=11)
     rows = [case_row(s) for s in states]
     host = _bare_host()
@@ -65,6 +70,7 @@ def run(n: int) -> dict[str, object]:
     big_dates = np.array([s.local_date for s in big], dtype="datetime64[D]")
     for i in range(300):  # warm-up: caches, holiday tables, allocator
         engine.evaluate(states[i % len(states)])
+        memo.evaluate(states[i % len(states)], rows[i % len(states)])
         host.post("bench_bare", {"sid": "1", "kind": "case"})
     gc.collect()
     gc.freeze()  # as the service should after start-up: no gen-2 pauses over set-up objects
@@ -72,14 +78,15 @@ def run(n: int) -> dict[str, object]:
     # Wall time (what a caller waits) and this thread's CPU time (what the call costs;
     # unlike wall time it excludes the time the scheduler gives other processes, which on
     # a shared, oversubscribed machine dominates every p99).
-    wall: dict[str, list[float]] = {"bare": [], "full": [], "shared": []}
-    cpu: dict[str, list[float]] = {"bare": [], "full": [], "shared": []}
-    by_case: dict[str, dict[int, list[float]]] = {"bare": {}, "full": {}, "shared": {}}
+    wall: dict[str, list[float]] = {"bare": [], "full": [], "shared": [], "memo": []}
+    cpu: dict[str, list[float]] = {"bare": [], "full": [], "shared": [], "memo": []}
+    by_case: dict[str, dict[int, list[float]]] = {"bare": {}, "full": {}, "shared": {}, "memo": {}}
     clock, cpu_clock = time.perf_counter, time.thread_time
     calls = {
         "bare": lambda k: host.post("bench_bare", {"sid": "1", "kind": "case"}),
         "full": lambda k: engine.evaluate(states[k]),
         "shared": lambda k: engine.evaluate(states[k], rows[k]),
+        "memo": lambda k: memo.evaluate(states[k], rows[k]),
     }
     order = list(calls)
     rng = random.Random(5)
@@ -97,6 +104,7 @@ def run(n: int) -> dict[str, object]:
             by_case[name].setdefault(k, []).append(c1 - c0)
 
     batch_runs = []
+    hits = 1 - memo.durable_posts / max(memo.verdicts, 1)
     for _ in range(3):
         t0 = clock()
         engine.mask_batch(big_batch, big_dates)
@@ -107,6 +115,7 @@ def run(n: int) -> dict[str, object]:
         "bare": "bare durable_rules post (reference)",
         "full": "evaluate(state): verdict + mask",
         "shared": "evaluate(state, row): verdict + mask, shared case row",
+        "memo": "evaluate(state, row), memo on (fact sets seen before: the service's path)",
     }
     ref = {q: (_pct(wall["bare"], q), _pct(cpu["bare"], q)) for q in (50, 99)}
     # Each case's median CPU time over its calls (spread over the run), then the p99 over
@@ -133,6 +142,7 @@ def run(n: int) -> dict[str, object]:
         "table": table,
         "batch_us_per_case": per_case,
         "batch_ratio": per_case / ref[50][0],
+        "memo_hits": hits,
         "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
         "clauses": len(engine.compiled.clauses),
         "version": engine.version,
@@ -192,7 +202,9 @@ LATENCY_TEMPLATE = """\
 service computes it, interleaved call by call with a bare `durable_rules` post (reference:
 `Host.post` of a one-field event to a one-rule ruleset). Cases: 2000 seeded random cases
 over the 7 shipped jurisdictions ({clauses} compiled clauses, ruleset {version}).
-`gc.freeze()` after set-up.
+`gc.freeze()` after set-up. The first rows post every verdict to durable_rules (the
+memo off); the "memo on" row answers {memo_hits:.1%} of its verdicts from the memo (the
+2000 cases are cycled through, so nearly every fact set has been seen before).
 
     .venv/bin/python bench/bench_compliance.py --write-docs
 
