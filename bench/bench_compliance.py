@@ -204,7 +204,7 @@ service computes it, interleaved call by call with a bare `durable_rules` post (
 over the 7 shipped jurisdictions ({clauses} compiled clauses, ruleset {version}).
 `gc.freeze()` after set-up. The first rows post every verdict to durable_rules (the
 memo off); the "memo on" row answers {memo_hits:.1%} of its verdicts from the memo (the
-2000 cases are cycled through, so nearly every fact set has been seen before).
+2000 cases are cycled through: after the first pass every fact set has been seen).
 
     .venv/bin/python bench/bench_compliance.py --write-docs
 
