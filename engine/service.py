@@ -308,26 +308,31 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             try:
                 finished = False
                 while not finished and not stop.is_set():
-                    batch = [inbox.get()]
-                    while len(batch) < size:
+                    batch: list[Any] = []
+                    item = inbox.get()
+                    while True:  # what has arrived, up to `size`, never past the end
+                        if item is _END:
+                            finished = True
+                            break
+                        batch.append(item)
+                        if len(batch) >= size:
+                            break
                         try:
-                            batch.append(inbox.get_nowait())
+                            item = inbox.get_nowait()
                         except queue.Empty:
                             break
-                    if batch[-1] is _END:
-                        finished = True
-                        batch.pop()
                     if batch:
                         decided = self._decide_batch(batch, [context] * len(batch))
                         if not _put(outbox, (batch, decided), stop):
                             return
                 _put(outbox, _END, stop)
             except BaseException as exc:  # raised in the generator: the stream fails
-                _put(outbox, exc, stop)
+                if not _put(outbox, exc, stop):
+                    log.warning("DecideStream decider failed after the stream ended: %r", exc)
 
-        threading.Thread(target=read, name="decide-stream-reader", daemon=True).start()
-        threading.Thread(target=decide, name="decide-stream-decider", daemon=True).start()
         try:
+            threading.Thread(target=read, name="decide-stream-reader", daemon=True).start()
+            threading.Thread(target=decide, name="decide-stream-decider", daemon=True).start()
             while (item := outbox.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item

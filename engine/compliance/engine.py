@@ -183,7 +183,7 @@ class ComplianceEngine:
         # durable_rules' answer per distinct fact set. The answer is a pure function of the
         # facts for this (immutable) ruleset version, and cases of one day share few fact
         # sets, so each distinct set is posted to durable_rules once per engine (a reload
-        # builds a new engine, hence a new memo). Bounded: cleared when full.
+        # builds a new engine, hence a new memo). Bounded: when full, the older half goes.
         self._fired_memo: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.fired_memo_size = FIRED_MEMO_SIZE
         self.verdicts = 0
@@ -289,9 +289,12 @@ class ComplianceEngine:
             fired = tuple(
                 sorted(i for name in self._durable.matches_values(key) for i in clauses_of[name])
             )
-            if self.fired_memo_size:  # dict get/set are atomic; a racing miss posts twice
-                if len(memo) >= self.fired_memo_size:
-                    memo.clear()
+            size = self.fired_memo_size
+            if size:  # dict get/set/pop are atomic; a racing miss posts twice, harmlessly
+                if len(memo) >= size:
+                    # The older half goes (insertion order; list() copies under the GIL).
+                    for stale in list(memo)[: max(size // 2, 1)]:
+                        memo.pop(stale, None)
                 memo[key] = fired
         self.verdicts += 1
         return self._verdict(country, local_day, as_of, timezone, fired)
