@@ -7,12 +7,15 @@ any time of day), bounded, and private to one engine (one ruleset version).
 from __future__ import annotations
 
 from datetime import date, time
+from pathlib import Path
 
 import numpy as np
 from compliance_factories import random_states
 
-from engine.compliance import ComplianceEngine
+from engine.catalogue import Channel
+from engine.compliance import ComplianceEngine, RulesHolder
 from engine.compliance.sampling import make_state
+from engine.state import HistorySummary
 
 
 def _fresh() -> ComplianceEngine:
@@ -61,3 +64,22 @@ def test_memo_is_bounded() -> None:
         engine.evaluate(state)
         assert len(engine._fired_memo) <= 5
     assert engine.durable_posts > 5
+
+
+def test_a_reloaded_rule_is_applied_to_a_fact_set_seen_before(rules_copy: Path) -> None:
+    """The memo lives in one engine: an edited rule answers anew for the same case."""
+    holder = RulesHolder(rules_copy)
+    history = HistorySummary()
+    history.contacts_by_day[1:3, Channel.PHONE] = 1  # two calls in the last 7 days
+    state = make_state("SE", date(2026, 11, 26), at=time(9, 0), history=history)
+    before = holder.current.evaluate(state)
+    assert "SE.calls.per-week" not in before.rule_ids  # 2 of at most 3: a third is fine
+    posts = holder.current.durable_posts
+    assert holder.current.evaluate(state).rule_ids == before.rule_ids
+    assert holder.current.durable_posts == posts  # answered by the memo
+    path = rules_copy / "SE.yaml"
+    path.write_text(path.read_text().replace("max: 3", "max: 2", 1))
+    assert holder.reload(trigger="test").changed
+    after = holder.current.evaluate(state)
+    assert "SE.calls.per-week" in after.rule_ids  # 2 of at most 2: no third call
+    assert after.mask.sum() < before.mask.sum()
