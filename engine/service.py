@@ -287,8 +287,8 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         #   reader thread → inbox → decider thread → outbox → this generator (sends).
         # The decider takes whatever has arrived as one batch (one policy call, one commit)
         # without waiting for more: works for pipelined and ping-pong clients alike. One
-        # decider keeps the order. The outbox holds one batch, so at most three batches
-        # (sending, queued, being decided) are stored ahead of what the client has read.
+        # decider keeps the order. The outbox holds one batch, so at most three stored
+        # batches (being sent, queued, being decided) wait for gRPC to take them.
         size = self.settings.stream_batch_size
         inbox: queue.Queue[Any] = queue.Queue(maxsize=4 * size)
         outbox: queue.Queue[Any] = queue.Queue(maxsize=1)
@@ -308,22 +308,22 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             try:
                 finished = False
                 while not finished and not stop.is_set():
-                    batch: list[Any] = []
-                    item = inbox.get()
+                    arrived: list[Any] = []
+                    got = inbox.get()
                     while True:  # what has arrived, up to `size`, never past the end
-                        if item is _END:
+                        if got is _END:
                             finished = True
                             break
-                        batch.append(item)
-                        if len(batch) >= size:
+                        arrived.append(got)
+                        if len(arrived) >= size:
                             break
                         try:
-                            item = inbox.get_nowait()
+                            got = inbox.get_nowait()
                         except queue.Empty:
                             break
-                    if batch:
-                        decided = self._decide_batch(batch, [context] * len(batch))
-                        if not _put(outbox, (batch, decided), stop):
+                    if arrived:
+                        results = self._decide_batch(arrived, [context] * len(arrived))
+                        if not _put(outbox, (arrived, results), stop):
                             return
                 _put(outbox, _END, stop)
             except BaseException as exc:  # raised in the generator: the stream fails
