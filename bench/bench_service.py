@@ -175,10 +175,6 @@ def _pin_process(cpus: set[int]) -> None:
             os.sched_setaffinity(int(tid), cpus)
 
 
-def _batches(items: list[bytes], size: int) -> list[list[bytes]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def _unary(empty: Any, decide: Any, requests: list[bytes]) -> dict[str, Any]:
     """Reference and measured calls interleaved, so both see the same machine load."""
     empty_t, decide_t = [], []
@@ -248,7 +244,8 @@ def _client(
         # DecideStream: three streams of n cases each, one after the other (one stream's
         # rate swings by a third on this machine; the median is what is reported).
         stream_rates = []
-        for stream_requests in (requests[2 * n : 3 * n], *_batches(_requests(2 * n), n)):
+        more = _requests(2 * n)
+        for stream_requests in (requests[2 * n : 3 * n], more[:n], more[n:]):
             t0 = time.perf_counter()
             got = sum(1 for _ in stream(iter(stream_requests), timeout=120))
             stream_rates.append(got / (time.perf_counter() - t0))
