@@ -14,12 +14,13 @@ simulator), and its :meth:`OraclePolicy.act` refuses to run before
 :meth:`OraclePolicy.observe_hidden` has handed it the simulator whose rows the
 observations are. :mod:`policies.evaluate` does that before every decision.
 
-The expected value mirrors the simulator's behaviour model (``simulator/batched.py``:
-``_respond`` and ``_decide``), with these deliberate simplifications: a letter is valued
-as if it arrived today; a deferral or promise is valued at its keep rate; a plan at the
-instalments that fall due before the horizon; the value of being paid today rather than
-later is the share of the debt the debtor would *not* pay on their own within a week,
-times ``patience``.
+The expected value mirrors the simulator's behaviour model (``simulator/reactions.py``:
+``respond`` and ``decide``), with these deliberate simplifications: a letter is valued
+as if it arrived today; a deferral or promise is valued at its keep rate; a plan at its
+expected instalments (a plan still running at the horizon is valued at its expected
+completion, as the simulator values it); money at today's discount factor; the value of
+being paid today rather than later is the share of the debt the debtor would *not* pay on
+their own within a week, times ``patience``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from engine.catalogue import (
     Slot,
 )
 from policies.base import PolicyDecisions
+from simulator.valuation import discount_factor
 
 if TYPE_CHECKING:
     from simulator.batched import BatchedCollectionsSim
@@ -154,20 +156,21 @@ class OraclePolicy:
         noticed = delivery * np.minimum(attention * damp, 1.0)
         can_dispute = ~(d.disputed | b.dispute)[:, None]
         p_dispute = np.where(can_dispute, tr.dispute_propensity[:, None], 0.0)
-        motivation = (
-            d.willingness[:, None]
-            * tr.tone_response[:, _TONE]
-            * tr.action_response[:, _ACTION]
-            * damp
+        drive = d.willingness[:, None] * tr.tone_response[:, _TONE] * damp
+        drive = tr.response[:, _CHANNEL] * drive * (owed > 0)
+        is_offer = (_OFFER != Offer.NONE)[None, :]
+        reminder = tr.action_response[:, [int(Action.REMINDER)]]
+        p_reminder = np.minimum(
+            drive * np.where(is_offer, reminder, tr.action_response[:, _ACTION]), 0.95
         )
-        p_act = np.minimum(tr.response[:, _CHANNEL] * motivation, 0.95) * (owed > 0)
-        acts = noticed * (1.0 - p_dispute) * p_act
+        p_offer = np.where(is_offer, np.minimum(drive * tr.action_response[:, _ACTION], 0.95), 0.0)
+        reach = noticed * (1.0 - p_dispute)
 
-        # What an acting debtor pays, by the offer attached (mirrors BatchedCollectionsSim._decide).
-        churn_price = sc.reward.churn_price.value
+        # What an acting debtor pays, by the offer attached (mirrors simulator.reactions.decide).
         resolved_bonus = self._resolution_bonus(sim)[:, None]
-        days_left = np.maximum(sc.horizon_days - (sim.clock - d.born), 1)[:, None]
         discount = _DISCOUNT[_OFFER][None, :]
+        full = cash >= owed
+        need = np.where(full, sc.plans.able_to_pay_factor.value, 1.0)
         settle_ok = (discount > 0) & (cash >= (1 - discount) * owed)
         p_settle = tr.settlement_acceptance[:, None] * np.where(
             _IS_SMALL_SETTLEMENT[None, :], sc.settlement.small_discount_factor.value, 1.0
@@ -177,20 +180,19 @@ class OraclePolicy:
 
         k = _INSTALMENTS[_OFFER][None, :]
         plan_ok = (k > 0) & free & (cash * np.maximum(k, 1) >= owed)
-        p_plan = np.where(plan_ok, tr.plan_acceptance[:, None], 0.0)
-        value_plan = self._plan_value(owed, k, tr.instalment_keep[:, None], days_left, sc)
+        p_plan = np.where(plan_ok, tr.plan_acceptance[:, None] * need, 0.0)
+        value_plan = self._plan_value(owed, k, tr.instalment_keep[:, None], sc)
         value_plan = value_plan + resolved_bonus * tr.instalment_keep[:, None] ** np.maximum(
             k - 1, 0
         )
 
         defer_ok = (_DEFERRAL[_OFFER][None, :] > 0) & free & no_promise
-        p_defer = np.where(defer_ok, tr.deferral_acceptance[:, None], 0.0)
+        p_defer = np.where(defer_ok, tr.deferral_acceptance[:, None] * need, 0.0)
         later_cash = tr.liquidity_later[:, None] / 100.0
         keep = tr.promise_keep[:, None]
         value_defer = np.where(later_cash >= owed, keep * (owed + resolved_bonus), 0.0)
 
-        handled = p_settle + p_plan + p_defer
-        full = cash >= owed
+        takes = np.minimum(p_settle + p_plan + p_defer, 1.0)
         phone = _IS_PHONE[None, :]
         value_full = np.where(
             phone, 0.5 * (owed + resolved_bonus) * (1 + keep), owed + resolved_bonus
@@ -201,7 +203,6 @@ class OraclePolicy:
                 owed,
                 np.full_like(k, sc.plans.agent_plan_instalments),
                 tr.instalment_keep[:, None],
-                days_left,
                 sc,
             )
             + resolved_bonus * 0.5
@@ -211,10 +212,22 @@ class OraclePolicy:
         value_rest = np.where(
             full, value_full, np.where(agent_plan, value_agent_plan, value_partial)
         )
+        value_rest = np.where(free, value_rest, 0.0)  # plan holders pay on schedule only
         # An accepted offer also lifts the debtor's experience (less churn afterwards).
         offer_experience = self._churn_per_experience(sim)[:, None] * tr.experience_offer[:, None]
-        value_act = p_settle * value_settle + p_plan * value_plan + p_defer * value_defer
-        value_act = value_act + handled * offer_experience + (1.0 - handled) * value_rest
+        value_offer = p_settle * value_settle + p_plan * value_plan + p_defer * value_defer
+        value_offer = value_offer + takes * offer_experience
+        # Considering the offer: take it, or fall back to the reminder's outcome if the
+        # debtor would have acted on the reminder (p_reminder / p_offer of them).
+        fallback = np.minimum(p_reminder, p_offer) * (1.0 - takes) * value_rest
+        value_act = np.where(
+            is_offer,
+            p_offer * value_offer + fallback + np.maximum(p_reminder - p_offer, 0.0) * value_rest,
+            p_reminder * value_rest,
+        )
+        acts = reach
+        today = discount_factor(sim.clock - d.born, sc.reward.annual_discount_rate)[:, None]
+        value_act = value_act * today
 
         # Gained, not merely brought forward: scale by patience and by the chance that the
         # debtor would not have paid unprompted within the window anyway.
@@ -224,16 +237,17 @@ class OraclePolicy:
 
         # Legal escalation ends the episode: expected enforcement recovery instead.
         legal = sc.legal
+        arrives = sim.clock - d.born + legal.recovery_delay_days
         legal_value = (
             legal.recovery_probability.value
             * legal.recovery_share.value
             * owed
-            * sim._discount_legal
+            * discount_factor(arrives, sc.reward.annual_discount_rate)[:, None]
         )
         churn_logit_legal = tr.churn_after[:, 2] - sc.churn.after.experience_slope.value * (
             d.experience + tr.experience_legal
         )
-        legal_churn = churn_price * (
+        legal_churn = sc.reward.churn_price.value * (
             _sigmoid(churn_logit_legal) - self._p_churn(sim, resolved=False)
         )
         legal_gain = legal_value - legal_churn[:, None] - legal.cost.value
@@ -266,16 +280,15 @@ class OraclePolicy:
         return np.asarray(gain)
 
     @staticmethod
-    def _plan_value(
-        owed: np.ndarray, k: np.ndarray, keep: np.ndarray, days_left: np.ndarray, sc: object
-    ) -> np.ndarray:
-        """Expected instalments collected before the horizon (first one today)."""
-        interval = sc.plans.interval_days  # type: ignore[attr-defined]
+    def _plan_value(owed: np.ndarray, k: np.ndarray, keep: np.ndarray, sc: object) -> np.ndarray:
+        """Expected instalments of a plan (first one today); one still running at the
+        horizon is valued at its expected completion, as the simulator values it."""
         k_safe = np.maximum(k, 1)
-        due = np.minimum(k_safe, 1 + (days_left - 1) // interval)  # instalments in the horizon
-        # Σ_{i<due} keep^i: the first instalment is paid on acceptance, each later one is kept
+        # Σ_{i<k} keep^i: the first instalment is paid on acceptance, each later one is kept
         # with probability ``keep`` given the previous ones were.
-        paid = np.where(np.isclose(keep, 1.0), due, (1 - keep**due) / np.maximum(1 - keep, 1e-9))
+        paid = np.where(
+            np.isclose(keep, 1.0), k_safe, (1 - keep**k_safe) / np.maximum(1 - keep, 1e-9)
+        )
         return np.asarray(np.where(k > 0, owed / k_safe * paid, 0.0))
 
     @staticmethod

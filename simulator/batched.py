@@ -17,18 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.catalogue import (
-    CATALOGUE,
-    OFFER_DEFERRAL_DAYS,
-    OFFER_DISCOUNT,
-    OFFER_INSTALMENTS,
-    Action,
-    Channel,
-    Offer,
-    Slot,
-)
+from engine.catalogue import CATALOGUE, Action, Channel
 from engine.features import featurize
-from engine.state import N_CHANNEL_SLOTS, CaseBatch
+from engine.state import CaseBatch
 from simulator import timeline as tl
 from simulator.dynamics_state import DebtorDynamics
 from simulator.events import EventRecorder, RowContext
@@ -36,33 +27,23 @@ from simulator.ledger_columns import LedgerColumns
 from simulator.masks import MaskProvider, checked_masks
 from simulator.outcomes import RESOLVED_OUTCOMES, CaseOutcomes, Outcome
 from simulator.population import DebtorTraits, PopulationSampler
+from simulator.reactions import CONTACT_DRAWS, respond
 from simulator.scenario import Scenario, draw_world
 from simulator.step_log import StepLog
+from simulator.valuation import discount_factor, keep_probability, logistic, running_plan_value
 
 # Catalogue attribute columns as intp for fast gathers.
 _ACTION = CATALOGUE.actions.astype(np.intp)
 _CHANNEL = CATALOGUE.channels.astype(np.intp)
-_TONE = CATALOGUE.tones.astype(np.intp)
-_OFFER = CATALOGUE.offers.astype(np.intp)
 _SLOT = CATALOGUE.slots.astype(np.intp)
-_N_OFFERS = max(Offer) + 1
-_DISCOUNT = OFFER_DISCOUNT
-_INSTALMENTS = OFFER_INSTALMENTS
-_DEFERRAL = OFFER_DEFERRAL_DAYS
-_SMALL_SETTLEMENT = np.zeros(_N_OFFERS, dtype=bool)
-_SMALL_SETTLEMENT[Offer.SETTLE_20] = True
-_OPENS_TRACKED = np.zeros(N_CHANNEL_SLOTS, dtype=bool)
-_OPENS_TRACKED[[Channel.EMAIL, Channel.PUSH]] = True  # SMS reads and letters leave no trace
-_DIGITAL = np.zeros(N_CHANNEL_SLOTS, dtype=bool)
-_DIGITAL[[Channel.EMAIL, Channel.SMS, Channel.PUSH]] = True
 _CHURN_CLASS = np.zeros(max(Outcome) + 1, dtype=np.intp)  # 0 resolved, 1 unresolved, 2 legal
 _CHURN_CLASS[Outcome.UNRESOLVED] = 1
+_CHURN_CLASS[Outcome.PLAN_ACTIVE] = 1  # mixed with "resolved" by the plan's completion odds
 _CHURN_CLASS[Outcome.LEGAL] = 2
 
 # Columns of the per-row uniforms drawn once per day (see BatchedCollectionsSim.step).
-_CONTACT_DRAWS = 10
-_U_LETTER = slice(0, _CONTACT_DRAWS)
-_U_CONTACT = slice(_CONTACT_DRAWS, 2 * _CONTACT_DRAWS)
+_U_LETTER = slice(0, CONTACT_DRAWS)
+_U_CONTACT = slice(CONTACT_DRAWS, 2 * CONTACT_DRAWS)
 _U_DAILY = slice(20, 23)
 _U_BREATHING = 23
 _U_CHURN = 24
@@ -131,9 +112,7 @@ class BatchedCollectionsSim:
         self._decision_at = (sc.decision_hour, 0)
         self._fatigue_decay = 0.5 ** (1.0 / sc.fatigue.half_life_days)
         self._churn_daily = sc.churn.base_monthly.value / 30.0 if sc.churn.enabled else 0.0
-        self._discount_legal = (1.0 + sc.legal.annual_discount_rate.value) ** (
-            -sc.legal.recovery_delay_days / 365.0
-        )
+        self._annual_rate = sc.reward.annual_discount_rate
 
     def _allocate(self) -> None:
         n = self.n
@@ -337,14 +316,15 @@ class BatchedCollectionsSim:
 
     def _letters_arrive(self) -> None:
         ring = self.clock % self._letter_ring
-        pending = self.dyn.pending_letters[:, ring]
+        # A copy: the ring slot is cleared below, before the letters are read.
+        pending = self.dyn.pending_letters[:, ring].copy()
         rows = np.flatnonzero(pending >= 0)
         self.dyn.pending_letters[:, ring] = -1
         rows = rows[self.dyn.active[rows]]
         if rows.size:
             treat = pending[rows].astype(np.intp)
             hour = np.full(rows.size, tl.LETTER_ARRIVAL_HOUR)
-            self._respond(rows, treat, hour, self._u[rows, _U_LETTER])
+            respond(self, rows, treat, hour, self._u[rows, _U_LETTER])
 
     def _contact(self, chosen: np.ndarray) -> None:
         d, tr = self.dyn, self.traits
@@ -371,9 +351,7 @@ class BatchedCollectionsSim:
         d.contacts[rows] += 1
         cost = tr.cost[rows, channel]
         legal = _ACTION[treat] == Action.LEGAL_ESCALATION
-        cost = cost + np.where(legal, self.scenario.legal.cost.value, 0.0)
-        self._spent[rows] += cost
-        d.cost[rows] += cost
+        self.spend(rows, cost + np.where(legal, self.scenario.legal.cost.value, 0.0))
         # Letters travel and act on arrival. A legal escalation hands the case over to
         # enforcement: its notice period is collapsed into today (the debtor answers the
         # notice or not) because no collection decision is taken during it.
@@ -384,187 +362,58 @@ class BatchedCollectionsSim:
         now = ~post
         if now.any():
             hour = np.where(legal, tl.LETTER_ARRIVAL_HOUR, hour)
-            self._respond(rows[now], treat[now], hour[now], self._u[rows[now], _U_CONTACT])
+            respond(self, rows[now], treat[now], hour[now], self._u[rows[now], _U_CONTACT])
 
-    def _respond(
-        self, rows: np.ndarray, treat: np.ndarray, hour: np.ndarray, u: np.ndarray
-    ) -> None:
-        """A contact reaches (or not) the debtors in ``rows`` and they react; ``u`` holds
-        their uniforms for this contact (one row each, :data:`_CONTACT_DRAWS` columns)."""
-        sc, tr, d, b, led = self.scenario, self.traits, self.dyn, self.batch, self.ledger
-        ch, act, tone = _CHANNEL[treat], _ACTION[treat], _TONE[treat]
-        offer, slot = _OFFER[treat], _SLOT[treat]
-        phone = ch == Channel.PHONE
-        delivered = u[:, 0] < tr.delivery[rows, ch]
-        if phone.any():
-            led.call_outcome(rows[phone], delivered[phone], hour[phone], tl.DELIVERY)
-        sel = delivered & _DIGITAL[ch]
-        led.delivered(rows[sel], ch[sel], hour[sel], tl.DELIVERY)
+    # -- what reactions and payments change (simulator.reactions calls these) ---------------
 
-        d.fatigue[rows] += np.where(delivered, tr.fatigue_weight[rows, ch], 0.0)
-        fatigue = d.fatigue[rows]
-        damp = np.exp(-sc.fatigue.response_penalty.value * fatigue)
-        preferred = slot == tr.preferred_slot[rows]
-        timing = np.where(
-            slot == Slot.POST, 1.0, np.where(preferred, tr.slot_match[rows], tr.slot_mismatch[rows])
-        )
-        legal = act == Action.LEGAL_ESCALATION
-        attention = np.where(
-            legal, self.scenario.legal.notice_attention.value, tr.attention[rows, ch] * timing
-        )
-        noticed = delivered & (u[:, 1] < attention * damp)
-        sel = noticed & _OPENS_TRACKED[ch]
-        led.opened(rows[sel], ch[sel], hour[sel], tl.NOTICED)
-        talk = noticed & phone
-        led.conversation(rows[talk], hour[talk], tl.NOTICED)
-        trows = rows[talk]
-        self._spent[trows] += tr.conversation_cost[trows]  # the agent's handling time
-        d.cost[trows] += tr.conversation_cost[trows]
-
-        # Experience: the tone of what was noticed, the weight of too much contact.
-        delta = np.where(legal, tr.experience_legal[rows], tr.tone_experience[rows, tone])
-        delta = np.where(noticed, delta, 0.0)
-        delta += np.where(talk & ~preferred, tr.off_slot_experience[rows], 0.0)
-        over = np.maximum(0.0, fatigue - sc.fatigue.tolerance.value)
-        delta -= np.where(delivered, sc.fatigue.experience_penalty.value * over, 0.0)
-        d.experience[rows] += delta
-
-        # A debtor who disputes does not pay on that contact.
-        dispute = noticed & ~d.disputed[rows] & (u[:, 2] < tr.dispute_propensity[rows])
-        dispute &= ~b.dispute[rows]
-        drows = rows[dispute]
-        led.dispute_opened(drows, hour[dispute], tl.DISPUTE)
-        d.disputed[drows] = True
-        d.dispute_until[drows] = self.clock + sc.disputes.resolution_days
-        d.experience[drows] += tr.experience_dispute[drows]
-
-        motivation = (
-            d.willingness[rows]
-            * tr.tone_response[rows, tone]
-            * tr.action_response[rows, act]
-            * damp
-        )
-        p_act = np.minimum(tr.response[rows, ch] * motivation, 0.95)
-        acts = noticed & ~dispute & (u[:, 3] < p_act) & (b.outstanding_minor[rows] > 0)
-        sel = acts & _DIGITAL[ch]
-        led.clicked(rows[sel], ch[sel], hour[sel], tl.CLICK)
-        if talk.any():
-            self._reveal_hardship(rows[talk], u[talk, 9])
-        if acts.any():
-            self._decide(rows[acts], ch[acts], offer[acts], hour[acts], u[acts])
-
-        # Side effects of being contacted.
-        # Complaints about what was said (noticed contacts, by tone) and about how often
-        # (any delivered contact, growing with fatigue: "excessive contact").
-        content = np.where(noticed, self._complaint_factor(rows, tone, legal), 0.0)
-        frequency = np.where(delivered, sc.fatigue.complaint_gain.value * fatigue, 0.0)
-        p_complaint = tr.complaint_propensity[rows] * tr.complaint[rows, ch] * (content + frequency)
-        complain = u[:, 6] < p_complaint
-        crows = rows[complain]
-        led.complaint(crows, hour[complain], tl.COMPLAINT)
-        d.complaints[crows] += 1
-        d.experience[crows] += tr.experience_complaint[crows]
-        self._complained[crows] += 1
-        opt = delivered & _DIGITAL[ch] & (u[:, 7] < tr.opt_out[rows, ch] * (1.0 + fatigue))
-        led.opt_out(rows[opt], ch[opt], hour[opt], tl.OPT_OUT)
-        cease = noticed & (u[:, 8] < tr.cease_request[rows] * (1.0 + fatigue))
-        cease &= ~b.cease_communication[rows]
-        led.cease(rows[cease], hour[cease], tl.CEASE)
-
-    def _complaint_factor(
-        self, rows: np.ndarray, tone: np.ndarray, legal: np.ndarray
-    ) -> np.ndarray:
-        c = self.scenario.complaints
-        factor = np.choose(
-            np.clip(tone - 1, 0, 2),
-            [c.tone.EMPATHETIC.value, c.tone.NEUTRAL.value, c.tone.FIRM.value],
-        )
-        factor = np.where(legal, c.legal_factor.value, factor)
-        return factor * np.where(self.traits.vulnerable[rows], c.vulnerable_factor.value, 1.0)
-
-    def _reveal_hardship(self, rows: np.ndarray, u: np.ndarray) -> None:
-        """In a conversation a debtor who cannot pay may say so; the creditor flags it."""
-        short = self.dyn.liquidity[rows] < self.batch.outstanding_minor[rows]
-        tell = short & (u < self.scenario.dynamics.hardship_disclosure.value)
-        self.batch.hardship[rows[tell]] = True
-
-    def _decide(
-        self, rows: np.ndarray, ch: np.ndarray, offer: np.ndarray, hour: np.ndarray, u: np.ndarray
-    ) -> None:
-        """Debtors who act on a contact: take the offer, pay, promise or agree a plan."""
-        sc, tr, d, b, led = self.scenario, self.traits, self.dyn, self.batch, self.ledger
-        owed = b.outstanding_minor[rows].astype(np.float64)
-        cash = d.liquidity[rows]
-        free = ~b.plan_active[rows]
-        handled = np.zeros(rows.size, dtype=bool)
-
-        discount = _DISCOUNT[offer]
-        p_settle = tr.settlement_acceptance[rows] * np.where(
-            _SMALL_SETTLEMENT[offer], sc.settlement.small_discount_factor.value, 1.0
-        )
-        settle = (discount > 0) & (cash >= (1 - discount) * owed) & (u[:, 4] < p_settle)
-        handled |= settle
-
-        k = _INSTALMENTS[offer]
-        plan = (k > 0) & free & (cash * np.maximum(k, 1) >= owed)
-        plan &= u[:, 4] < tr.plan_acceptance[rows]
-        handled |= plan
-
-        defer = (_DEFERRAL[offer] > 0) & free & (d.promise_due[rows] < 0)
-        defer &= u[:, 4] < tr.deferral_acceptance[rows]
-        handled |= defer
-
-        rest = ~handled
-        full = rest & (cash >= owed)
-        phone = ch == Channel.PHONE
-        promise_full = full & phone & (u[:, 5] < 0.5) & (d.promise_due[rows] < 0)
-        pay_full = full & ~promise_full
-        k_agent = sc.plans.agent_plan_instalments
-        agent_plan = rest & ~full & phone & free & (cash * k_agent >= owed)
-        agent_plan &= u[:, 4] < tr.plan_acceptance[rows]
-        partial = rest & ~full & ~agent_plan & (u[:, 5] < sc.dynamics.partial_payment.value)
-        partial &= cash >= 100  # nothing below one major unit
-
-        accepted = settle | plan | defer | agent_plan
-        d.experience[rows[accepted]] += tr.experience_offer[rows[accepted]]
-
-        promised = defer | promise_full
-        prows = rows[promised]
-        led.promise(prows, hour[promised], tl.AGREEMENT)
-        d.promise_due[prows] = self.clock + np.where(
-            defer[promised], _DEFERRAL[offer[promised]], sc.dynamics.promise_due_days
-        )
-        planned = plan | agent_plan
-        n_inst = np.where(plan, k, k_agent)[planned]
-        lrows = rows[planned]
-        led.plan_agreed(lrows, hour[planned], tl.AGREEMENT)
-        instalment = np.ceil(owed[planned] / n_inst).astype(np.int64)
-        d.plan_left[lrows] = n_inst - 1
-        d.plan_amount[lrows] = instalment
-        d.plan_next[lrows] = self.clock + sc.plans.interval_days
-        d.plan_by_agent[lrows] = agent_plan[planned]
-
-        amount = np.zeros(rows.size, dtype=np.int64)
-        amount[settle] = np.ceil((1 - discount[settle]) * owed[settle]).astype(np.int64)
-        amount[pay_full] = owed[pay_full].astype(np.int64)
-        amount[planned] = np.minimum(instalment, owed[planned].astype(np.int64))
-        amount[partial] = np.floor(np.minimum(cash[partial], owed[partial]) * 0.9).astype(np.int64)
-        paying = amount > 0
-        self._pay(rows[paying], amount[paying], hour[paying], tl.PAYMENT)
-        srows = rows[settle]
-        d.settled[srows] = True
-        b.outstanding_minor[srows] = 0  # the discount is waived
-
-    def _pay(
+    def pay(
         self, rows: np.ndarray, amount: np.ndarray, hour: np.ndarray | int, minute: int
     ) -> None:
+        """The debtors in ``rows`` pay ``amount`` (minor units) today."""
         d, b = self.dyn, self.batch
         self.ledger.payment(rows, amount, hour, minute)
         b.outstanding_minor[rows] -= amount
         d.liquidity[rows] -= amount
         d.collected_minor[rows] += amount
         d.promise_due[rows] = -1  # a payment settles an open promise (ledger semantics)
-        self._money[rows] += amount / 100.0
+        age = self.clock - d.born[rows]
+        present = amount * discount_factor(age, self._annual_rate)
+        d.collected_pv[rows] += present
+        d.collected_30[rows] += np.where(age < 30, amount, 0)
+        d.collected_60[rows] += np.where(age < 60, amount, 0)
+        first = d.first_payment_at[rows] < 0
+        d.first_payment_at[rows[first]] = age[first]
+        self._money[rows] += present / 100.0
+
+    def spend(self, rows: np.ndarray, cost: np.ndarray) -> None:
+        """Contact, conversation and legal costs (major units) of ``rows`` today."""
+        self._spent[rows] += cost
+        self.dyn.cost[rows] += cost
+
+    def complained(self, rows: np.ndarray) -> None:
+        self._complained[rows] += 1
+
+    def start_plans(
+        self,
+        rows: np.ndarray,
+        hour: np.ndarray,
+        instalments: np.ndarray,
+        amount: np.ndarray,
+        by_agent: np.ndarray,
+    ) -> None:
+        """Instalment plans agreed today; the first instalment is paid at once by the caller."""
+        d, b = self.dyn, self.batch
+        self.ledger.plan_agreed(rows, hour, tl.AGREEMENT)
+        d.plan_left[rows] = instalments - 1
+        d.plan_amount[rows] = amount
+        d.plan_next[rows] = self.clock + self.scenario.plans.interval_days
+        d.plan_by_agent[rows] = by_agent
+        d.plans_agreed[rows] += 1
+        first = d.first_plan_at[rows] < 0
+        frows = rows[first]
+        d.first_plan_at[frows] = self.clock - d.born[frows]
+        d.first_plan_able[frows] = d.liquidity[frows] >= b.outstanding_minor[frows]
+        d.first_plan_by_agent[frows] = by_agent[first]
 
     def _daily_payments(self) -> None:
         """Kept promises, plan instalments and unprompted payments (20:00)."""
@@ -589,8 +438,12 @@ class BatchedCollectionsSim:
         self._broken_plan = due & ~paid
         d.plan_left[paid] -= 1
         d.plan_next[paid] += sc.plans.interval_days
-        d.plan_left[self._broken_plan] = 0
-        d.plan_next[self._broken_plan] = -1
+        broken = self._broken_plan
+        d.plan_left[broken] = 0
+        d.plan_next[broken] = -1
+        d.plans_broken[broken] += 1
+        first_break = broken & (d.first_plan_broken_at < 0) & (d.plans_agreed == 1)
+        d.first_plan_broken_at[first_break] = self.clock - d.born[first_break]
 
         day_of_month = (self.local_dates - self.local_dates.astype("datetime64[M]")).astype(int) + 1
         since_payday = (day_of_month - sc.dynamics.payday_day_of_month) % 31
@@ -602,7 +455,7 @@ class BatchedCollectionsSim:
         full = keep | spont
         amount = np.where(full, owed, np.where(paid, amount, 0))
         rows = np.flatnonzero(amount > 0)
-        self._pay(rows, amount[rows], hour, minute)
+        self.pay(rows, amount[rows], hour, minute)
 
     def _end_of_day(self) -> tuple[np.ndarray, np.ndarray]:
         """Broken agreements, closures, protections and the end of episodes (23:00)."""
@@ -612,7 +465,7 @@ class BatchedCollectionsSim:
         led.promise_broken(np.flatnonzero(self._broken_promise), hour, 0)
         led.plan_broken(np.flatnonzero(self._broken_plan), hour, 1)
         paid_off = active & (b.outstanding_minor <= 0)
-        plan_done = paid_off & b.plan_active
+        plan_done = paid_off & b.plan_active & ~d.settled  # settling the rest ends a plan too
         led.plan_completed(np.flatnonzero(plan_done), hour, 2)
         resolved_dispute = active & (d.dispute_until == self.clock)
         led.dispute_resolved(np.flatnonzero(resolved_dispute), hour, 3)
@@ -662,39 +515,80 @@ class BatchedCollectionsSim:
         d.fatigue *= self._fatigue_decay
 
     def _rewards(self, done: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-        sc, d, b, tr = self.scenario, self.dyn, self.batch, self.traits
-        r = sc.reward
+        """Today's money (present values at the episode start, see simulator.valuation),
+        and at an episode's end what is still to come: expected legal recovery, the expected
+        value of a running plan, and the expected cost of churn after collection."""
+        sc, d, r = self.scenario, self.dyn, self.scenario.reward
         money = self._money - self._spent - r.complaint_price.value * self._complained
         money -= r.churn_price.value * self._churn_today
         rows = np.flatnonzero(done)
         self._p_churn_after = np.zeros(self.n)
         self._legal_expected = np.zeros(self.n)
+        self._plan_expected = np.zeros(self.n)
         if rows.size:
             out = outcome[rows]
             resolved = np.isin(out, [int(o) for o in RESOLVED_OUTCOMES])
-            d.experience[rows[resolved]] += tr.experience_resolved[rows[resolved]]
-            legal = out == Outcome.LEGAL
-            lg = sc.legal
-            expected = np.where(
-                legal,
-                lg.recovery_probability.value
-                * lg.recovery_share.value
-                * b.outstanding_minor[rows]
-                / 100.0
-                * self._discount_legal,
-                0.0,
-            )
-            self._legal_expected[rows] = expected
-            money[rows] += expected
+            d.experience[rows[resolved]] += self.traits.experience_resolved[rows[resolved]]
+            legal_value = self._legal_value(rows, out == Outcome.LEGAL)
+            plan_value, completes = self._plan_value(rows, out == Outcome.PLAN_ACTIVE)
+            self._legal_expected[rows] = legal_value
+            self._plan_expected[rows] = plan_value
+            money[rows] += (legal_value + plan_value) / 100.0
             if sc.churn.enabled:
-                logit = tr.churn_after[rows, _CHURN_CLASS[out]]
-                logit -= sc.churn.after.experience_slope.value * d.experience[rows]
-                p = np.where(d.churned[rows], 0.0, 1.0 / (1.0 + np.exp(-logit)))
+                p = self._churn_after(rows, out, completes)
                 self._p_churn_after[rows] = p
                 money[rows] -= r.churn_price.value * p
         rewards = np.where(d.active, money / r.scale, 0.0)
         d.reward += rewards
         return rewards
+
+    def _legal_value(self, rows: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        """Expected net enforcement recovery (minor units, present value) of hand-overs."""
+        lg = self.scenario.legal
+        arrives = self.clock - self.dyn.born[rows] + lg.recovery_delay_days
+        value = (
+            lg.recovery_probability.value
+            * lg.recovery_share.value
+            * self.batch.outstanding_minor[rows]
+            * discount_factor(arrives, self._annual_rate)
+        )
+        return np.where(legal, value, 0.0)
+
+    def _plan_value(self, rows: np.ndarray, running: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected present value of the instalments still to come of plans running at the
+        horizon (minor units), and the chance each completes (1 where none runs)."""
+        d, tr = self.dyn, self.traits
+        keep = keep_probability(
+            tr.instalment_keep[rows],
+            d.plan_by_agent[rows],
+            self.scenario.plans.agent_break_factor.value,
+            d.plan_amount[rows],
+            d.liquidity[rows],
+            tr.liquidity_later[rows],
+        )
+        value, completes = running_plan_value(
+            owed=self.batch.outstanding_minor[rows],
+            instalment=d.plan_amount[rows],
+            instalments_left=np.where(running, d.plan_left[rows], 0),
+            first_due_in_days=d.plan_next[rows] - d.born[rows],
+            interval_days=self.scenario.plans.interval_days,
+            keep=keep,
+            annual_rate=self._annual_rate,
+        )
+        return value, np.where(running, completes, 1.0)
+
+    def _churn_after(self, rows: np.ndarray, out: np.ndarray, completes: np.ndarray) -> np.ndarray:
+        """P(churn within 90 days after the episode) of the debtors in ``rows``: by outcome
+        and experience; a running plan is the completion-weighted mix of resolved and
+        unresolved (no extra parameter). Debtors who already left cannot leave again."""
+        tr, d = self.traits, self.dyn
+        slope = self.scenario.churn.after.experience_slope.value
+        shift = slope * d.experience[rows]
+        by_class = logistic(tr.churn_after[rows, _CHURN_CLASS[out]] - shift)
+        if_resolved = logistic(tr.churn_after[rows, 0] - shift)
+        running = out == Outcome.PLAN_ACTIVE
+        p = np.where(running, completes * if_resolved + (1.0 - completes) * by_class, by_class)
+        return np.where(d.churned[rows], 0.0, p)
 
     def _finish(self, rows: np.ndarray, outcome: np.ndarray) -> CaseOutcomes:
         sc, d, b, tr = self.scenario, self.dyn, self.batch, self.traits
@@ -715,7 +609,18 @@ class BatchedCollectionsSim:
             days=(self.clock - d.born[rows] + 1).astype(np.int32),
             original_minor=b.original_minor[rows].copy(),
             collected_minor=d.collected_minor[rows].copy(),
-            legal_expected_minor=self._legal_expected[rows] * 100.0,
+            legal_expected_minor=self._legal_expected[rows].copy(),
+            plan_expected_minor=self._plan_expected[rows].copy(),
+            collected_pv_minor=d.collected_pv[rows].copy(),
+            collected_30_minor=d.collected_30[rows].copy(),
+            collected_60_minor=d.collected_60[rows].copy(),
+            first_payment_day=d.first_payment_at[rows].astype(np.int32),
+            plans_agreed=d.plans_agreed[rows].astype(np.int32),
+            plans_broken=d.plans_broken[rows].astype(np.int32),
+            churn_expected=np.where(d.churned[rows], 1.0, self._p_churn_after[rows]),
+            churn_price=np.full(
+                rows.size, sc.reward.churn_price.value if sc.churn.enabled else 0.0
+            ),
             cost=d.cost[rows].copy(),
             contacts=d.contacts[rows].copy(),
             complaints=d.complaints[rows].copy(),

@@ -37,8 +37,22 @@ def simulate(
     audit: str = typer.Option("10000", help=_AUDIT_HELP),
     ci: str = typer.Option("normal", help="95 % CI method: normal or bootstrap"),
     save_log: Path | None = typer.Option(None, help="write the step log (.npz) for a later audit"),
+    validate: bool = typer.Option(
+        False,
+        "--validate",
+        help="check the scenario's stylised facts instead (exit status 1 if one fails)",
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="--validate: write the checks here"),
 ) -> None:
-    """Simulate DEBTORS debtors of SCENARIO under POLICY and print KPIs with 95 % CIs."""
+    """Simulate DEBTORS debtors of SCENARIO under POLICY and print KPIs with 95 % CIs.
+
+    With --validate, run the simulator validation suite on SCENARIO instead: every stylised
+    fact of its `validation:` and `targets:` blocks, measured on DEBTORS debtors per
+    experiment, printed with its target, tolerance and source.
+    """
+    if validate:
+        _validate(scenario, debtors, seed, json_out)
+        return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -107,6 +121,57 @@ def simulate(
     if failed:
         console.print("[bold red]compliance audit FAILED[/]")
         raise typer.Exit(1)
+
+
+def _validate(scenario: str, debtors: int, seed: int, json_out: Path | None) -> None:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulator.masks import compliance_masks
+    from simulator.scenario_loader import load_scenario
+    from simulator.validation import validate
+
+    console = Console()
+    try:
+        sc = load_scenario(scenario)
+        masks = compliance_masks()
+    except Exception as exc:  # every load error carries its fix
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    with console.status(f"validating {sc.name} on {debtors:,} debtors per experiment…"):
+        checks = validate(sc, masks, debtors=debtors, seed=seed)
+    table = Table(title=f"{sc.name}: stylised facts · {debtors:,} debtors each · seed {seed}")
+    for column in ("check", "target", "measured", "95 % CI", "n", "ok", "source (grade)"):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        table.add_row(
+            c.label + (f"\n{c.detail}" if c.detail else ""),
+            c.target,
+            f"{c.measured:.1f}",
+            f"[{c.ci_low:.1f}, {c.ci_high:.1f}]",
+            f"{c.n:,}",
+            "yes" if c.passed else "[bold red]NO[/]",
+            f"{c.source} ({c.grade})",
+        )
+    console.print(table)
+    if json_out is not None:
+        payload = {
+            "scenario": sc.name,
+            "debtors": debtors,
+            "seed": seed,
+            "checks": [c.to_json() for c in checks],
+        }
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    failed = [c.name for c in checks if not c.passed]
+    if failed:
+        console.print(
+            f"[bold red]{len(failed)} of {len(checks)} checks failed:[/] {', '.join(failed)}"
+        )
+        raise typer.Exit(1)
+    console.print(f"all {len(checks)} checks passed")
 
 
 def _audit_size(text: str) -> int | None:

@@ -19,6 +19,10 @@ class DebtorDynamics:
     fatigue: np.ndarray
     experience: np.ndarray
     collected_minor: np.ndarray  # int64
+    collected_pv: np.ndarray  # float64 minor units, each payment discounted to the episode start
+    collected_30: np.ndarray  # int64 minor units paid in the first 30 days in collection
+    collected_60: np.ndarray  # int64 minor units paid in the first 60 days in collection
+    first_payment_at: np.ndarray  # int64 days in collection at the first payment (-1 = none)
     cost: np.ndarray  # major units
     contacts: np.ndarray  # int32
     complaints: np.ndarray  # int32
@@ -28,6 +32,16 @@ class DebtorDynamics:
     plan_next: np.ndarray  # int64 clock day of the next instalment
     plan_amount: np.ndarray  # int64 minor units per instalment
     plan_by_agent: np.ndarray  # bool
+    plans_agreed: np.ndarray  # int16
+    plans_broken: np.ndarray  # int16
+    first_plan_at: np.ndarray  # int64 days in collection when the first plan was agreed (-1)
+    first_plan_broken_at: np.ndarray  # int64 days in collection when it broke (-1 = did not)
+    first_plan_able: np.ndarray  # bool: the debtor could have paid in full when agreeing
+    first_plan_by_agent: np.ndarray  # bool
+    noticed: np.ndarray  # int32 contacts noticed (read, opened, a conversation)
+    acted: np.ndarray  # int32 contacts acted on (clicked, paid, agreed, called back)
+    offers_noticed: np.ndarray  # int32 offers (plan, deferral, settlement) noticed
+    offers_taken: np.ndarray  # int32 offers accepted
     settled: np.ndarray  # bool: closed by a settlement
     disputed: np.ndarray  # bool: has ever disputed (disputes once)
     dispute_until: np.ndarray  # int64 clock day the open dispute is resolved
@@ -50,6 +64,10 @@ class DebtorDynamics:
             fatigue=z(np.float64),
             experience=z(np.float64),
             collected_minor=z(np.int64),
+            collected_pv=z(np.float64),
+            collected_30=z(np.int64),
+            collected_60=z(np.int64),
+            first_payment_at=np.full(n, -1, np.int64),
             cost=z(np.float64),
             contacts=z(np.int32),
             complaints=z(np.int32),
@@ -59,6 +77,16 @@ class DebtorDynamics:
             plan_next=np.full(n, -1, np.int64),
             plan_amount=z(np.int64),
             plan_by_agent=z(bool),
+            plans_agreed=z(np.int16),
+            plans_broken=z(np.int16),
+            first_plan_at=np.full(n, -1, np.int64),
+            first_plan_broken_at=np.full(n, -1, np.int64),
+            first_plan_able=z(bool),
+            first_plan_by_agent=z(bool),
+            noticed=z(np.int32),
+            acted=z(np.int32),
+            offers_noticed=z(np.int32),
+            offers_taken=z(np.int32),
             settled=z(bool),
             disputed=z(bool),
             dispute_until=np.full(n, -1, np.int64),

@@ -1,20 +1,30 @@
 """Collection KPIs from per-debtor outcomes, each with a 95 % confidence interval.
 
 Every KPI is a mean over debtors of a per-debtor value (see :func:`per_debtor_values`), or
-for the recovery rate a ratio of two sums, so intervals come from the normal
-approximation (delta method for the ratio) or from a bootstrap over debtors. Definitions,
+a ratio of two sums (recovery, plan break rate), so intervals come from the normal
+approximation (delta method for ratios) or from a bootstrap over debtors. Definitions,
 also in docs/simulator.md:
 
-* resolution rate — % of debtors whose episode ended PAID, SETTLED, PLAN_COMPLETED or with a
-  plan in good standing at the horizon (PLAN_ACTIVE); legal hand-overs are not resolved;
+* resolution rate — % of debtors whose episode ended PAID, SETTLED or PLAN_COMPLETED; a plan
+  still running at the horizon is *not* resolved (reported apart), nor is a legal hand-over;
+* plans running — % of debtors with a plan in good standing at the horizon, and the
+  expected value of their remaining instalments per case;
 * recovery rate — collected during the episode / original balance, summed over debtors;
-* net value per case — collected + expected net legal recovery − contact and legal costs;
+  also by day 30 and day 60 of the episode;
+* net collections per case — cash collected, discounted to the episode start at the
+  scenario's rate, + expected value of running plans + expected net legal recovery (both
+  discounted) − contact and legal costs;
+* net value per case — net collections − churn cost (the scenario's churn price × the
+  debtor's probability of leaving: 1 if they left during collection, else the modelled
+  probability within 90 days after it);
 * cost per case — contact and legal costs;
+* plan break rate — plans broken / plans agreed during the episodes;
 * complaints per 1,000 cases;
 * churn within 90 days — % of debtors who left the creditor during the episode or within
-  90 days after it (simulated from the episode's outcome and the debtor's experience);
+  90 days after it (one simulated draw per debtor);
 * NPS — promoters (answer 9–10) minus detractors (0–6), in points, from one simulated
   survey answer per debtor at the end of the episode;
+* days to first payment — mean over debtors who paid anything (reported, not paired);
 * contacts per case; reward per case (the RL objective, scaled units).
 """
 
@@ -71,7 +81,10 @@ class KPIReport:
 # name → (label, unit, scale of the per-debtor mean)
 _MEAN_KPIS: dict[str, tuple[str, str, float]] = {
     "resolution_rate": ("resolution rate", "%", 100.0),
+    "plans_running": ("plans running at the horizon", "%", 100.0),
+    "running_plan_value_per_case": ("expected value of running plans per case", "currency", 1.0),
     "net_value_per_case": ("net value per case", "currency", 1.0),
+    "net_collections_per_case": ("net collections per case", "currency", 1.0),
     "cost_per_case": ("cost per case", "currency", 1.0),
     "complaints_per_1000": ("complaints per 1,000 cases", "", 1000.0),
     "churn_90d": ("churn within 90 days", "%", 100.0),
@@ -79,15 +92,39 @@ _MEAN_KPIS: dict[str, tuple[str, str, float]] = {
     "contacts_per_case": ("contacts per case", "", 1.0),
     "reward_per_case": ("reward per case", "scaled", 1.0),
 }
+CHURN_KPIS = ("churn_90d",)
+"""KPIs left out of scenarios without a customer relationship."""
+
+# name → (label, numerator, denominator) of ratio KPIs, in %.
+_RATIO_KPIS: dict[str, tuple[str, str, str]] = {
+    "recovery_rate": ("recovery rate (day 120)", "collected_minor", "original_minor"),
+    "recovery_60d": ("recovery by day 60", "collected_60_minor", "original_minor"),
+    "recovery_30d": ("recovery by day 30", "collected_30_minor", "original_minor"),
+    "plan_break_rate": ("plan break rate", "plans_broken", "plans_agreed"),
+}
+_RATIO_AFTER = {
+    "recovery_rate": "resolution_rate",
+    "plan_break_rate": "running_plan_value_per_case",
+}
+"""Where each group of ratio KPIs is shown (after this mean KPI)."""
+
+
+def net_collections(outcomes: CaseOutcomes) -> np.ndarray:
+    """Per debtor: discounted cash + expected running-plan and legal value − costs (major)."""
+    future = outcomes.collected_pv_minor + outcomes.plan_expected_minor
+    return (future + outcomes.legal_expected_minor) / 100.0 - outcomes.cost
 
 
 def per_debtor_values(outcomes: CaseOutcomes) -> dict[str, np.ndarray]:
     """The per-debtor value whose mean (× scale) is each mean-type KPI."""
     answer = outcomes.nps_score.astype(np.int64)
+    collections = net_collections(outcomes)
     return {
         "resolution_rate": outcomes.resolved.astype(np.float64),
-        "net_value_per_case": (outcomes.collected_minor + outcomes.legal_expected_minor) / 100.0
-        - outcomes.cost,
+        "plans_running": outcomes.plan_running.astype(np.float64),
+        "running_plan_value_per_case": outcomes.plan_expected_minor / 100.0,
+        "net_value_per_case": collections - outcomes.churn_price * outcomes.churn_expected,
+        "net_collections_per_case": collections,
         "cost_per_case": outcomes.cost.astype(np.float64),
         "complaints_per_1000": outcomes.complaints.astype(np.float64),
         "churn_90d": outcomes.churned.astype(np.float64),
@@ -95,6 +132,11 @@ def per_debtor_values(outcomes: CaseOutcomes) -> dict[str, np.ndarray]:
         "contacts_per_case": outcomes.contacts.astype(np.float64),
         "reward_per_case": outcomes.reward.astype(np.float64),
     }
+
+
+def kpi_scale(name: str) -> float:
+    """Multiplier from a per-debtor value's mean to the KPI (100 for %, 1,000 per 1,000)."""
+    return _MEAN_KPIS[name][2]
 
 
 def compute_kpis(
@@ -108,6 +150,7 @@ def compute_kpis(
     """All KPIs of ``outcomes`` with 95 % CIs (``normal`` approximation or ``bootstrap``).
 
     ``churn_applies=False`` (scenarios without a customer relationship) leaves churn out.
+    A ratio KPI whose denominator is zero (no plan was agreed) is NaN.
     """
     n = len(outcomes)
     if n == 0:
@@ -115,14 +158,23 @@ def compute_kpis(
     if method not in ("normal", "bootstrap"):
         raise ValueError(f"method must be 'normal' or 'bootstrap', got {method!r}")
     values = per_debtor_values(outcomes)
-    names = [k for k in _MEAN_KPIS if churn_applies or k != "churn_90d"]
-    collected = outcomes.collected_minor.astype(np.float64)
-    original = outcomes.original_minor.astype(np.float64)
+    names = [k for k in _MEAN_KPIS if churn_applies or k not in CHURN_KPIS]
+    ratio_columns = {
+        name: (
+            getattr(outcomes, num).astype(np.float64),
+            getattr(outcomes, den).astype(np.float64),
+        )
+        for name, (_, num, den) in _RATIO_KPIS.items()
+    }
     boots: np.ndarray | None = None
     if method == "bootstrap":
-        matrix = np.stack([values[k] for k in names] + [collected, original])
-        boots = bootstrap_sums(matrix, n_boot, rng if rng is not None else np.random.default_rng(0))
-    kpis = []
+        rows = [values[k] for k in names]
+        for num, den in ratio_columns.values():
+            rows += [num, den]
+        boots = bootstrap_sums(
+            np.stack(rows), n_boot, rng if rng is not None else np.random.default_rng(0)
+        )
+    kpis: list[KPI] = []
     for j, name in enumerate(names):
         label, unit, scale = _MEAN_KPIS[name]
         if boots is None:
@@ -131,15 +183,41 @@ def compute_kpis(
             mean = float(values[name].mean())
             low, high = (float(x) for x in np.percentile(boots[:, j] / n, [2.5, 97.5]))
         kpis.append(KPI(name, label, unit, mean * scale, low * scale, high * scale, n))
-    if boots is None:
-        ratio, low, high = ratio_ci(collected, original)
-    else:
-        ratio = float(collected.sum() / original.sum())
-        low, high = (float(x) for x in np.percentile(boots[:, -2] / boots[:, -1], [2.5, 97.5]))
-    kpis.insert(
-        1, KPI("recovery_rate", "recovery rate", "%", ratio * 100, low * 100, high * 100, n)
-    )
-    return KPIReport(tuple(kpis))
+    ratios: dict[str, KPI] = {}
+    for i, (name, (num, den)) in enumerate(ratio_columns.items()):
+        label = _RATIO_KPIS[name][0]
+        if den.sum() <= 0:
+            nan = float("nan")
+            ratios[name] = KPI(name, label, "%", nan, nan, nan, n)
+            continue
+        if boots is None:
+            ratio, low, high = ratio_ci(num, den)
+        else:
+            col = len(names) + 2 * i
+            ratio = float(num.sum() / den.sum())
+            with np.errstate(invalid="ignore", divide="ignore"):
+                draws = boots[:, col] / boots[:, col + 1]
+            low, high = (float(x) for x in np.nanpercentile(draws, [2.5, 97.5]))
+        ratios[name] = KPI(name, label, "%", ratio * 100, low * 100, high * 100, n)
+    ordered: list[KPI] = []
+    for k in kpis:
+        ordered.append(k)
+        if k.name == _RATIO_AFTER["recovery_rate"]:
+            ordered += [ratios["recovery_rate"], ratios["recovery_60d"], ratios["recovery_30d"]]
+        if k.name == _RATIO_AFTER["plan_break_rate"]:
+            ordered.append(ratios["plan_break_rate"])
+    return KPIReport(tuple(ordered))
+
+
+def days_to_first_payment(outcomes: CaseOutcomes) -> tuple[float, float, float, int]:
+    """Mean days in collection to the first payment among debtors who paid, its 95 % CI,
+    and how many paid."""
+    paid = outcomes.first_payment_day >= 0
+    if not paid.any():
+        nan = float("nan")
+        return nan, nan, nan, 0
+    mean, low, high = mean_ci(outcomes.first_payment_day[paid])
+    return mean, low, high, int(paid.sum())
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float, float]:

@@ -23,14 +23,15 @@ class Outcome(IntEnum):
     PLAN_COMPLETED = 3
     """Every instalment of a plan was paid."""
     PLAN_ACTIVE = 4
-    """At the horizon, an instalment plan is in good standing (no instalment missed)."""
+    """At the horizon, an instalment plan is running (no instalment missed). Not a
+    resolution: it is valued at its expected completion (``plan_expected_minor``)."""
     LEGAL = 5
     """Handed over to legal enforcement after the legal notice period."""
     UNRESOLVED = 6
     """At the horizon, still owing and not on a plan."""
 
 
-RESOLVED_OUTCOMES = (Outcome.PAID, Outcome.SETTLED, Outcome.PLAN_COMPLETED, Outcome.PLAN_ACTIVE)
+RESOLVED_OUTCOMES = (Outcome.PAID, Outcome.SETTLED, Outcome.PLAN_COMPLETED)
 
 
 @dataclass(slots=True)
@@ -44,7 +45,16 @@ class CaseOutcomes:
     days: np.ndarray  # int32, days in collection
     original_minor: np.ndarray  # int64
     collected_minor: np.ndarray  # int64, paid during the episode
-    legal_expected_minor: np.ndarray  # float64, expected net enforcement recovery
+    collected_pv_minor: np.ndarray  # float64, the same, discounted to the episode start
+    collected_30_minor: np.ndarray  # int64, paid in the first 30 days
+    collected_60_minor: np.ndarray  # int64, paid in the first 60 days
+    first_payment_day: np.ndarray  # int32, days in collection at the first payment (-1 = none)
+    legal_expected_minor: np.ndarray  # float64, expected net enforcement recovery (present value)
+    plan_expected_minor: np.ndarray  # float64, expected value of a running plan's instalments
+    plans_agreed: np.ndarray  # int32
+    plans_broken: np.ndarray  # int32
+    churn_expected: np.ndarray  # float64, P(churn): 1 if left during collection, else P(after)
+    churn_price: np.ndarray  # float64, the scenario's price of a lost customer (0 without churn)
     cost: np.ndarray  # float64, contact and legal costs, major units
     contacts: np.ndarray  # int32
     complaints: np.ndarray  # int32
@@ -57,7 +67,12 @@ class CaseOutcomes:
 
     @property
     def resolved(self) -> np.ndarray:
+        """Paid, settled or plan completed (a running plan is not resolved)."""
         return np.isin(self.outcome, [int(o) for o in RESOLVED_OUTCOMES])
+
+    @property
+    def plan_running(self) -> np.ndarray:
+        return self.outcome == Outcome.PLAN_ACTIVE
 
     @classmethod
     def empty(cls) -> CaseOutcomes:
@@ -69,7 +84,16 @@ class CaseOutcomes:
             days=np.zeros(0, np.int32),
             original_minor=np.zeros(0, np.int64),
             collected_minor=np.zeros(0, np.int64),
+            collected_pv_minor=np.zeros(0),
+            collected_30_minor=np.zeros(0, np.int64),
+            collected_60_minor=np.zeros(0, np.int64),
+            first_payment_day=np.zeros(0, np.int32),
             legal_expected_minor=np.zeros(0),
+            plan_expected_minor=np.zeros(0),
+            plans_agreed=np.zeros(0, np.int32),
+            plans_broken=np.zeros(0, np.int32),
+            churn_expected=np.zeros(0),
+            churn_price=np.zeros(0),
             cost=np.zeros(0),
             contacts=np.zeros(0, np.int32),
             complaints=np.zeros(0, np.int32),

@@ -360,6 +360,9 @@ class Plans(_Model):
     agent_break_factor: NonNeg
     """Break chance per instalment of an agent-set plan relative to a self-service plan."""
     agent_plan_instalments: Literal[3, 6]
+    able_to_pay_factor: Prob
+    """Acceptance of a plan or deferral offer by a debtor who could pay in full, relative to
+    one who cannot (sets the share of plans taken by debtors who did not need one)."""
 
 
 class Settlement(_Model):
@@ -376,7 +379,6 @@ class Legal(_Model):
     recovery_share: Prob
     """Share of the balance a successful enforcement recovers, net of its own fees."""
     recovery_delay_days: Annotated[int, Field(ge=0)]
-    annual_discount_rate: Prob
 
 
 class Complaints(_Model):
@@ -426,6 +428,9 @@ class NPS(_Model):
 class Reward(_Model):
     complaint_price: NonNeg
     churn_price: NonNeg
+    annual_discount_rate: Annotated[float, Field(ge=0.0, le=1.0)]
+    """Money received t days into the episode is worth (1 + rate) ** (-t / 365) of its face
+    value: payments, legal recoveries and a running plan's instalments alike."""
     scale: Annotated[float, Field(gt=0)]
     """Rewards are money / scale (keeps PPO's value targets near 1)."""
 
@@ -434,6 +439,7 @@ class Target(_Model):
     value: float
     tolerance: Annotated[float, Field(gt=0)]
     source: str
+    grade: Literal["A", "B", "C", "R"] = "B"
 
 
 class Targets(_Model):
@@ -442,6 +448,41 @@ class Targets(_Model):
     resolution_rate: Target | None = None
     churn_90d: Target | None = None
     nps: Target | None = None
+
+
+class Fact(_Model):
+    """A stylised fact the simulator must reproduce: ``value ± tolerance`` (percent), its
+    source and the source's grade (A, B, C; R = our rationale, no source)."""
+
+    value: float
+    tolerance: Annotated[float, Field(gt=0)]
+    source: str = Field(min_length=1)
+    grade: Literal["A", "B", "C", "R"]
+
+
+class FirstResponse(_Model):
+    """Share of first contacts on each channel that the debtor acts on (%), as the cited
+    figures measure it: phone = right-party conversations per attempt, push = opens."""
+
+    EMAIL: Fact | None = None
+    SMS: Fact | None = None
+    LETTER: Fact | None = None
+    PHONE: Fact | None = None
+    PUSH: Fact | None = None
+
+
+class Validation(_Model):
+    """The stylised facts ``tact simulate --validate`` checks (simulator.validation)."""
+
+    plan_break_6m_self_service: Fact | None = None
+    """% of self-service plans broken within 6 months of agreement."""
+    plan_break_6m_agent: Fact | None = None
+    """% of agent-set plans broken within 6 months of agreement."""
+    plans_taken_by_able: Fact | None = None
+    """% of plans agreed by debtors who could have paid in full."""
+    settlement_acceptance: Fact | None = None
+    """% of noticed settlement offers (40 % discount) that are accepted."""
+    first_response: FirstResponse = FirstResponse()
 
 
 class Scenario(_Model):
@@ -471,6 +512,7 @@ class Scenario(_Model):
     nps: NPS
     reward: Reward
     targets: Targets = Targets()
+    validation: Validation = Validation()
 
     @field_validator("product")
     @classmethod

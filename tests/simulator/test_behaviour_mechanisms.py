@@ -66,7 +66,9 @@ def test_hardship_debtors_answer_empathy_and_offers_not_firmness(nordic_telecom)
         hardship, EveryKDays(_sms(Action.INSTALMENT_PLAN, Tone.EMPATHETIC, Offer.PLAN_6), 7)
     )
     firm = _kpis(hardship, EveryKDays(_sms(Action.REMINDER, Tone.FIRM), 7))
-    assert offer["resolution_rate"].ci_low > firm["resolution_rate"].ci_high
+    # Plans agreed late in the episode are still running at the horizon: compare what
+    # the cases are worth (a running plan at its expected completion), not resolution.
+    assert offer["net_collections_per_case"].ci_low > firm["net_collections_per_case"].ci_high
     assert offer["nps"].ci_low > firm["nps"].ci_high
     assert offer["complaints_per_1000"].mean < firm["complaints_per_1000"].mean
 

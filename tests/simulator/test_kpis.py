@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.kpis import Z95, compute_kpis, mean_ci, ratio_ci
+from simulator.kpis import Z95, compute_kpis, days_to_first_payment, mean_ci, ratio_ci
 from simulator.outcomes import CaseOutcomes, Outcome
 
 
 def _outcomes(n: int) -> CaseOutcomes:
     rng = np.random.default_rng(0)
+    collected = rng.integers(0, 10_001, n)
+    agreed = rng.integers(0, 3, n).astype(np.int32)
     return CaseOutcomes(
         serial=np.arange(n),
         segment=np.zeros(n, np.int8),
@@ -18,8 +20,17 @@ def _outcomes(n: int) -> CaseOutcomes:
         outcome=rng.choice([int(x) for x in Outcome], size=n).astype(np.int8),
         days=np.full(n, 30, np.int32),
         original_minor=np.full(n, 10_000, np.int64),
-        collected_minor=rng.integers(0, 10_001, n),
+        collected_minor=collected,
+        collected_pv_minor=collected * 0.99,
+        collected_30_minor=collected // 2,
+        collected_60_minor=collected // 2,
+        first_payment_day=rng.integers(-1, 120, n).astype(np.int32),
         legal_expected_minor=np.zeros(n),
+        plan_expected_minor=rng.random(n) * 500,
+        plans_agreed=agreed,
+        plans_broken=np.minimum(agreed, rng.integers(0, 2, n)).astype(np.int32),
+        churn_expected=rng.random(n),
+        churn_price=np.full(n, 300.0),
         cost=rng.random(n) * 10,
         contacts=rng.integers(0, 10, n).astype(np.int32),
         complaints=(rng.random(n) < 0.1).astype(np.int32),
@@ -30,6 +41,7 @@ def _outcomes(n: int) -> CaseOutcomes:
 
 
 def test_definitions_on_six_debtors() -> None:
+    collected = np.array([100, 60, 20, 100, 0, 20]) * 100
     o = CaseOutcomes(
         serial=np.arange(6),
         segment=np.zeros(6, np.int8),
@@ -47,8 +59,17 @@ def test_definitions_on_six_debtors() -> None:
         ),
         days=np.full(6, 10, np.int32),
         original_minor=np.array([100, 100, 100, 100, 100, 500]) * 100,
-        collected_minor=np.array([100, 60, 20, 100, 0, 20]) * 100,
+        collected_minor=collected,
+        collected_pv_minor=collected * 0.98,
+        collected_30_minor=np.array([100, 60, 20, 0, 0, 0]) * 100,
+        collected_60_minor=np.array([100, 60, 20, 50, 0, 20]) * 100,
+        first_payment_day=np.array([3, 5, 1, 40, -1, 50], np.int32),
         legal_expected_minor=np.array([0, 0, 0, 0, 4000.0, 0]),
+        plan_expected_minor=np.array([0, 0, 6000.0, 0, 0, 0]),
+        plans_agreed=np.array([0, 0, 1, 1, 0, 2], np.int32),
+        plans_broken=np.array([0, 0, 0, 0, 0, 2], np.int32),
+        churn_expected=np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+        churn_price=np.full(6, 100.0),
         cost=np.array([1.0, 2, 3, 4, 5, 6]),
         contacts=np.array([1, 2, 3, 4, 5, 6], np.int32),
         complaints=np.array([0, 0, 1, 0, 1, 0], np.int32),
@@ -57,15 +78,34 @@ def test_definitions_on_six_debtors() -> None:
         reward=np.zeros(6),
     )
     k = compute_kpis(o)
-    assert k["resolution_rate"].mean == pytest.approx(4 / 6 * 100)
+    # A running plan is not resolved: paid, settled, plan completed = 3 of 6.
+    assert k["resolution_rate"].mean == pytest.approx(3 / 6 * 100)
+    assert k["plans_running"].mean == pytest.approx(1 / 6 * 100)
+    assert k["running_plan_value_per_case"].mean == pytest.approx(60 / 6)
     assert k["recovery_rate"].mean == pytest.approx(300 / 1000 * 100)
-    assert k["net_value_per_case"].mean == pytest.approx((300 + 40 - 21) / 6)
+    assert k["recovery_30d"].mean == pytest.approx(180 / 1000 * 100)
+    assert k["recovery_60d"].mean == pytest.approx(250 / 1000 * 100)
+    assert k["plan_break_rate"].mean == pytest.approx(2 / 4 * 100)
+    # Discounted cash + running plan + legal − costs; then − churn price × P(churn).
+    collections = (300 * 0.98 + 60 + 40 - 21) / 6
+    assert k["net_collections_per_case"].mean == pytest.approx(collections)
+    churn_cost = 100 * (0.1 + 0.2 + 0.3 + 0.4 + 0.5 + 0.6) / 6
+    assert k["net_value_per_case"].mean == pytest.approx(collections - churn_cost)
     assert k["cost_per_case"].mean == pytest.approx(3.5)
     assert k["complaints_per_1000"].mean == pytest.approx(2 / 6 * 1000)
     assert k["churn_90d"].mean == pytest.approx(50.0)
     assert k["nps"].mean == pytest.approx((2 - 2) / 6 * 100)
     assert k["contacts_per_case"].mean == pytest.approx(3.5)
     assert "churn_90d" not in compute_kpis(o, churn_applies=False)
+    assert days_to_first_payment(o)[0] == pytest.approx((3 + 5 + 1 + 40 + 50) / 5)
+
+
+def test_plan_break_rate_is_nan_without_plans() -> None:
+    o = _outcomes(50)
+    o.plans_agreed[:] = 0
+    o.plans_broken[:] = 0
+    assert np.isnan(compute_kpis(o)["plan_break_rate"].mean)
+    assert np.isnan(compute_kpis(o, method="bootstrap", n_boot=50)["plan_break_rate"].mean)
 
 
 def test_normal_interval_formula() -> None:
