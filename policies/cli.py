@@ -157,9 +157,6 @@ def evaluate(
     randomise: Annotated[
         bool, typer.Option(help="Randomise behaviour parameters (held-out variants).")
     ] = False,
-    reference: Annotated[
-        str, typer.Option(help="Policy that paired differences are taken against.")
-    ] = "segmented",
     audit_contacts: Annotated[
         int, typer.Option(help="Contacts per policy re-checked through durable_rules; 0 = all.")
     ] = 5000,
@@ -214,7 +211,6 @@ def evaluate(
             ComplianceEngine.load(),
             seed=seed,
             randomise=randomise,
-            reference=reference,
             batch_size=batch_size,
             audit_contacts=audit_contacts or None,
             load=lambda spec: loaded[spec],
@@ -238,7 +234,8 @@ def _print_table(result: Evaluation) -> None:
     table.add_column("policy")
     for _, label, _ in _HEADLINE:
         table.add_column(label, justify="right")
-    for name, kpis in data.items():
+    for name, block in data.items():
+        kpis = block["kpis"]
         cells = []
         for key, _, fmt in _HEADLINE:
             if key not in kpis:
@@ -249,17 +246,26 @@ def _print_table(result: Evaluation) -> None:
             cells.append(f"{fmt.format(k['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]")
         table.add_row(name, *cells)
     console.print(table)
-    if result.reference:
-        ref = result.reference
-        for name, kpis in data.items():
-            rel = kpis.get(f"paired_rel_pct_vs_{ref}.net_value_per_case")
+    best = result.champion
+    if best is not None:
+        console.print(f"  champion (better of segmented, best-simple): {best}")
+        for name, block in data.items():
+            rel = block["paired"].get(best, {}).get("net_value_per_case_rel_pct")
             if rel is None:
                 continue
+            diff = block["paired"][best]["net_value_per_case"]
             lo, hi = rel["ci95"]
+            dlo, dhi = diff["ci95"]
             console.print(
-                f"  {name}: net value per case {rel['mean']:+.1f} % vs {ref} "
-                f"[{lo:+.1f}, {hi:+.1f}] (paired)"
+                f"  {name}: net value per case {diff['mean']:+.2f} [{dlo:+.2f}, {dhi:+.2f}] "
+                f"= {rel['mean']:+.1f} % [{lo:+.1f}, {hi:+.1f}] vs {best} (paired)"
             )
+    for name, block in data.items():
+        mix = block["treatment_mix"]
+        console.print(
+            f"  {name}: top treatment {mix['top_treatment']} {mix['top_share']:.0%} of "
+            f"{mix['contacts']:,} contacts, entropy {mix['entropy_bits']:.2f} bits"
+        )
     for name, run in result.runs.items():
         a = run.audit
         console.print(

@@ -14,8 +14,9 @@ batches of ``batch_size``; batch ``b`` gets the simulator seed and the policy se
   on day 5 by another uses different days' draws for it; and a policy's own randomness
   (``random``) comes from its own stream.
 
-Paired differences are taken debtor by debtor (same serial) against a reference policy;
-sharing the population and the daily luck removes most of the variance from them.
+Paired differences are taken debtor by debtor (same serial) against every baseline and the
+champion (:mod:`policies.comparison`); sharing the population and the daily luck removes
+most of the variance from them.
 
 Compliance: every executed contact is logged with the case facts its mask was computed
 from, and :func:`simulator.audit.audit_log` re-asks the rules through the ``durable_rules``
@@ -26,7 +27,7 @@ against the mask it was taken under (:func:`policies.base.check_decisions`).
 
 This module steps the batches of :func:`simulator.rollout.debtor_batches` itself rather
 than calling ``simulate`` because it also records what the report needs (cumulative recovery by
-day, contact mix by behaviour segment, send hours) and hands the oracle the simulator.
+day, executed treatments by behaviour segment, send hours) and hands the oracle the simulator.
 For non-oracle policies its outcomes equal ``simulate``'s for the same seed and batch size
 (tested).
 """
@@ -44,9 +45,9 @@ import numpy as np
 
 from engine.catalogue import CATALOGUE, Action, Channel, Slot, Tone
 from policies.base import Policy, PolicyDecisions, check_decisions
+from policies.comparison import champion, policy_summary
 from policies.oracle import HiddenStateConsumer, OraclePolicy
 from simulator.audit import Verdicts, audit_log
-from simulator.kpis import Z95, compute_kpis, mean_ci, per_debtor_values
 from simulator.masks import MaskProvider
 from simulator.outcomes import CaseOutcomes
 from simulator.rollout import debtor_batches
@@ -57,21 +58,6 @@ DEFAULT_BATCH = 4096
 """Debtors simulated side by side (as :data:`simulator.rollout.DEFAULT_BATCH`)."""
 DEFAULT_AUDIT_CONTACTS = 5000
 """Executed contacts re-checked through durable_rules per policy (≈ 3 ms each)."""
-VIOLATIONS_KPI = "violations_per_1000_contacts"
-PAIRED_KPIS = (
-    "resolution_rate",
-    "recovery_rate",
-    "net_value_per_case",
-    "cost_per_case",
-    "complaints_per_1000",
-    "churn_90d",
-    "nps",
-    "contacts_per_case",
-    "reward_per_case",
-)
-"""KPIs whose paired difference against the reference policy is reported."""
-RELATIVE_KPIS = ("net_value_per_case",)
-"""KPIs whose paired *relative* difference (%) against the reference is reported."""
 REPORTED_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.LETTER, Channel.PHONE, Channel.PUSH)
 REPORTED_TONES = (Tone.EMPATHETIC, Tone.NEUTRAL, Tone.FIRM)
 REPORTED_ACTIONS = tuple(a for a in Action if a is not Action.WAIT)
@@ -106,16 +92,30 @@ class PolicyRun:
     outcomes: CaseOutcomes
     recovered_by_day: np.ndarray
     """(horizon,) cumulative collected / original balance, all debtors, by day in collection."""
-    channel_mix: np.ndarray
-    """(n segments, len(REPORTED_CHANNELS)) executed contacts by hidden behaviour segment."""
-    tone_mix: np.ndarray
-    """(n segments, len(REPORTED_TONES)) executed contacts by hidden behaviour segment."""
-    action_mix: np.ndarray
-    """(n segments, len(REPORTED_ACTIONS)) executed contacts by hidden behaviour segment."""
+    treatment_counts: np.ndarray
+    """(n segments, len(CATALOGUE)) executed contacts by hidden behaviour segment."""
     send_hours: np.ndarray
     """(24,) executed contacts by local hour they were placed (letters: posted)."""
     audit: AuditSummary
     seconds: float
+
+    def _mix(self, attribute: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
+        return np.stack([self.treatment_counts[:, attribute == v].sum(axis=1) for v in values], 1)
+
+    @property
+    def channel_mix(self) -> np.ndarray:
+        """(n segments, len(REPORTED_CHANNELS)) executed contacts."""
+        return self._mix(CATALOGUE.channels, tuple(int(c) for c in REPORTED_CHANNELS))
+
+    @property
+    def tone_mix(self) -> np.ndarray:
+        """(n segments, len(REPORTED_TONES)) executed contacts."""
+        return self._mix(CATALOGUE.tones, tuple(int(t) for t in REPORTED_TONES))
+
+    @property
+    def action_mix(self) -> np.ndarray:
+        """(n segments, len(REPORTED_ACTIONS)) executed contacts."""
+        return self._mix(CATALOGUE.actions, tuple(int(a) for a in REPORTED_ACTIONS))
 
 
 @dataclass(slots=True)
@@ -126,16 +126,23 @@ class Evaluation:
     debtors: int
     seed: int
     randomise: bool
-    reference: str
     runs: dict[str, PolicyRun] = field(default_factory=dict)
 
+    @property
+    def champion(self) -> str | None:
+        """The better of ``segmented`` and ``best-simple`` (policies.comparison.champion)."""
+        return champion(self)
+
     def to_json(self) -> dict[str, Any]:
-        """``{"scenario", "debtors", "seed", "policies": {name: {kpi: {mean, ci95}}}}``."""
+        """``{"scenario", "debtors", "seed", "randomise", "champion", "policies": {name:
+        block}}``; a policy's block is :func:`policies.comparison.policy_summary`."""
         return {
             "scenario": self.scenario.name,
             "debtors": self.debtors,
             "seed": self.seed,
-            "policies": {name: policy_kpis(self, name) for name in self.runs},
+            "randomise": self.randomise,
+            "champion": self.champion,
+            "policies": {name: policy_summary(self, name) for name in self.runs},
         }
 
 
@@ -161,16 +168,8 @@ def run_policy(
     horizon = scenario.horizon_days
     n_segments = len(scenario.segment_names)
     collected_by_day = np.zeros(horizon)
-    channel_mix = np.zeros((n_segments, len(REPORTED_CHANNELS)), dtype=np.int64)
-    tone_mix = np.zeros((n_segments, len(REPORTED_TONES)), dtype=np.int64)
-    action_mix = np.zeros((n_segments, len(REPORTED_ACTIONS)), dtype=np.int64)
-    action_col = np.full(max(Action) + 1, -1)
-    action_col[list(REPORTED_ACTIONS)] = np.arange(len(REPORTED_ACTIONS))
+    treatment_counts = np.zeros((n_segments, len(CATALOGUE)), dtype=np.int64)
     send_hours = np.zeros(24, dtype=np.int64)
-    channel_col = np.full(max(Channel) + 1, -1)
-    channel_col[list(REPORTED_CHANNELS)] = np.arange(len(REPORTED_CHANNELS))
-    tone_col = np.full(max(Tone) + 1, -1)
-    tone_col[list(REPORTED_TONES)] = np.arange(len(REPORTED_TONES))
     contact_hour = SLOT_HOUR.copy()
     contact_hour[Slot.POST] = 7  # letters are posted at 07:30 (simulator.timeline)
     parts: list[CaseOutcomes] = []
@@ -199,9 +198,7 @@ def run_policy(
             rows = np.flatnonzero(sim.dyn.active & (decisions.indices != CATALOGUE.WAIT_INDEX))
             chosen = decisions.indices[rows]
             segment = sim.traits.segment[rows].astype(np.intp)
-            np.add.at(channel_mix, (segment, channel_col[CATALOGUE.channels[chosen]]), 1)
-            np.add.at(tone_mix, (segment, tone_col[CATALOGUE.tones[chosen]]), 1)
-            np.add.at(action_mix, (segment, action_col[CATALOGUE.actions[chosen]]), 1)
+            np.add.at(treatment_counts, (segment, chosen), 1)
             np.add.at(send_hours, contact_hour[CATALOGUE.slots[chosen]], 1)
             result = sim.step(decisions.indices)
             if day < horizon:
@@ -238,9 +235,7 @@ def run_policy(
         name=name,
         outcomes=outcomes,
         recovered_by_day=collected_by_day / max(original, 1.0),
-        channel_mix=channel_mix,
-        tone_mix=tone_mix,
-        action_mix=action_mix,
+        treatment_counts=treatment_counts,
         send_hours=send_hours,
         audit=AuditSummary(
             decisions=totals["decisions"],
@@ -297,7 +292,6 @@ def evaluate(
     *,
     seed: int = 0,
     randomise: bool = False,
-    reference: str = "segmented",
     batch_size: int = DEFAULT_BATCH,
     audit_contacts: int | None = DEFAULT_AUDIT_CONTACTS,
     load: PolicyFactory = resolve_policy,
@@ -315,7 +309,6 @@ def evaluate(
         debtors=n_debtors,
         seed=seed,
         randomise=randomise,
-        reference=reference if reference in specs else "",
     )
     for spec, policy in zip(specs, policies, strict=True):
         evaluation.runs[spec] = run_policy(
@@ -333,93 +326,6 @@ def evaluate(
     return evaluation
 
 
-# ------------------------------------------------------------------------------ statistics
-
-
-def _interval(mean: float, low: float, high: float) -> dict[str, Any]:
-    return {"mean": float(mean), "ci95": [float(low), float(high)]}
-
-
-def violation_rate(violations: int, audited: int) -> tuple[float, float, float]:
-    """Violations per 1,000 audited contacts with an exact (Clopper-Pearson) 95 % CI."""
-    from scipy.stats import beta
-
-    if audited == 0:
-        return 0.0, 0.0, 1000.0  # nothing audited: nothing is known
-    rate = violations / audited
-    low = 0.0 if violations == 0 else float(beta.ppf(0.025, violations, audited - violations + 1))
-    high = (
-        1.0
-        if violations == audited
-        else float(beta.ppf(0.975, violations + 1, audited - violations))
-    )
-    return 1000 * rate, 1000 * low, 1000 * high
-
-
-def paired_difference(run: CaseOutcomes, ref: CaseOutcomes, kpi: str) -> tuple[float, float, float]:
-    """Mean paired difference (run − ref) of ``kpi`` over the same debtors, with 95 % CI."""
-    _check_paired(run, ref)
-    if kpi == "recovery_rate":
-        # A ratio of sums over the same balances: the difference of the numerators / Σ original.
-        scale = 100.0 / float(ref.original_minor.mean())
-        diff = (run.collected_minor - ref.collected_minor).astype(np.float64) * scale
-        return mean_ci(diff)
-    from simulator.kpis import _MEAN_KPIS
-
-    scale = _MEAN_KPIS[kpi][2]
-    diff = (per_debtor_values(run)[kpi] - per_debtor_values(ref)[kpi]) * scale
-    return mean_ci(diff)
-
-
-def paired_relative_difference(
-    run: CaseOutcomes, ref: CaseOutcomes, kpi: str
-) -> tuple[float, float, float]:
-    """Paired relative difference mean(run)/mean(ref) − 1, in %, 95 % CI by the delta method."""
-    _check_paired(run, ref)
-    x = per_debtor_values(run)[kpi]
-    y = per_debtor_values(ref)[kpi]
-    my = float(y.mean())
-    if my == 0:
-        return float("nan"), float("nan"), float("nan")
-    ratio = float(x.mean()) / my
-    residual = (x - ratio * y) / my
-    half = Z95 * float(residual.std(ddof=1)) / np.sqrt(x.size) if x.size > 1 else 0.0
-    return 100 * (ratio - 1), 100 * (ratio - 1 - half), 100 * (ratio - 1 + half)
-
-
-def _check_paired(run: CaseOutcomes, ref: CaseOutcomes) -> None:
-    if not np.array_equal(run.serial, ref.serial) or not np.array_equal(
-        run.original_minor, ref.original_minor
-    ):
-        raise ValueError(
-            "paired differences need the same debtors in both runs: evaluate both policies "
-            "with the same scenario, seed, debtor count and batch size"
-        )
-
-
-def policy_kpis(evaluation: Evaluation, name: str) -> dict[str, dict[str, Any]]:
-    """The JSON KPI block of one policy: KPIs, violations, paired differences vs reference."""
-    run = evaluation.runs[name]
-    report = compute_kpis(run.outcomes, churn_applies=evaluation.scenario.churn.enabled)
-    out = {k.name: _interval(k.mean, k.ci_low, k.ci_high) for k in report}
-    out[VIOLATIONS_KPI] = _interval(
-        *violation_rate(run.audit.violations, run.audit.contacts_audited)
-    )
-    ref = evaluation.reference
-    if ref and ref != name:
-        ref_outcomes = evaluation.runs[ref].outcomes
-        for kpi in PAIRED_KPIS:
-            if kpi in out:
-                out[f"paired_diff_vs_{ref}.{kpi}"] = _interval(
-                    *paired_difference(run.outcomes, ref_outcomes, kpi)
-                )
-        for kpi in RELATIVE_KPIS:
-            out[f"paired_rel_pct_vs_{ref}.{kpi}"] = _interval(
-                *paired_relative_difference(run.outcomes, ref_outcomes, kpi)
-            )
-    return out
-
-
 def write_json(evaluation: Evaluation, path: Path) -> Path:
     """Write :meth:`Evaluation.to_json` (sorted, indented: diff-friendly and reproducible)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -435,11 +341,7 @@ __all__ = [
     "PolicyRun",
     "Served",
     "evaluate",
-    "paired_difference",
-    "paired_relative_difference",
-    "policy_kpis",
     "resolve_policy",
     "run_policy",
-    "violation_rate",
     "write_json",
 ]

@@ -1,9 +1,11 @@
 """The evaluation report: one self-contained HTML file, charts embedded as base64 PNGs.
 
 Readable offline (no scripts, no external fonts or images). Charts are drawn with
-matplotlib's Agg backend: KPI bars with 95 % CIs, cumulative recovery by day in
-collection, channel and tone mix by (hidden) behaviour segment, send-hour histogram, and
-the paired gap of every policy to the oracle.
+matplotlib's Agg backend: KPI bars with 95 % CIs, the champion and paired differences
+against it and every baseline (overall and per hidden behaviour segment), cumulative
+recovery by day in collection, the treatment mix per segment (a heat map of the most used
+treatments, and step / channel / tone shares), send-hour histogram, and the paired gap of
+every policy to the oracle.
 """
 
 from __future__ import annotations
@@ -16,32 +18,37 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from policies.evaluate import (
-    PAIRED_KPIS,
-    REPORTED_ACTIONS,
-    REPORTED_CHANNELS,
-    REPORTED_TONES,
-    VIOLATIONS_KPI,
-    Evaluation,
-    paired_difference,
-)
+from engine.catalogue import CATALOGUE
+from policies.comparison import PAIRED_KPIS, VIOLATIONS_KPI, paired_difference, treatment_mix
+from policies.evaluate import REPORTED_ACTIONS, REPORTED_CHANNELS, REPORTED_TONES, Evaluation
 from policies.model_card import current_code_revision
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _KPI_PANELS = (
-    ("net_value_per_case", "net value per case"),
+    ("net_value_per_case", "net value per case (after churn cost)"),
+    ("net_collections_per_case", "net collections per case"),
     ("resolution_rate", "resolution rate (%)"),
+    ("plans_running", "plans running at the horizon (%)"),
     ("recovery_rate", "recovery rate (%)"),
     ("cost_per_case", "cost per case"),
     ("complaints_per_1000", "complaints per 1,000"),
     ("churn_90d", "churn within 90 days (%)"),
     ("nps", "NPS"),
     ("contacts_per_case", "contacts per case"),
+    ("plan_break_rate", "plan break rate (%)"),
     (VIOLATIONS_KPI, "violations per 1,000 audited contacts"),
 )
-_TABLE_KPIS = (*PAIRED_KPIS, VIOLATIONS_KPI)
+_TABLE_KPIS = (
+    *PAIRED_KPIS[:4],
+    "running_plan_value_per_case",
+    *PAIRED_KPIS[4:],
+    "plan_break_rate",
+    VIOLATIONS_KPI,
+)
+_HEATMAP_TREATMENTS = 12
+"""Most used treatments (over all policies) shown in the treatment-mix heat map."""
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
 max-width:1200px;color:#222}
@@ -75,13 +82,14 @@ def kpi_bars(evaluation: Evaluation, data: dict[str, Any]) -> Figure:
     from matplotlib.figure import Figure
 
     names = list(data)
-    fig = Figure(figsize=(12, 9))
-    axes = fig.subplots(3, 3).ravel()
+    fig = Figure(figsize=(16, 9))
+    axes = fig.subplots(3, 4).ravel()
     colors = _colors(len(names))
     for ax, (key, label) in zip(axes, _KPI_PANELS, strict=True):
-        means = np.array([data[n].get(key, {"mean": np.nan})["mean"] for n in names])
-        lows = np.array([data[n].get(key, {"ci95": [np.nan, np.nan]})["ci95"][0] for n in names])
-        highs = np.array([data[n].get(key, {"ci95": [np.nan, np.nan]})["ci95"][1] for n in names])
+        kpis = [data[n]["kpis"] for n in names]
+        means = np.array([k.get(key, {"mean": np.nan})["mean"] for k in kpis])
+        lows = np.array([k.get(key, {"ci95": [np.nan, np.nan]})["ci95"][0] for k in kpis])
+        highs = np.array([k.get(key, {"ci95": [np.nan, np.nan]})["ci95"][1] for k in kpis])
         err = np.vstack([means - lows, highs - means])
         ax.bar(range(len(names)), means, yerr=err, color=colors, capsize=4)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
@@ -151,6 +159,82 @@ def mix_by_segment(evaluation: Evaluation) -> Figure:
     return fig
 
 
+def treatment_heatmap(evaluation: Evaluation) -> Figure:
+    """Per policy: share of each segment's contacts that went to each of the most used
+    treatments (over all policies), with the segment's top share and entropy."""
+    from matplotlib.figure import Figure
+
+    segments = list(evaluation.scenario.segment_names)
+    runs = list(evaluation.runs.items())
+    total = sum(run.treatment_counts.sum(axis=0) for _, run in runs)
+    shown = [int(i) for i in np.argsort(-total)[:_HEATMAP_TREATMENTS] if total[i] > 0]
+    fig = Figure(figsize=(16, 2.4 * len(runs) + 1.5))
+    axes = np.asarray(fig.subplots(len(runs), 1, squeeze=False))[:, 0]
+    labels = [CATALOGUE.labels[i].replace("/", " ") for i in shown]
+    for ax, (name, run) in zip(axes, runs, strict=True):
+        counts = run.treatment_counts
+        totals = counts.sum(axis=1, keepdims=True)
+        shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+        ax.imshow(shares[:, shown], aspect="auto", cmap="Blues", vmin=0, vmax=1)
+        rows = []
+        for s, segment in enumerate(segments):
+            mix = treatment_mix(counts[s])
+            rows.append(f"{segment} (top {mix.top_share:.0%}, {mix.entropy_bits:.1f} bits)")
+        ax.set_yticks(range(len(segments)), rows, fontsize=8)
+        ax.set_xticks(
+            range(len(shown)), labels if ax is axes[-1] else [], rotation=35, ha="right", fontsize=7
+        )
+        for s in range(len(segments)):
+            for j, i in enumerate(shown):
+                if shares[s, i] >= 0.05:
+                    ax.text(
+                        j,
+                        s,
+                        f"{shares[s, i]:.0%}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if shares[s, i] > 0.5 else "black",
+                    )
+        overall = treatment_mix(counts.sum(axis=0))
+        ax.set_title(
+            f"{name}: {overall.contacts:,} contacts; top treatment {overall.top_share:.0%}, "
+            f"entropy {overall.entropy_bits:.1f} bits",
+            fontsize=9,
+        )
+    fig.tight_layout()
+    return fig
+
+
+def segment_gains(evaluation: Evaluation, reference: str) -> Figure:
+    """Paired net value per case against ``reference``, per hidden behaviour segment."""
+    from matplotlib.figure import Figure
+
+    segments = list(evaluation.scenario.segment_names)
+    ref = evaluation.runs[reference].outcomes
+    names = [n for n in evaluation.runs if n != reference]
+    fig = Figure(figsize=(12, 4.5))
+    ax = fig.subplots()
+    width = 0.8 / max(len(names), 1)
+    for k, (color, name) in enumerate(zip(_colors(len(names)), names, strict=True)):
+        run = evaluation.runs[name].outcomes
+        stats = []
+        for s in range(len(segments)):
+            rows = np.flatnonzero(ref.segment == s)
+            stats.append(paired_difference(run.take(rows), ref.take(rows), "net_value_per_case"))
+        means = np.array([m for m, _, _ in stats])
+        err = np.array([[m - lo for m, lo, _ in stats], [hi - m for m, _, hi in stats]])
+        x = np.arange(len(segments)) + k * width - 0.4
+        ax.bar(x, means, width, yerr=err, color=color, label=name, capsize=3, align="edge")
+    ax.set_xticks(range(len(segments)), segments, fontsize=9)
+    ax.axhline(0, color="#888", linewidth=0.5)
+    ax.set_ylabel(f"net value per case − {reference}")
+    ax.set_title(f"Paired net value per case vs {reference}, by behaviour segment (95 % CI)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def send_hours(evaluation: Evaluation) -> Figure:
     from matplotlib.figure import Figure
 
@@ -212,29 +296,62 @@ def _fmt(k: dict[str, Any] | None) -> str:
 def _kpi_table(data: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in _TABLE_KPIS)
     rows = []
-    for name, kpis in data.items():
+    for name, block in data.items():
+        kpis = block["kpis"]
         cells = "".join(f"<td>{_fmt(kpis.get(k))}</td>" for k in _TABLE_KPIS)
         rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
     return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _paired_table(data: dict[str, Any], reference: str) -> str:
-    prefix = f"paired_diff_vs_{reference}."
-    keys = sorted({k for kpis in data.values() for k in kpis if k.startswith(prefix)})
-    rel = f"paired_rel_pct_vs_{reference}.net_value_per_case"
-    if not keys:
-        return ""
-    head = "".join(f"<th>Δ {html.escape(k.removeprefix(prefix))}</th>" for k in keys)
+    """Every paired KPI of each policy against ``reference``."""
+    keys = ["net_value_per_case_rel_pct", "net_collections_per_case_rel_pct", *PAIRED_KPIS]
     rows = []
-    for name, kpis in data.items():
-        if name == reference:
+    for name, block in data.items():
+        paired = block["paired"].get(reference)
+        if paired is None:
             continue
-        cells = "".join(f"<td>{_fmt(kpis.get(k))}</td>" for k in keys)
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{_fmt(kpis.get(rel))}</td>{cells}</tr>")
-    return (
-        f"<table><tr><th>policy</th><th>net value per case, % vs {html.escape(reference)}</th>"
-        f"{head}</tr>{''.join(rows)}</table>"
-    )
+        cells = "".join(f"<td>{_fmt(paired.get(k))}</td>" for k in keys)
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>Δ {html.escape(k)}</th>" for k in keys)
+    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _baseline_matrix(data: dict[str, Any]) -> str:
+    """Net value per case of each policy minus each baseline (paired), one table."""
+    baselines = sorted({b for block in data.values() for b in block["paired"]})
+    if not baselines:
+        return ""
+    head = "".join(f"<th>− {html.escape(b)}</th>" for b in baselines)
+    rows = []
+    for name, block in data.items():
+        cells = "".join(
+            f"<td>{_fmt(block['paired'].get(b, {}).get('net_value_per_case'))}</td>"
+            for b in baselines
+        )
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _mix_table(data: dict[str, Any], segments: list[str]) -> str:
+    """Top treatment's share and entropy per policy, overall and per segment."""
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in ["all", *segments])
+    rows = []
+    for name, block in data.items():
+        mixes = [block["treatment_mix"]] + [
+            block["by_segment"].get(s, {}).get("treatment_mix") for s in segments
+        ]
+        cells = "".join(
+            "<td>—</td>"
+            if m is None or not m["contacts"]
+            else f"<td>{m['top_share']:.0%} · {m['entropy_bits']:.1f} bits"
+            f"<br><small>{html.escape(m['top_treatment'])}</small></td>"
+            for m in mixes
+        )
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _audit_table(evaluation: Evaluation) -> str:
@@ -259,7 +376,9 @@ def render_report(evaluation: Evaluation) -> str:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only
-    data = evaluation.to_json()["policies"]
+    payload = evaluation.to_json()
+    data = payload["policies"]
+    best = payload["champion"]
     sc = evaluation.scenario
     title = f"tact evaluation — {sc.name}"
     meta = (
@@ -274,24 +393,38 @@ def render_report(evaluation: Evaluation) -> str:
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{meta}</p>",
         '<p class="note">Every policy meets the same simulated debtors (the same population '
-        "draws: observable facts and hidden traits); the day-to-day randomness after the first "
-        "decision is not shared between policies. Rl policies run deterministically, as served. "
-        "Means with 95 % confidence intervals (normal approximation; recovery rate by the delta "
-        "method; violations by the exact binomial interval).</p>",
+        "draws: observable facts and hidden traits) and the same luck per debtor and day "
+        "(common random numbers). RL policies run deterministically, as served. Means with 95 % "
+        "confidence intervals (normal approximation; ratios by the delta method; violations by "
+        "the exact binomial interval). Net collections = cash discounted to the start of the "
+        "episode + expected value of plans still running at the horizon + expected legal "
+        "recovery − contact and legal costs; net value = net collections − churn price × "
+        "probability of churn. Resolution counts paid, settled and completed plans only.</p>",
         "<h2>KPIs</h2>",
         _kpi_table(data),
         _img(kpi_bars(evaluation, data), "KPI bars with 95 % CIs"),
     ]
-    if evaluation.reference:
+    if best is not None:
         parts += [
-            f"<h2>Paired differences vs {html.escape(evaluation.reference)}</h2>",
-            '<p class="note">Per-debtor differences over the same debtors (policy − reference).'
-            "</p>",
-            _paired_table(data, evaluation.reference),
+            f"<h2>Paired differences vs the champion ({html.escape(best)})</h2>",
+            '<p class="note">The champion is the better of <code>segmented</code> and '
+            "<code>best-simple</code> by net value per case. Per-debtor differences over the "
+            "same debtors (policy − champion); relative differences are divided by the "
+            "champion's magnitude.</p>",
+            _paired_table(data, best),
+            _img(segment_gains(evaluation, best), "paired net value by segment"),
         ]
     parts += [
+        "<h2>Net value per case against every baseline (paired)</h2>",
+        _baseline_matrix(data),
         "<h2>Cumulative recovery by day</h2>",
         _img(recovery_curves(evaluation), "cumulative recovery by day"),
+        "<h2>Treatment mix by behaviour segment</h2>",
+        '<p class="note">Share of each segment\'s executed contacts per treatment (the most used '
+        "treatments over all policies); top share and entropy of the whole distribution. A "
+        "policy that personalises uses different treatments in different segments.</p>",
+        _mix_table(data, list(sc.segment_names)),
+        _img(treatment_heatmap(evaluation), "treatment mix heat map by segment"),
         "<h2>Step, channel and tone mix by behaviour segment</h2>",
         '<p class="note">Segments are the simulator\'s hidden behaviour segments; policies do '
         "not see them.</p>",

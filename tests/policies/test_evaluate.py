@@ -13,15 +13,15 @@ import pytest
 from engine.catalogue import CATALOGUE
 from engine.compliance import ComplianceEngine
 from policies.base import Policy, PolicyContractError, PolicyDecisions
-from policies.evaluate import (
+from policies.comparison import (
     VIOLATIONS_KPI,
-    Evaluation,
-    evaluate,
+    champion,
     paired_difference,
-    resolve_policy,
+    paired_relative_difference,
+    treatment_mix,
     violation_rate,
-    write_json,
 )
+from policies.evaluate import Evaluation, evaluate, resolve_policy, write_json
 from policies.report import write_report
 from simulator.kpis import compute_kpis
 from simulator.masks import MaskProvider, compliance_masks
@@ -64,13 +64,20 @@ def evaluation(scenario: Scenario, masks: MaskProvider, verdicts: ComplianceEngi
 
 def test_json_has_exactly_the_documented_shape(evaluation: Evaluation) -> None:
     data = json.loads(json.dumps(evaluation.to_json()))
-    assert set(data) == {"scenario", "debtors", "seed", "policies"}
+    assert set(data) == {"scenario", "debtors", "seed", "randomise", "champion", "policies"}
     assert (data["scenario"], data["debtors"], data["seed"]) == ("nordic-telecom", N_DEBTORS, SEED)
+    assert data["champion"] == "segmented"  # the only champion candidate evaluated
     assert list(data["policies"]) == ["ladder", "segmented", "random", "oracle"]
     required = {
         "resolution_rate",
+        "plans_running",
+        "running_plan_value_per_case",
         "recovery_rate",
+        "recovery_30d",
+        "recovery_60d",
         "net_value_per_case",
+        "net_collections_per_case",
+        "plan_break_rate",
         "cost_per_case",
         "complaints_per_1000",
         "churn_90d",
@@ -78,15 +85,75 @@ def test_json_has_exactly_the_documented_shape(evaluation: Evaluation) -> None:
         "contacts_per_case",
         VIOLATIONS_KPI,
     }
-    for name, kpis in data["policies"].items():
-        assert required <= set(kpis), name
-        for kpi, value in kpis.items():
+    segments = set(evaluation.scenario.segment_names)
+    for name, block in data["policies"].items():
+        assert set(block) == {
+            "kpis",
+            "days_to_first_payment",
+            "treatment_mix",
+            "by_segment",
+            "paired",
+            "audit",
+        }
+        assert required <= set(block["kpis"]), name
+        for kpi, value in block["kpis"].items():
             assert set(value) == {"mean", "ci95"}, (name, kpi)
             low, high = value["ci95"]
             assert isinstance(value["mean"], float)
-            assert low <= value["mean"] <= high, (name, kpi, value)
-    assert "paired_diff_vs_segmented.net_value_per_case" in data["policies"]["ladder"]
-    assert "paired_diff_vs_segmented.net_value_per_case" not in data["policies"]["segmented"]
+            if kpi != "plan_break_rate" or value["mean"] == value["mean"]:  # NaN: no plans
+                assert low <= value["mean"] <= high, (name, kpi, value)
+        assert set(block["treatment_mix"]) == {
+            "contacts",
+            "top_treatment",
+            "top_share",
+            "entropy_bits",
+        }
+        assert set(block["by_segment"]) <= segments
+        for segment in block["by_segment"].values():
+            assert {"debtors", "net_value_per_case", "resolution_rate", "treatment_mix"} <= set(
+                segment
+            )
+    # Each policy is compared with every baseline but itself; the oracle is no baseline.
+    assert set(data["policies"]["ladder"]["paired"]) == {"segmented", "random"}
+    assert set(data["policies"]["oracle"]["paired"]) == {"ladder", "segmented", "random"}
+    paired = data["policies"]["oracle"]["paired"]["segmented"]
+    assert {"net_value_per_case", "net_value_per_case_rel_pct", "by_segment"} <= set(paired)
+
+
+def test_treatment_mix_counts_what_was_sent(evaluation: Evaluation) -> None:
+    for name, run in evaluation.runs.items():
+        mix = treatment_mix(run.treatment_counts.sum(axis=0))
+        executed = int(run.outcomes.contacts.sum())
+        assert mix.contacts == executed, name  # every executed contact, once
+        assert 0.0 <= mix.entropy_bits <= np.log2(len(CATALOGUE))
+    one = np.zeros(len(CATALOGUE), np.int64)
+    one[5] = 40
+    assert (treatment_mix(one).top_share, treatment_mix(one).entropy_bits) == (1.0, 0.0)
+    two = np.zeros(len(CATALOGUE), np.int64)
+    two[[5, 9]] = 10
+    assert treatment_mix(two).entropy_bits == pytest.approx(1.0)
+
+
+def test_champion_is_the_better_candidate(evaluation: Evaluation) -> None:
+    assert champion(evaluation) == "segmented"
+    fake = Evaluation(evaluation.scenario, N_DEBTORS, SEED, False)
+    fake.runs["best-simple"] = evaluation.runs["random"]
+    fake.runs["segmented"] = evaluation.runs["segmented"]
+    values = {n: compute_kpis(fake.runs[n].outcomes)["net_value_per_case"].mean for n in fake.runs}
+    assert champion(fake) == max(values, key=values.__getitem__)
+    assert champion(Evaluation(evaluation.scenario, 1, 1, False)) is None
+
+
+def test_relative_difference_keeps_its_sign_for_a_negative_reference(
+    evaluation: Evaluation,
+) -> None:
+    oracle, ladder = evaluation.runs["oracle"].outcomes, evaluation.runs["ladder"].outcomes
+    ref = compute_kpis(ladder)["net_value_per_case"].mean
+    run = compute_kpis(oracle)["net_value_per_case"].mean
+    mean, low, high = paired_relative_difference(oracle, ladder, "net_value_per_case")
+    assert mean == pytest.approx(100 * (run - ref) / abs(ref))
+    assert low < mean < high
+    assert (mean > 0) == (run > ref)
 
 
 def test_every_policy_meets_the_same_debtors(evaluation: Evaluation) -> None:
@@ -299,7 +366,8 @@ def test_report_is_one_html_file_with_embedded_images(
     parser = _Tags()
     parser.feed(text)
     assert {"html", "head", "body", "table"} <= set(parser.tags)
-    assert len(parser.images) >= 5  # KPIs, recovery, mix, send hours, oracle gap
+    # KPIs, segment gains vs the champion, recovery, treatment heat map, mix, send hours, oracle
+    assert len(parser.images) >= 7
     for src in parser.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -323,6 +391,7 @@ def test_the_cli_writes_json_and_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert list(data["policies"]) == ["ladder", "segmented"] and data["debtors"] == 16
+    assert "champion (better of segmented, best-simple): segmented" in result.output
     assert report.read_text().startswith("<!DOCTYPE html>")
     bad = CliRunner().invoke(app, ["evaluate", "--policies", "bogus", "--debtors", "4"])
     assert bad.exit_code != 0 and "oracle" in bad.output

@@ -9,7 +9,8 @@ from engine.catalogue import CATALOGUE
 from engine.compliance import ComplianceEngine
 from engine.errors import PolicyLoadError
 from policies.base import check_decisions
-from policies.evaluate import evaluate, policy_kpis
+from policies.comparison import policy_kpis
+from policies.evaluate import evaluate
 from policies.oracle import HiddenStateConsumer, OraclePolicy
 from policies.registry import available_policies, load_policy
 from simulator.batched import BatchedCollectionsSim

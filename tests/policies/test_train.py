@@ -97,7 +97,7 @@ def test_the_artifact_round_trips_through_the_registry(warm: TrainResult) -> Non
     assert card.ruleset_version == ComplianceEngine.load().version
     assert card.training_wall_time_s > 0
     assert card.run_config["warm_start"] == "segmented"
-    assert card.evaluation["held_out"]["kpis"]["net_value_per_case"] > 0
+    assert card.evaluation["held_out"]["kpis"]["net_collections_per_case"] > 0
     assert card.evaluation["imitation"]["accuracy"] > 0.5
 
     served = load_policy(f"rl:{warm.artifact_dir}")
