@@ -209,9 +209,12 @@ def decide(
     settle = considers & (discount > 0) & (cash >= (1 - discount) * owed)
     settle &= u[:, 4] < p_settle
 
+    # A plan is agreed by a debtor who can pay the first instalment now and expects to
+    # afford the next ones (income at its recovered level covers an instalment).
     k = OFFER_INSTALMENTS[offer]
-    first_instalment = np.ceil(owed / np.maximum(k, 1))
-    plan = considers & (k > 0) & free & (cash >= first_instalment)
+    instalment = np.ceil(owed / np.maximum(k, 1))
+    affordable = (cash >= instalment) & (tr.liquidity_later[rows] >= instalment)
+    plan = considers & (k > 0) & free & affordable
     plan &= u[:, 4] < tr.plan_acceptance[rows] * need
 
     defer = considers & (OFFER_DEFERRAL_DAYS[offer] > 0) & free & (d.promise_due[rows] < 0)
@@ -226,7 +229,9 @@ def decide(
     promise_full = full & phone & (u[:, 5] < 0.5) & (d.promise_due[rows] < 0)
     pay_full = full & ~promise_full
     k_agent = sc.plans.agent_plan_instalments
-    agent_plan = rest & ~full & phone & (cash * k_agent >= owed)
+    agent_instalment = np.ceil(owed / k_agent)
+    agent_plan = rest & ~full & phone & (cash >= agent_instalment)
+    agent_plan &= tr.liquidity_later[rows] >= agent_instalment
     agent_plan &= u[:, 4] < tr.plan_acceptance[rows]
     partial = rest & ~full & ~agent_plan & (u[:, 5] < sc.dynamics.partial_payment.value)
     partial &= cash >= 100  # nothing below one major unit
