@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: serve test install lint format typecheck proto bench clean
+.PHONY: serve test test-slow install lint format typecheck proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ install: $(STAMP)
 serve: install  ## venv, install, start on 127.0.0.1:50051 (SQLite, bundled rules, shipped policy)
 	$(BIN)/tact serve
 
-test: install lint typecheck  ## lint, type-check, full test suite (SQLite, and PostgreSQL if reachable)
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+test: install lint typecheck  ## lint, type-check, the test suite (SQLite, and PostgreSQL if reachable); slow tests excluded
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install  ## the full-size evaluations and long runs marked slow (tens of minutes)
+	$(BIN)/pytest -m slow -v $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
