@@ -3,6 +3,7 @@ a real ledger (SQLite file, and PostgreSQL when reachable)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from engine.compliance import ComplianceEngine
 from engine.convert import datetime_to_timestamp
 from engine.service import RULES_HEALTH_NAME, SERVICE_NAME, RunningServer, create_server
 from engine.settings import Settings
@@ -372,15 +374,38 @@ def test_breathing_space_waits_until_the_morning_after_it_ends(stub) -> None:
     assert any(h.rule_id.startswith("GB.breathing-space") for h in decision.rule_hits)
 
 
-def test_concurrent_decisions_never_mix_cases(stub, running: RunningServer) -> None:
-    """8 client threads deciding different countries at once get exactly the answers each
-    case gets alone (durable_rules is not thread-safe: the engine must serialise it), also
-    when concurrent calls are decided together in groups (one policy call per group)."""
+class _FixedRules:
+    """A rules source that always hands out one engine."""
+
+    def __init__(self, engine: ComplianceEngine) -> None:
+        self.current = engine
+
+
+def test_concurrent_decisions_never_mix_cases(
+    stub, running: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 client threads deciding and checking different countries at once get exactly the
+    answers each case gets alone (durable_rules is not thread-safe: the engine must
+    serialise it), also when concurrent calls are decided together in groups (one policy
+    call per group).
+
+    Decide groups run one at a time; CheckAction calls run on their own worker threads,
+    so they meet each other and the groups inside durable_rules. The rules engine has its
+    memo off (else durable_rules would answer each case's fact set once, before the
+    threads start, and never be called concurrently), and threads switch every
+    microsecond so that they meet inside evaluations."""
     from concurrent.futures import ThreadPoolExecutor
 
+    engine = ComplianceEngine(ComplianceEngine.load().compiled)
+    engine.fired_memo_size = 0
+    monkeypatch.setattr(running.components.pipeline, "rules", _FixedRules(engine))
     cases = [load_case(p) for p in EXAMPLES]
 
-    def fingerprint(decision: decision_service_pb2.Decision) -> tuple[object, ...]:
+    def decide_one(case: case_pb2.Case) -> tuple[object, ...]:
+        request = decision_service_pb2.DecideRequest(
+            case=case, now=datetime_to_timestamp(NOW), dry_run=True, include_inputs=True
+        )
+        decision = stub.Decide(request, timeout=30)
         return (
             decision.case_id,
             decision.treatment.SerializeToString(deterministic=True),
@@ -389,21 +414,31 @@ def test_concurrent_decisions_never_mix_cases(stub, running: RunningServer) -> N
             tuple(decision.inputs.observation),
         )
 
-    def run(case: case_pb2.Case) -> tuple[object, ...]:
-        request = decision_service_pb2.DecideRequest(
-            case=case, now=datetime_to_timestamp(NOW), dry_run=True, include_inputs=True
-        )
-        return fingerprint(stub.Decide(request, timeout=30))
+    def check_one(case: case_pb2.Case) -> tuple[object, ...]:
+        answer = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, NOW)
+        return (case.case_id, answer.SerializeToString(deterministic=True))
 
-    alone = {case.case_id: run(case) for case in cases}
-    work = [cases[i % len(cases)] for i in range(200)]
-    with ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(run, work))
-    assert [f[0] for f in together] == [c.case_id for c in work]
-    assert all(f == alone[f[0]] for f in together)  # type: ignore[index]
+    def run(job: tuple[str, case_pb2.Case]) -> tuple[object, ...]:
+        kind, case = job
+        return (kind, *(decide_one(case) if kind == "decide" else check_one(case)))
+
+    jobs = [("decide" if i % 2 else "check", cases[i % len(cases)]) for i in range(240)]
+    alone = {(kind, case.case_id): run((kind, case)) for kind, case in jobs[:20]}
+    posts_alone = engine.durable_posts
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(run, jobs))
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert [(f[0], f[1]) for f in together] == [(k, c.case_id) for k, c in jobs]
+    assert all(f == alone[(f[0], f[1])] for f in together)  # type: ignore[index]
     groups = running.decisions.groups
-    assert groups.jobs == len(alone) + len(work)
+    assert groups.jobs == 10 + 120
     assert groups.groups < groups.jobs, "concurrent calls should have shared groups"
+    # Every verdict came from durable_rules: as many posts as when each call was alone.
+    assert engine.durable_posts - posts_alone == 12 * posts_alone
 
 
 def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:
