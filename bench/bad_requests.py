@@ -222,6 +222,8 @@ def set_value(message: Message, path: Path_, value: Any) -> None:
             target.SetInParent()
         else:
             del target[:]
+    elif isinstance(value, Message):
+        target.CopyFrom(value)
     elif value == "<many>":
         seed = list(target) or [target.add()]
         del target[:]
@@ -361,6 +363,8 @@ def call(channel: grpc.Channel, bad: BadRequest, timeout: float = 30) -> Reply:
         return Reply(err.code().value[0], status, size)  # type: ignore[attr-defined]
 
 
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""gRPC's default limit on a received message."""
 TRAILER_BUDGET = 4096
 """An error's trailers stay well under gRPC's 8 KiB metadata limit."""
 
@@ -371,6 +375,9 @@ def problems_with(bad: BadRequest, reply: Reply) -> list[str]:
     statuses = list(reply.stream_errors)
     if bad.method.streaming and reply.code == code_pb2.OK and reply.answered != len(bad.data):
         out.append(f"the stream answered {reply.answered} of {len(bad.data)} messages")
+    too_large = max(len(d) for d in bad.data) > MAX_MESSAGE_BYTES
+    if reply.code == code_pb2.RESOURCE_EXHAUSTED and too_large:
+        return out  # gRPC's own limit on a message, before tact sees it (documented)
     if reply.code != code_pb2.OK:
         if reply.code not in bad.method.allowed:
             out.append(f"status {code_pb2.Code.Name(reply.code)} for a bad request")

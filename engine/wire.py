@@ -13,6 +13,7 @@ from __future__ import annotations
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 _VARINT, _FIXED64, _LENGTH, _GROUP_START, _GROUP_END, _FIXED32 = range(6)
+_MAX_FIELD_NUMBER = 2**29 - 1
 _MAX_DEPTH = 100
 """protobuf's default recursion limit: deeper nesting is refused."""
 
@@ -70,8 +71,8 @@ def _walk(
     while pos < end:
         key, pos = _varint(data, pos, end, path)
         number, wire_type = key >> 3, key & 7
-        if number == 0:
-            raise _WireProblem(path, "has a field number 0 (corrupt bytes)")
+        if not 0 < number <= _MAX_FIELD_NUMBER:
+            raise _WireProblem(path, f"has an invalid field number {number} (corrupt bytes)")
         field = descriptor.fields_by_number.get(number) if descriptor else None
         where = path
         if field is not None:

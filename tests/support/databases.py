@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from functools import cache
 
 import pytest
-
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
