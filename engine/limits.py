@@ -85,11 +85,16 @@ def check_amount(out: list[FieldViolation], amount: int, field: str) -> None:
         out.append(FieldViolation(field, f"must be at most {MAX_AMOUNT_MINOR} (minor units)"))
 
 
+def timestamp_in_range(ts: Timestamp) -> bool:
+    """Whether ``ts`` is a valid Timestamp in [EARLIEST, LATEST)."""
+    return _EARLIEST_SECONDS <= ts.seconds < _LATEST_SECONDS and 0 <= ts.nanos < 1_000_000_000
+
+
 def check_timestamp(out: list[FieldViolation], ts: Timestamp, field: str) -> bool:
     """Whether ``ts`` is a valid Timestamp in [EARLIEST, LATEST); else a violation."""
-    seconds, nanos = ts.seconds, ts.nanos
-    if _EARLIEST_SECONDS <= seconds < _LATEST_SECONDS and 0 <= nanos < 1_000_000_000:
+    if timestamp_in_range(ts):
         return True
+    seconds, nanos = ts.seconds, ts.nanos
     if not 0 <= nanos < 1_000_000_000:
         out.append(FieldViolation(field, f"nanos must be in [0, 999999999], got {nanos}"))
     else:
@@ -120,4 +125,5 @@ __all__ = [
     "check_language",
     "check_timestamp",
     "quote",
+    "timestamp_in_range",
 ]
