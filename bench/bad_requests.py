@@ -20,6 +20,7 @@ gRPC's metadata limits, a status code tact never gives for bad input.
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -323,6 +324,15 @@ def random_bad_requests(seed: int) -> Iterator[BadRequest]:
 
 
 # ---- calling and judging --------------------------------------------------------------------
+LEDGER_TABLES = ("ledger_event", "decision", "outcome")
+
+
+def ledger_rows(db: sqlite3.Connection) -> int:
+    """Rows in the ledger's tables (a rejected request must not change the count)."""
+    query = " + ".join(f"(SELECT count(*) FROM {t})" for t in LEDGER_TABLES)
+    return int(db.execute(f"SELECT {query}").fetchone()[0])
+
+
 @dataclass
 class Reply:
     code: int
@@ -440,6 +450,7 @@ __all__ = [
     "call",
     "extreme_edits",
     "field_paths",
+    "ledger_rows",
     "problems_with",
     "random_bad_requests",
     "string_paths",

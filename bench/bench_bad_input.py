@@ -37,11 +37,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import grpc  # noqa: E402
-from bad_requests import call, problems_with, random_bad_requests  # noqa: E402
+from bad_requests import call, ledger_rows, problems_with, random_bad_requests  # noqa: E402
 from google.rpc import code_pb2  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-
-_TABLES = ("ledger_event", "decision", "outcome")
 
 
 @dataclass
@@ -75,11 +73,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def _rows(db: sqlite3.Connection) -> int:
-    query = " + ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)
-    return int(db.execute(f"SELECT {query}").fetchone()[0])
 
 
 def _wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -159,7 +152,7 @@ def _drive(
                 call(channel, bad)
             rss_start = _rss_mb(pid)
             series.append(rss_start)
-            rows = _rows(db)
+            rows = ledger_rows(db)
             for n, bad in enumerate(itertools.islice(bad_requests, requests), start=1):
                 reply = call(channel, bad)
                 codes[code_pb2.Code.Name(reply.code)] += 1
@@ -168,7 +161,7 @@ def _drive(
                     problems[key] += 1
                     if len(examples) < 10:
                         examples.append(f"{bad.method.path} {bad.mutated} {problem}")
-                now_rows = _rows(db)
+                now_rows = ledger_rows(db)
                 if reply.code != code_pb2.OK:
                     written += now_rows - rows
                 rows = now_rows

@@ -34,6 +34,7 @@ from bench.bad_requests import (
     Method,
     call,
     extreme_edits,
+    ledger_rows,
     problems_with,
     string_paths,
     with_bad_utf8,
@@ -98,21 +99,15 @@ def no_tracebacks() -> Iterator[_Tracebacks]:
     assert not handler.records, [r.getMessage() for r in handler.records[:5]]
 
 
-def _row_count(db: sqlite3.Connection) -> int:
-    tables = ("ledger_event", "decision", "outcome")
-    query = " + ".join(f"(SELECT count(*) FROM {t})" for t in tables)
-    return int(db.execute(f"SELECT {query}").fetchone()[0])
-
-
 def judge(
     channel: grpc.Channel, db: sqlite3.Connection, tracebacks: _Tracebacks, bad: BadRequest
 ) -> set[int]:
     """Send ``bad`` and fail with everything wrong about the answer; the status codes it
     got (a stream's: those of its decisions' errors too)."""
-    before = _row_count(db)
+    before = ledger_rows(db)
     reply = call(channel, bad)
     problems = problems_with(bad, reply)
-    written = _row_count(db) - before
+    written = ledger_rows(db) - before
     # A stream's valid messages are dry runs: only its middle (bad) message may write.
     rejected = reply.code != code_pb2.OK or bool(reply.stream_errors)
     if rejected and written:
