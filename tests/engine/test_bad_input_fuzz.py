@@ -89,8 +89,9 @@ def rows(ledger_file: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def no_tracebacks() -> Iterator[_Tracebacks]:
+    """Records of the server's threads (and any other) logged during one test."""
     handler = _Tracebacks()
     root = logging.getLogger()
     root.addHandler(handler)
