@@ -1,7 +1,10 @@
 """Translation between the public protobuf API (``tact.v1``) and tact's domain types.
 
 Validation happens here, once, and collects *every* problem of a request into one
-``InvalidRequestError`` so a caller can fix all fields in one round trip.
+``InvalidRequestError`` so a caller can fix all fields in one round trip. Every field is
+checked against the documented limits (:mod:`engine.limits`: lengths, history size,
+amounts, the timestamp range) before anything is computed from it. The way back (domain
+→ messages) is :mod:`engine.to_proto`, re-exported here.
 
 This is on every request's path, so the hot functions read each protobuf field once into
 a local, build a violation's field path and message only when the check fails, look enum
@@ -17,23 +20,32 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
 from functools import cache
-from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from engine.catalogue import (
     CATALOGUE,
-    DEFERRAL_DAYS,
-    PLAN_INSTALMENTS,
-    SETTLEMENT_DISCOUNT,
     Action,
     Channel,
     Offer,
     Slot,
+    Tone,
     Treatment,
 )
 from engine.errors import FieldViolation, InvalidRequestError
+from engine.limits import (
+    MAX_EVENTS,
+    MAX_ID_LENGTH,
+    MAX_TIMEZONE_LENGTH,
+    check_amount,
+    check_count,
+    check_id,
+    check_language,
+    check_timestamp,
+    quote,
+    timestamp_in_range,
+)
 from engine.state import (
     AgeBand,
     CaseFlags,
@@ -44,10 +56,17 @@ from engine.state import (
     LedgerEvent,
     Product,
 )
-from engine.timetext import LocalTimeText
-from tact.v1 import case_pb2, types_pb2
+from engine.to_proto import (  # re-exported: callers import both directions from here
+    case_to_proto,
+    datetime_to_timestamp,
+    event_to_proto,
+    local_isoformat,
+    treatment_to_proto,
+    treatment_values,
+    utc_seconds_nanos,
+)
+from tact.v1 import case_pb2, decision_service_pb2, types_pb2
 
-_MAX_ID = 128
 _CHANNELS = frozenset(int(ch) for ch in Channel if ch is not Channel.NONE)
 _CHANNEL_NAMES = [ch.name for ch in Channel if ch is not Channel.NONE]
 _ACTIONS = frozenset(int(a) for a in Action)
@@ -82,19 +101,6 @@ def timestamp_to_datetime(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)  # out of range: raises its ValueError
 
 
-def utc_seconds_nanos(at: datetime) -> tuple[int, int]:
-    """``(seconds, nanos)`` of the Timestamp for ``at`` (naive means local time, as in
-    ``datetime.astimezone``)."""
-    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
-    delta = utc - _EPOCH
-    return delta.days * _SECONDS_PER_DAY + delta.seconds, utc.microsecond * 1000
-
-
-def datetime_to_timestamp(at: datetime) -> Timestamp:
-    seconds, nanos = utc_seconds_nanos(at)
-    return Timestamp(seconds=seconds, nanos=nanos)
-
-
 def _timestamp_to_date(ts: Timestamp) -> date:
     # Dates travel as Timestamps at 00:00 UTC of that calendar date (protobuf convention
     # for date-only values in this API); any time part is ignored.
@@ -102,15 +108,6 @@ def _timestamp_to_date(ts: Timestamp) -> date:
     if _SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < _NANOS_PER_SECOND:
         return date.fromordinal(_EPOCH_ORDINAL + seconds // _SECONDS_PER_DAY)
     return ts.ToDatetime(tzinfo=UTC).date()  # out of range: raises its ValueError
-
-
-_LOCAL_ISO = LocalTimeText(datetime.isoformat)
-
-
-def local_isoformat(at: datetime, zone: ZoneInfo) -> str:
-    """``at.astimezone(zone).isoformat()``, remembered for UTC instants (send times
-    repeat; formatting with a ZoneInfo offset is slow)."""
-    return _LOCAL_ISO(at, zone)
 
 
 class _Collector:
@@ -133,13 +130,6 @@ def _is_code(value: str, length: int) -> bool:
     return len(value) == length and value.isascii() and value.isalpha() and value.isupper()
 
 
-def _check_id(out: list[FieldViolation], value: str, field: str) -> None:
-    if not value:
-        out.append(FieldViolation(field, "is required (a non-empty pseudonymous id)"))
-    elif len(value) > _MAX_ID:
-        out.append(FieldViolation(field, f"is longer than {_MAX_ID} characters"))
-
-
 def _check_money(
     out: list[FieldViolation], money: types_pb2.Money, field: str, *, required: bool
 ) -> None:
@@ -149,11 +139,10 @@ def _check_money(
     if not _is_code(currency, 3):
         out.append(
             FieldViolation(
-                f"{field}.currency", f"must be an ISO 4217 code like 'SEK', got {currency!r}"
+                f"{field}.currency", f"must be an ISO 4217 code like 'SEK', got {quote(currency)}"
             )
         )
-    if amount < 0:
-        out.append(FieldViolation(f"{field}.amount_minor", "must be ≥ 0 (minor units)"))
+    check_amount(out, amount, f"{field}.amount_minor")
 
 
 @cache
@@ -181,6 +170,17 @@ def case_from_proto(
 ) -> tuple[CaseSnapshot, list[LedgerEvent]]:
     """Validate a ``tact.v1.Case`` and convert it; InvalidRequestError lists every problem."""
     out: list[FieldViolation] = []
+    converted = _case(out, case, prefix)
+    if converted is None:
+        raise InvalidRequestError(out)
+    return converted
+
+
+def _case(
+    out: list[FieldViolation], case: case_pb2.Case, prefix: str
+) -> tuple[CaseSnapshot, list[LedgerEvent]] | None:
+    """Case ``prefix`` converted, or None with its violations appended to ``out``."""
+    reported = len(out)
     case_id = case.case_id
     debtor_id = case.debtor_id
     country = case.country
@@ -195,20 +195,20 @@ def case_from_proto(
     ratio = d.prior_on_time_ratio
     risk = d.risk_score
 
-    _check_id(out, case_id, f"{prefix}.case_id")
-    _check_id(out, debtor_id, f"{prefix}.debtor_id")
+    check_id(out, case_id, f"{prefix}.case_id")
+    check_id(out, debtor_id, f"{prefix}.debtor_id")
     if not _is_code(country, 2):
         out.append(
             FieldViolation(
                 f"{prefix}.country",
-                f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {country!r}",
+                f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {quote(country)}",
             )
         )
-    if timezone and parse_zone(timezone) is None:
+    if timezone and (len(timezone) > MAX_TIMEZONE_LENGTH or parse_zone(timezone) is None):
         out.append(
             FieldViolation(
                 f"{prefix}.timezone",
-                f"unknown IANA time zone {timezone!r}; use a name like 'Europe/Oslo' "
+                f"unknown IANA time zone {quote(timezone)}; use a name like 'Europe/Oslo' "
                 "or leave it empty",
             )
         )
@@ -234,8 +234,17 @@ def case_from_proto(
         )
     if not 0.0 <= risk <= 1.0:
         out.append(FieldViolation(f"{prefix}.debtor.risk_score", f"must be in [0, 1], got {risk}"))
+    check_language(out, d.language, f"{prefix}.debtor.language")
+    f = case.flags
+    has_breathing_space_until = f.HasField("breathing_space_until")
+    if has_breathing_space_until:
+        check_timestamp(out, f.breathing_space_until, f"{prefix}.flags.breathing_space_until")
     consents: dict[Channel, ConsentStatus] = {}
-    for i, consent in enumerate(case.consents):
+    listed: Sequence[case_pb2.ChannelConsent] = case.consents
+    # One per channel: more can only be duplicates (reported once, not per entry).
+    if not check_count(out, len(listed), f"{prefix}.consents", len(_CHANNELS)):
+        listed = ()
+    for i, consent in enumerate(listed):
         channel_value, status_value = consent.channel, consent.status
         channel = _CHANNEL_BY_VALUE.get(channel_value) if channel_value else None
         status = _CONSENT_BY_VALUE.get(status_value)
@@ -261,15 +270,14 @@ def case_from_proto(
             consents[channel] = status
     events: list[LedgerEvent] = []
     recent = case.recent_events
-    if recent:
+    if recent and check_count(out, len(recent), f"{prefix}.recent_events", MAX_EVENTS):
         path = f"{prefix}.recent_events"
         for i, e in enumerate(recent):
             if (ev := _event_from_proto(out, e, path, i, case_id=case_id)) is not None:
                 events.append(ev)
-    if out:
-        raise InvalidRequestError(out)
+    if len(out) > reported:
+        return None
 
-    f = case.flags
     has_debtor = d.ByteSize() != 0
     snapshot = CaseSnapshot(
         case_id=case_id,
@@ -297,9 +305,7 @@ def case_from_proto(
             bankruptcy=f.bankruptcy,
             deceased=f.deceased,
             breathing_space_until=(
-                _timestamp_to_date(f.breathing_space_until)
-                if f.HasField("breathing_space_until")
-                else None
+                _timestamp_to_date(f.breathing_space_until) if has_breathing_space_until else None
             ),
             mental_health_crisis=f.mental_health_crisis,
             time_barred=f.time_barred,
@@ -328,13 +334,19 @@ def _event_from_proto(
     problems: list[tuple[str, str]] = []
     if not event_id:
         problems.append(("event_id", "is required (the idempotency key)"))
-    elif len(event_id) > _MAX_ID:
-        problems.append(("event_id", "is longer than 128 characters"))
+    else:
+        _check_text(problems, event_id, "event_id")
     if case_id is None:
         if not event_case_id:
             problems.append(("case_id", "is required"))
+        else:
+            _check_text(problems, event_case_id, "case_id")
     elif event_case_id and event_case_id != case_id:
         problems.append(("case_id", "must equal case.case_id or be empty"))
+    if e.debtor_id:
+        _check_text(problems, e.debtor_id, "debtor_id")
+    if e.decision_id:
+        _check_text(problems, e.decision_id, "decision_id")
     if not kind:
         problems.append(("type", "is required (an EventType)"))
     else:
@@ -349,6 +361,8 @@ def _event_from_proto(
             )
     if not has_occurred_at:
         problems.append(("occurred_at", "is required (UTC)"))
+    else:
+        _check_instant(problems, e.occurred_at, "occurred_at")
     if channel and channel not in _CHANNEL_BY_VALUE:
         problems.append(("channel", "unknown Channel"))
     if action and action not in _ACTIONS:
@@ -357,6 +371,8 @@ def _event_from_proto(
         problems.append(("channel", "is required for this event type"))
     if kind == EventKind.BREATHING_SPACE_STARTED and not has_until:
         problems.append(("until", "is required: the last day"))
+    elif has_until:
+        _check_instant(problems, e.until, "until")
     if problems:
         field = f"{path}[{i}]"
         out.extend(FieldViolation(f"{field}.{name}", text) for name, text in problems)
@@ -378,6 +394,24 @@ def _event_from_proto(
     )
 
 
+# The checks of an event's ids and times, as (name, description) problems as
+# _event_from_proto keeps them. Events come in hundreds: a valid value costs one test.
+def _check_text(problems: list[tuple[str, str]], value: str, name: str) -> None:
+    if len(value) <= MAX_ID_LENGTH and value.isprintable():
+        return
+    found: list[FieldViolation] = []
+    check_id(found, value, name)
+    problems.extend((v.field, v.description) for v in found)
+
+
+def _check_instant(problems: list[tuple[str, str]], ts: Timestamp, name: str) -> None:
+    if timestamp_in_range(ts):
+        return
+    found: list[FieldViolation] = []
+    check_timestamp(found, ts, name)
+    problems.extend((v.field, v.description) for v in found)
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedEvents:
     """Validated ``RecordEvents`` input, with per-event fields LedgerEvent does not carry."""
@@ -393,6 +427,8 @@ def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
     """Validate ``RecordEvents`` input; InvalidRequestError lists every bad field."""
     c = _Collector()
     c.check(bool(events), "events", "is empty; send at least one event")
+    if not check_count(c.violations, len(events), "events", MAX_EVENTS):
+        c.raise_if_any()
     out: list[LedgerEvent] = []
     debtors: dict[str, str] = {}
     currencies: dict[str, str] = {}
@@ -409,159 +445,107 @@ def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
 
 def treatment_from_proto(t: types_pb2.Treatment, field: str = "proposed") -> Treatment:
     """The catalogue treatment a caller proposes (``CheckAction``)."""
-    c = _Collector()
-    c.check(t.action != 0, f"{field}.action", "is required")
-    action = Action(t.action) if t.action in _ACTIONS else None
-    c.check(action is not None or t.action == 0, f"{field}.action", f"unknown Action {t.action}")
-    if action is not None and action is not Action.WAIT:
-        c.check(t.channel != 0, f"{field}.channel", "is required for a contact")
-    c.raise_if_any()
-    assert action is not None
+    out: list[FieldViolation] = []
+    treatment = _treatment(out, t, field)
+    if treatment is None:
+        raise InvalidRequestError(out)
+    return treatment
+
+
+def _treatment(out: list[FieldViolation], t: types_pb2.Treatment, field: str) -> Treatment | None:
+    """Treatment ``field`` as a catalogue entry, or None with its violations in ``out``."""
+    reported = len(out)
+    action_value, channel_value, slot_value = t.action, t.channel, t.slot
+    tone_value, offer_value = t.tone, t.offer.kind
+    if not action_value:
+        out.append(FieldViolation(f"{field}.action", "is required"))
+    action = _ACTION_BY_VALUE.get(action_value)
+    if action_value and action is None:
+        out.append(FieldViolation(f"{field}.action", f"unknown Action {action_value}"))
+    if action is not None and action is not Action.WAIT and not channel_value:
+        out.append(FieldViolation(f"{field}.channel", "is required for a contact"))
+    _check_enum(out, Channel, channel_value, f"{field}.channel")
+    _check_enum(out, Tone, tone_value, f"{field}.tone")
+    _check_enum(out, Slot, slot_value, f"{field}.slot")
+    _check_enum(out, Offer, offer_value, f"{field}.offer.kind")
+    if len(out) > reported or action is None:
+        return None
     if action is Action.WAIT:
         return CATALOGUE[CATALOGUE.WAIT_INDEX]
-    channel = Channel(t.channel)
-    slot = Slot(t.slot) if t.slot else (Slot.POST if channel is Channel.LETTER else Slot.MORNING)
+    channel = Channel(channel_value)
+    slot = (
+        Slot(slot_value)
+        if slot_value
+        else (Slot.POST if channel is Channel.LETTER else Slot.MORNING)
+    )
     # Tone and offer do not change what the law allows; pick any catalogue entry that
     # matches the fields the caller gave, so partial proposals are accepted.
     fields: dict[str, int] = {"action": action, "channel": channel, "slot": slot}
-    if t.tone:
-        fields["tone"] = t.tone
-    if t.offer.kind:
-        fields["offer"] = t.offer.kind
+    if tone_value:
+        fields["tone"] = tone_value
+    if offer_value:
+        fields["offer"] = offer_value
     matches = CATALOGUE.find(**fields)
     if matches.size == 0:
         allowed = sorted({CATALOGUE[i].channel.name for i in CATALOGUE.find(action=action)})
-        raise InvalidRequestError(
-            [
-                FieldViolation(
-                    field,
-                    f"{action.name} via {channel.name} in slot {slot.name} is not a tact "
-                    f"treatment; channels for {action.name}: {allowed}",
-                )
-            ]
+        out.append(
+            FieldViolation(
+                field,
+                f"{action.name} via {channel.name} in slot {slot.name} is not a tact "
+                f"treatment; channels for {action.name}: {allowed}",
+            )
         )
+        return None
     return CATALOGUE[int(matches[0])]
 
 
-def treatment_values(
-    t: Treatment, index: int, *, outstanding_minor: int, currency: str
-) -> dict[str, Any]:
-    """Keyword arguments of ``types_pb2.Treatment`` for ``t`` (sub-messages as dicts), for
-    building it inside its parent message's constructor in one go."""
-    values: dict[str, Any] = {
-        "action": int(t.action),
-        "channel": int(t.channel),
-        "tone": int(t.tone),
-        "slot": int(t.slot),
-        "catalogue_index": index,
-    }
-    offer = t.offer
-    if offer is not Offer.NONE:
-        terms: dict[str, Any] = {"kind": int(offer)}
-        if offer in PLAN_INSTALMENTS:
-            n = PLAN_INSTALMENTS[offer]
-            terms["instalments"] = n
-            terms["instalment_amount"] = {
-                "amount_minor": -(-outstanding_minor // n),
-                "currency": currency,
-            }
-        elif offer in DEFERRAL_DAYS:
-            terms["deferral_days"] = DEFERRAL_DAYS[offer]
-        elif offer in SETTLEMENT_DISCOUNT:
-            discount = SETTLEMENT_DISCOUNT[offer]
-            terms["discount"] = discount
-            terms["settlement_amount"] = {
-                "amount_minor": round(outstanding_minor * (1 - discount)),
-                "currency": currency,
-            }
-        values["offer"] = terms
-    return values
+def decide_request_from_proto(
+    request: decision_service_pb2.DecideRequest,
+) -> tuple[CaseSnapshot, list[LedgerEvent], datetime]:
+    """A ``Decide`` request validated and converted: the case, the caller's history and the
+    decision instant (the server clock when ``now`` is unset). InvalidRequestError lists
+    every problem of the case and of ``now``."""
+    out: list[FieldViolation] = []
+    case = _case(out, request.case, "case")
+    now = _instant(out, request, "now")
+    if case is None or now is None:
+        raise InvalidRequestError(out)
+    return case[0], case[1], now
 
 
-def treatment_to_proto(
-    t: Treatment, index: int, *, outstanding_minor: int, currency: str
-) -> types_pb2.Treatment:
-    # Enum values travel as plain ints: the catalogue's IntEnums mirror the proto enums.
-    return types_pb2.Treatment(
-        **treatment_values(t, index, outstanding_minor=outstanding_minor, currency=currency)
-    )
+def check_request_from_proto(
+    request: decision_service_pb2.CheckActionRequest,
+) -> tuple[CaseSnapshot, list[LedgerEvent], Treatment, datetime]:
+    """A ``CheckAction`` request validated and converted: the case, the caller's history,
+    the proposed treatment and its instant (the server clock when ``at`` is unset)."""
+    out: list[FieldViolation] = []
+    case = _case(out, request.case, "case")
+    proposed = _treatment(out, request.proposed, "proposed")
+    at = _instant(out, request, "at")
+    if case is None or proposed is None or at is None:
+        raise InvalidRequestError(out)
+    return case[0], case[1], proposed, at
 
 
-def _date_to_timestamp(day: date) -> Timestamp:
-    return datetime_to_timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC))
-
-
-def event_to_proto(event: LedgerEvent, *, currency: str = "") -> case_pb2.Event:
-    """A domain ledger event as ``tact.v1.Event`` (the inverse of the parser)."""
-    values: dict[str, Any] = {
-        "event_id": event.event_id,
-        "case_id": event.case_id,
-        "debtor_id": event.debtor_id,
-        "type": int(event.kind),
-        "occurred_at": datetime_to_timestamp(event.occurred_at),
-        "channel": int(event.channel),
-        "action": int(event.action) if event.action is not None else 0,
-        "decision_id": event.decision_id,
-    }
-    if event.amount_minor:
-        values["amount"] = types_pb2.Money(amount_minor=event.amount_minor, currency=currency)
-    if event.until is not None:
-        values["until"] = _date_to_timestamp(event.until)
-    return case_pb2.Event(**values)
-
-
-def case_to_proto(
-    snapshot: CaseSnapshot, recent_events: Sequence[LedgerEvent] = ()
-) -> case_pb2.Case:
-    """A domain case as ``tact.v1.Case`` (the inverse of :func:`case_from_proto`)."""
-    d, f = snapshot.debtor, snapshot.flags
-    flags: dict[str, Any] = {
-        "dispute": f.dispute,
-        "cease_communication": f.cease_communication,
-        "vulnerable": f.vulnerable,
-        "bankruptcy": f.bankruptcy,
-        "deceased": f.deceased,
-        "mental_health_crisis": f.mental_health_crisis,
-        "time_barred": f.time_barred,
-        "hardship": f.hardship,
-    }
-    if f.breathing_space_until is not None:
-        flags["breathing_space_until"] = _date_to_timestamp(f.breathing_space_until)
-    values: dict[str, Any] = {
-        "case_id": snapshot.case_id,
-        "debtor_id": snapshot.debtor_id,
-        "country": snapshot.country,
-        "timezone": snapshot.timezone or "",
-        "outstanding": types_pb2.Money(
-            amount_minor=snapshot.outstanding_minor, currency=snapshot.currency
-        ),
-        "original": types_pb2.Money(
-            amount_minor=snapshot.original_minor, currency=snapshot.currency
-        ),
-        "days_past_due": snapshot.days_past_due,
-        "product": int(snapshot.product),
-        "debtor": case_pb2.DebtorProfile(
-            age_band=cast(Any, int(d.age_band)),
-            language=d.language,
-            tenure_months=d.tenure_months,
-            prior_on_time_ratio=d.prior_on_time_ratio,
-            risk_score=d.risk_score,
-            has_app=d.has_app,
-        ),
-        "consents": [
-            case_pb2.ChannelConsent(channel=cast(Any, int(c)), status=cast(Any, int(status)))
-            for c, status in snapshot.consents.items()
-        ],
-        "flags": case_pb2.CaseFlags(**flags),
-        "recent_events": [event_to_proto(e, currency=snapshot.currency) for e in recent_events],
-    }
-    return case_pb2.Case(**values)
+def _instant(
+    out: list[FieldViolation],
+    request: decision_service_pb2.DecideRequest | decision_service_pb2.CheckActionRequest,
+    name: str,
+) -> datetime | None:
+    """Timestamp field ``name`` of ``request`` (the server clock when unset), or None with
+    a violation in ``out``."""
+    if not request.HasField(name):
+        return datetime.now(UTC)
+    ts = getattr(request, name)
+    return timestamp_to_datetime(ts) if check_timestamp(out, ts, name) else None
 
 
 __all__ = [
     "case_from_proto",
     "case_to_proto",
+    "check_request_from_proto",
     "datetime_to_timestamp",
+    "decide_request_from_proto",
     "event_to_proto",
     "events_from_proto",
     "local_isoformat",

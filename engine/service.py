@@ -17,34 +17,33 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from grpc_status import rpc_status
 
 from engine.admin import AdminServicer
 from engine.app import ServiceComponents, build_components
 from engine.batching import GroupRunner
 from engine.catalogue import CATALOGUE
 from engine.convert import (
-    case_from_proto,
+    check_request_from_proto,
     datetime_to_timestamp,
+    decide_request_from_proto,
     events_from_proto,
     local_isoformat,
-    timestamp_to_datetime,
-    treatment_from_proto,
     treatment_values,
     utc_seconds_nanos,
 )
-from engine.errors import FieldViolation, InvalidRequestError
+from engine.errors import InvalidRequestError
 from engine.features import feature_schema_hash
+from engine.interceptor import ErrorMappingInterceptor
 from engine.ledger import inputs_digest
 from engine.metrics import ServiceMetrics
 from engine.pipeline import DecisionOutcome
@@ -65,56 +64,6 @@ SERVICE_NAME = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService
 ADMIN_SERVICE_NAME = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 RULES_HEALTH_NAME = "tact.rules"
 """Health entry that is NOT_SERVING while the last rule-file edit failed to load."""
-
-
-class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Turns every exception escaping a handler into a precise gRPC status (engine.status)."""
-
-    def __init__(self, metrics: ServiceMetrics) -> None:
-        self.metrics = metrics
-
-    def _abort(self, context: grpc.ServicerContext, exc: Exception) -> None:
-        status = to_status(exc)
-        self.metrics.failed(grpc_code(status).name)
-        context.abort_with_status(rpc_status.to_status(status))
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        if handler.unary_unary is not None:
-            inner_unary = handler.unary_unary
-
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                try:
-                    return inner_unary(request, context)
-                except Exception as exc:
-                    self._abort(context, exc)
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream is not None:
-            inner_stream = handler.stream_stream
-
-            def stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-                try:
-                    yield from inner_stream(requests, context)
-                except Exception as exc:
-                    self._abort(context, exc)
-
-            return grpc.stream_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
 
 
 def decision_to_proto(
@@ -167,10 +116,14 @@ def decision_to_proto(
 
 
 def _error_decision(
-    request: decision_service_pb2.DecideRequest, exc: Exception, metrics: ServiceMetrics
+    request: decision_service_pb2.DecideRequest | InvalidRequestError,
+    exc: Exception,
+    metrics: ServiceMetrics,
 ) -> Any:
     status = to_status(exc)
     metrics.failed(grpc_code(status).name)
+    if isinstance(request, InvalidRequestError):  # bytes that did not parse: no case id
+        request = decision_service_pb2.DecideRequest()
     return decision_service_pb2.Decision(
         case_id=request.case.case_id,
         treatment=types_pb2.Treatment(action=types_pb2.ACTION_WAIT, catalogue_index=0),
@@ -220,18 +173,6 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
     ) -> decision_service_pb2.Decision:
         self.metrics.decided(f"ACTION_{outcome.treatment.action.name}")
         return decision_to_proto(outcome, include_inputs=request.include_inputs)
-
-    @staticmethod
-    def _now(request: decision_service_pb2.DecideRequest) -> datetime:
-        if not request.HasField("now"):
-            return datetime.now(UTC)
-        try:
-            now = timestamp_to_datetime(request.now)
-        except (ValueError, OverflowError) as exc:
-            raise InvalidRequestError(
-                [FieldViolation("now", f"not a valid timestamp (years 1-9999): {exc}")]
-            ) from exc
-        return now
 
     @staticmethod
     def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
@@ -296,10 +237,17 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
 
         def read() -> None:
             try:
-                for request in request_iterator:
-                    if not _put(inbox, request, stop):
+                while True:
+                    item: decision_service_pb2.DecideRequest | InvalidRequestError
+                    try:
+                        item = next(request_iterator)
+                    except StopIteration:
+                        break
+                    except InvalidRequestError as exc:  # bytes that are no DecideRequest:
+                        item = exc  # that message's error decision, then read on
+                    if not _put(inbox, item, stop):
                         return
-            except Exception as exc:  # client cancelled or sent garbage: end the stream
+            except Exception as exc:  # client cancelled: end the stream
                 log.debug("DecideStream reader stopped: %s", exc)
             finally:
                 _put(inbox, _END, stop)
@@ -348,29 +296,33 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
 
     def _decide_batch(
         self,
-        requests: Sequence[decision_service_pb2.DecideRequest],
+        requests: Sequence[decision_service_pb2.DecideRequest | InvalidRequestError],
         contexts: Sequence[grpc.ServicerContext],
     ) -> list[decision_service_pb2.Decision | Exception]:
         """Decide requests together: one policy call per arm, one ledger transaction for
         all that are stored. Per request: its Decision, or the exception that stopped it
-        (nothing of it stored; the caller turns it into a status or an error decision)."""
+        (nothing of it stored; the caller turns it into a status or an error decision).
+        A request may be the error of stream bytes that did not parse: its own result."""
         results: list[decision_service_pb2.Decision | Exception | None] = [None] * len(requests)
         cases: list[tuple[CaseSnapshot, list[LedgerEvent], datetime]] = []
         rows: list[int] = []
+        parsed: list[decision_service_pb2.DecideRequest] = []
         for row, request in enumerate(requests):
+            if isinstance(request, InvalidRequestError):
+                results[row] = request
+                continue
             try:
-                snapshot, events = case_from_proto(request.case)
-                now = self._now(request)
+                cases.append(decide_request_from_proto(request))
             except Exception as exc:
                 results[row] = exc
                 continue
-            cases.append((snapshot, events, now))
             rows.append(row)
+            parsed.append(request)
         outcomes = self.pipeline.decide_many(cases, dry_run=False)
         to_store: list[tuple[DecisionOutcome, str]] = []
         stored_rows: list[int] = []
-        for row, case, outcome in zip(rows, cases, outcomes, strict=True):
-            request = requests[row]
+        stored_requests: list[decision_service_pb2.DecideRequest] = []
+        for row, request, case, outcome in zip(rows, parsed, cases, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 results[row] = outcome
             elif request.dry_run:
@@ -383,6 +335,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                     continue
                 to_store.append((outcome, self._digest(request, case[2])))
                 stored_rows.append(row)
+                stored_requests.append(request)
         if to_store:
             try:
                 self.pipeline.persist(to_store)
@@ -391,9 +344,11 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 for row in stored_rows:
                     results[row] = exc
             else:
-                for row, (outcome, _digest) in zip(stored_rows, to_store, strict=True):
+                for row, request, (outcome, _digest) in zip(
+                    stored_rows, stored_requests, to_store, strict=True
+                ):
                     try:
-                        results[row] = self._render(outcome, requests[row])
+                        results[row] = self._render(outcome, request)
                     except Exception as exc:  # stored, but this caller gets an error
                         log.exception("decision %s stored but not rendered", outcome.decision_id)
                         results[row] = exc
@@ -414,9 +369,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
     def CheckAction(
         self, request: decision_service_pb2.CheckActionRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.CheckActionResponse:
-        snapshot, events = case_from_proto(request.case)
-        proposed = treatment_from_proto(request.proposed)
-        at = timestamp_to_datetime(request.at) if request.HasField("at") else datetime.now(UTC)
+        snapshot, events, proposed, at = check_request_from_proto(request)
         outcome = self.pipeline.check(snapshot, events, proposed, at=at)
         response = decision_service_pb2.CheckActionResponse(
             allowed=outcome.allowed,

@@ -42,20 +42,35 @@ def _precondition_types() -> tuple[type[BaseException], ...]:
     return (FailedPreconditionError, PolicyLoadError, UnknownCountryError, InvalidCaseError)
 
 
+VIOLATIONS_BUDGET = 2048
+"""Bytes of field violations one status lists at most (the rest are counted in its
+message): gRPC refuses trailers over 8–16 KiB, and the details travel base64-encoded."""
+
+
+def _bad_request(exc: InvalidRequestError) -> tuple[str, any_pb2.Any]:
+    """(message, packed ``BadRequest``) listing the violations that fit the budget."""
+    listed: list[error_details_pb2.BadRequest.FieldViolation] = []
+    size = 0
+    for v in exc.violations:
+        size += len(v.field.encode()) + len(v.description.encode())
+        if listed and size > VIOLATIONS_BUDGET:
+            break
+        listed.append(
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+        )
+    message = str(exc)
+    if len(listed) < len(exc.violations):
+        message += f"; {len(listed)} of {len(exc.violations)} problems listed, fix those and retry"
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.BadRequest(field_violations=listed))
+    return message, detail
+
+
 def to_status(exc: BaseException) -> status_pb2.Status:
     """A ``google.rpc.Status`` (code, message, details) for ``exc``."""
     if isinstance(exc, InvalidRequestError):
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in exc.violations
-            ]
-        )
-        detail = any_pb2.Any()
-        detail.Pack(bad)
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc), details=[detail])
+        message, detail = _bad_request(exc)
+        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
     if isinstance(exc, _precondition_types()):
         return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
     if isinstance(exc, _unavailable_types()):

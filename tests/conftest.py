@@ -7,14 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 import engine  # noqa: F401 - first: pins OpenBLAS to one thread before numpy loads
-from tests.support.databases import fresh_postgres_schema, postgres_unreachable_reason
+from tests.support.databases import fresh_postgres_schema, require_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped after the session."""
-    if reason := postgres_unreachable_reason():
-        pytest.skip(reason)
+    require_postgres()
     with fresh_postgres_schema() as url:
         yield url
 

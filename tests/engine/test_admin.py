@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from engine.compliance.rule_tests import load_rule_tests
 from engine.convert import datetime_to_timestamp
 from engine.service import RULES_HEALTH_NAME, RunningServer, create_server
 from engine.settings import REPO_ROOT, Settings
@@ -78,7 +79,14 @@ def test_broken_edit_is_rejected_and_the_last_good_rules_keep_serving(
     result = admin.ReloadRules(admin_service_pb2.ReloadRulesRequest(), timeout=30)
     assert not result.ok and not result.changed
     assert result.ruleset_version == before
-    assert result.issues and all(i.file.endswith("SE.yaml") and i.line > 0 for i in result.issues)
+    # The unclosed list runs to the end of the file: the YAML error is at the last line.
+    [issue] = result.issues
+    assert (Path(issue.file).name, issue.line, issue.column) == (
+        "SE.yaml",
+        good_text.count("\n") + 4,
+        1,
+    )
+    assert issue.message == "not valid YAML: did not find expected ',' or ']'"
     assert _decide(channel).ruleset_version == before  # still deciding, on the old rules
 
     status = admin.GetStatus(admin_service_pb2.GetStatusRequest(), timeout=5)
@@ -96,7 +104,8 @@ def test_broken_edit_is_rejected_and_the_last_good_rules_keep_serving(
     # A valid edit is swapped in and decisions carry the new version.
     se.write_text(good_text + "\n# reviewed 2026-11-26\n")
     result = admin.ReloadRules(admin_service_pb2.ReloadRulesRequest(), timeout=30)
-    assert result.ok and result.changed and result.tests_run > 0
+    officer_cases = sum(len(t.tests.cases) for t in load_rule_tests(rules_dir / "tests"))
+    assert result.ok and result.changed and result.tests_run == officer_cases > 90
     assert result.previous_version == before and result.ruleset_version != before
     assert _decide(channel).ruleset_version == result.ruleset_version
 

@@ -67,7 +67,8 @@ def test_check_reports_blocking_rules(server: str) -> None:
     assert result.exit_code == 0, result.output
     check = json.loads(result.stdout)
     assert check.get("allowed", False) is False
-    assert any(v["ruleId"].startswith("US.") for v in check["violations"])
+    assert [v["ruleId"] for v in check["violations"]] == ["US.calls.7-in-7"]
+    assert check["nextAllowedAt"] == "2026-11-27T14:00:00Z"  # day 8, 08:00 in Chicago
 
 
 def test_events_are_recorded_once(server: str) -> None:

@@ -2,7 +2,12 @@
 previous implementations gave (kept verbatim in bench/bench_convert.py as ``reference_*``):
 the same domain objects, the same violations (field paths, descriptions, order), the
 same exceptions, the same Decision bytes and the same digest, on the example cases and
-on many random and mutated requests."""
+on many random and mutated requests.
+
+Requests are drawn within the documented limits (engine/limits.py: printable ids, the
+timestamp range): outside them the new validation deliberately differs from the
+reference (which let such values through to fail later, as INTERNAL errors); those values
+are tested in tests/engine/test_request_limits.py."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from bench.bench_convert import (
     reference_timestamp_to_datetime,
     reference_treatment_to_proto,
 )
+from engine import limits
 from engine.catalogue import CATALOGUE
 from engine.compliance.verdict import RuleHit
 from engine.convert import (
@@ -48,6 +54,9 @@ from tact.v1.decision_service_pb2 import DecideRequest
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SECONDS_MIN, SECONDS_MAX = -62135596800, 253402300799
+LIMIT_MIN = int(limits.EARLIEST.timestamp())
+LIMIT_MAX = int(limits.LATEST.timestamp()) - 1
+printable = st.characters(exclude_categories=("C", "Z"))
 
 
 def result_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
@@ -81,7 +90,17 @@ nanos = st.one_of(
     st.integers(min_value=0, max_value=999_999_999),
     st.sampled_from([0, 999, 1000, 999_999_999, 1_000_000_000, -1]),
 )
-timestamps = st.builds(lambda s, n: {"seconds": s, "nanos": n}, seconds, nanos)
+# In requests: Timestamps within the limits (and their edges).
+request_seconds = st.one_of(
+    st.integers(min_value=1_700_000_000, max_value=1_900_000_000),
+    st.integers(min_value=LIMIT_MIN, max_value=LIMIT_MAX),
+    st.sampled_from([LIMIT_MIN, LIMIT_MAX, 0, -1]),
+)
+timestamps = st.builds(
+    lambda s, n: {"seconds": s, "nanos": n},
+    request_seconds,
+    st.integers(min_value=0, max_value=999_999_999),
+)
 money = st.one_of(
     st.none(),
     st.builds(
@@ -194,7 +213,7 @@ def mutations(case: case_pb2.Case) -> list[case_pb2.Case]:
 
 valid_timestamps = st.builds(
     lambda s, n: {"seconds": s, "nanos": n},
-    st.integers(min_value=SECONDS_MIN, max_value=SECONDS_MAX),
+    st.integers(min_value=LIMIT_MIN, max_value=LIMIT_MAX),
     st.integers(min_value=0, max_value=999_999_999),
 )
 EVENT_KINDS = list(range(1, 26))  # not 26, CONTACT_PLANNED: tact's own
@@ -203,7 +222,7 @@ EVENT_KINDS = list(range(1, 26))  # not 26, CONTACT_PLANNED: tact's own
 @st.composite
 def valid_events(draw: st.DrawFn, case_id: str) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "event_id": draw(st.text(min_size=1, max_size=12)),
+        "event_id": draw(st.text(printable, min_size=1, max_size=12)),
         "case_id": draw(st.sampled_from(["", case_id])),
         "type": draw(st.sampled_from(EVENT_KINDS)),
         "channel": draw(st.integers(min_value=1, max_value=5)),
@@ -228,7 +247,7 @@ def edited_examples(draw: st.DrawFn) -> case_pb2.Case:
     """An example case with random valid field values, then maybe one breakage."""
     case = case_pb2.Case()
     case.CopyFrom(draw(st.sampled_from(valid_cases())))
-    case.case_id = draw(st.text(min_size=1, max_size=20))
+    case.case_id = draw(st.text(printable, min_size=1, max_size=20))
     case.days_past_due = draw(st.integers(min_value=0, max_value=2**31 - 1))
     case.product = draw(st.integers(min_value=0, max_value=5))  # type: ignore[assignment]
     debtor = draw(st.sampled_from(["keep", "random", "unset", "empty"]))
@@ -242,7 +261,8 @@ def edited_examples(draw: st.DrawFn) -> case_pb2.Case:
     elif debtor == "empty":
         case.ClearField("debtor")
         case.debtor.SetInParent()
-    consents = draw(st.dictionaries(st.integers(1, 5), st.integers(0, 2), max_size=5))
+    # At most 3: an edit may add 2, and more than 5 (one per channel) is over the limit.
+    consents = draw(st.dictionaries(st.integers(1, 5), st.integers(0, 2), max_size=3))
     del case.consents[:]
     for channel, status in consents.items():
         case.consents.add(channel=channel, status=status)  # type: ignore[arg-type]

@@ -214,7 +214,8 @@ def test_breathing_space_wait_reviews_after_it_ends_as_before(tmp_path: Path) ->
     new.ledger.close()
     _assert_same_outcome(o, n)
     assert isinstance(n, DecisionOutcome) and n.next_review_at is not None
-    assert n.next_review_at.date() > now.date() + timedelta(days=1)  # not just tomorrow
+    # The breathing space lasts until 2027-01-20: review at 08:00 London the day after.
+    assert n.next_review_at == datetime(2027, 1, 21, 8, 0, tzinfo=UTC)
 
 
 def test_duplicate_rule_hits_are_reported_once_as_before(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ a real ledger (SQLite file, and PostgreSQL when reachable)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -13,11 +14,14 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from engine.catalogue import CATALOGUE
+from engine.compliance import ComplianceEngine
 from engine.convert import datetime_to_timestamp
 from engine.service import RULES_HEALTH_NAME, SERVICE_NAME, RunningServer, create_server
 from engine.settings import Settings
@@ -95,20 +99,115 @@ def bad_request_fields(err: grpc.RpcError) -> set[str]:
     return fields
 
 
+# What the ladder decides for each example at NOW (Thursday 2026-11-26 09:00 UTC): the
+# step, when to send it (UTC, and local) or when to review a wait, and the rules that
+# shaped the day. Worked out from the rule files: e.g. Stockholm is at 10:00, so the
+# SMS reminder goes in the midday slot at 11:00 local; Chicago is at 03:00, so the
+# e-mail demand waits for 08:00 local; the Danish dispute and the German vulnerable
+# debtor wait for 08:00 the next local morning; the GB breathing space ends 2027-01-20.
+_COMMON = ["consent.push", "push.needs-app", "legal.notice", "window.calls", "window.messages"]
+_US = [*_COMMON, "window.letters"]
+EXPECTED: dict[str, tuple[str, str | None, str, str | None, list[str]]] = {
+    "de-vulnerable": (
+        "WAIT",
+        None,
+        "",
+        "2026-11-27T07:00:00+00:00",
+        ["vulnerable.human-only", *_COMMON],
+    ),
+    "dk-dispute": (
+        "WAIT",
+        None,
+        "",
+        "2026-11-27T07:00:00+00:00",
+        ["dispute.hold", *_COMMON, "DK.notice.10-days"],
+    ),
+    "fi-sms-opt-out": (
+        "REMINDER/EMAIL/NEUTRAL/MIDDAY",
+        "2026-11-26T09:00:00+00:00",
+        "2026-11-26T11:00:00+02:00",
+        None,
+        ["consent.opt-out", *_COMMON, "FI.reminder.waiting-period"],
+    ),
+    "gb-breathing-space": (
+        "WAIT",
+        None,
+        "",
+        "2027-01-21T08:00:00+00:00",
+        [*_COMMON, "GB.breathing-space.standard"],
+    ),
+    "no-telecom-called-today": (
+        "REMINDER/SMS/NEUTRAL/MIDDAY",
+        "2026-11-26T10:00:00+00:00",
+        "2026-11-26T11:00:00+01:00",
+        None,
+        [*_COMMON, "NO.calls.per-day", "NO.inkassovarsel"],
+    ),
+    "se-hardship-late": (
+        "AGENT_CALL/PHONE/NEUTRAL/AFTERNOON",
+        "2026-11-26T13:00:00+00:00",
+        "2026-11-26T14:00:00+01:00",
+        None,
+        [
+            "hardship.no-pressure",
+            "consent.push",
+            "push.needs-app",
+            "window.calls",
+            "window.messages",
+        ],
+    ),
+    "se-telecom-early": (
+        "REMINDER/SMS/NEUTRAL/MIDDAY",
+        "2026-11-26T10:00:00+00:00",
+        "2026-11-26T11:00:00+01:00",
+        None,
+        ["legal.notice", "window.calls", "window.messages"],
+    ),
+    "us-card-7in7": (
+        "DEMAND/EMAIL/FIRM/MORNING",
+        "2026-11-26T14:00:00+00:00",
+        "2026-11-26T08:00:00-06:00",
+        None,
+        [*_US, "US.calls.7-in-7", "US.validation-period"],
+    ),
+    "us-conversation-cooldown": (
+        "DEMAND/EMAIL/FIRM/MORNING",
+        "2026-11-26T16:00:00+00:00",
+        "2026-11-26T08:00:00-08:00",
+        None,
+        [*_US, "US.calls.after-conversation", "US.validation-period"],
+    ),
+    "us-unknown-timezone": (  # 14:00 New York = 09:00 Honolulu: the first time all zones allow
+        "AGENT_CALL/PHONE/NEUTRAL/AFTERNOON",
+        "2026-11-26T19:00:00+00:00",
+        "2026-11-26T14:00:00-05:00",
+        None,
+        [*_US, "US.validation-period", "tact.timezone-unknown"],
+    ),
+}
+
+
+def _utc(ts: Timestamp) -> str | None:
+    return ts.ToDatetime(tzinfo=UTC).isoformat() if ts.ByteSize() else None
+
+
+def test_every_example_has_its_expected_decision() -> None:
+    assert set(EXPECTED) == {p.stem for p in EXAMPLES}
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_example_gets_a_compliant_explained_decision(stub, path: Path) -> None:
     case = load_case(path)
     decision = decide(stub, case)
     assert decision.decision_id and decision.case_id == case.case_id
     assert decision.ruleset_version and decision.explanation
-    assert decision.policy.name == "ladder" and 0 < decision.policy.propensity <= 1
-    if decision.treatment.action == types_pb2.ACTION_WAIT:
-        assert decision.HasField("next_review_at") and not decision.HasField("send_at")
-        assert decision.next_review_at.ToDatetime(tzinfo=UTC) > NOW
-    else:
-        assert decision.HasField("send_at") and decision.send_at_local
-        send_at = decision.send_at.ToDatetime(tzinfo=UTC)
-        assert send_at >= NOW
+    assert (decision.policy.name, decision.policy.propensity) == ("ladder", 1.0)
+    label, send_at, send_at_local, review_at, rule_ids = EXPECTED[path.stem]
+    assert CATALOGUE[decision.treatment.catalogue_index].label == label
+    assert (_utc(decision.send_at), decision.send_at_local) == (send_at, send_at_local)
+    assert _utc(decision.next_review_at) == review_at
+    assert [h.rule_id for h in decision.rule_hits] == rule_ids
+    if decision.treatment.action != types_pb2.ACTION_WAIT:
         # The service's own check agrees that the chosen step is allowed at send_at.
         check = stub.CheckAction(
             decision_service_pb2.CheckActionRequest(
@@ -142,15 +241,17 @@ def test_dry_run_persists_nothing(stub, running: RunningServer) -> None:
 
 
 def test_reservation_counts_against_the_next_decision(stub) -> None:
-    """A reserved contact is in the ledger: deciding twice never doubles today's contact."""
+    """A reserved contact is in the ledger: deciding twice never doubles today's contact.
+    The same case decided alone again (dry run, nothing reserved) gets the SMS again."""
     case = se_case()
     first = decide(stub, case)
+    assert CATALOGUE[first.treatment.catalogue_index].label == "REMINDER/SMS/NEUTRAL/MIDDAY"
+    assert _utc(first.send_at) == "2026-11-26T10:00:00+00:00"
     second = decide(stub, case, now=NOW + timedelta(minutes=5))
-    if first.treatment.action != types_pb2.ACTION_WAIT:
-        assert (second.treatment.action, second.treatment.channel) != (
-            first.treatment.action,
-            first.treatment.channel,
-        ) or second.treatment.action == types_pb2.ACTION_WAIT
+    assert second.treatment.action == types_pb2.ACTION_WAIT  # today's contact is planned
+    assert _utc(second.next_review_at) == "2026-11-27T07:00:00+00:00"  # 08:00 Stockholm
+    fresh = decide(stub, se_case(), now=NOW + timedelta(minutes=5), dry_run=True)
+    assert CATALOGUE[fresh.treatment.catalogue_index].label == "REMINDER/SMS/NEUTRAL/MIDDAY"
 
 
 def test_invalid_case_lists_every_bad_field(stub) -> None:
@@ -171,7 +272,10 @@ def test_unknown_country_fails_closed(stub) -> None:
     with pytest.raises(grpc.RpcError) as info:
         decide(stub, se_case(country="ZZ"))
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "ZZ" in info.value.details() and "no contact" in info.value.details()
+    assert info.value.details() == (
+        "no rule file for country 'ZZ': tact recommends no contact. "
+        "Countries with rules: DE, DK, FI, GB, NO, SE, US"
+    )
 
 
 def test_record_events_is_idempotent(stub, running: RunningServer) -> None:
@@ -224,7 +328,11 @@ def test_recorded_opt_out_blocks_the_channel(stub) -> None:
         timeout=10,
     )
     check = check_action(stub, case, types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS, NOW)
-    assert not check.allowed and check.violations
+    assert not check.allowed
+    assert [v.rule_id for v in check.violations] == ["consent.opt-out"]
+    assert not check.HasField("next_allowed_at")  # an opt-out does not lapse
+    email = check_action(stub, case, types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_EMAIL, NOW)
+    assert email.allowed and not email.violations
 
 
 def test_check_action_blocks_calls_at_night_with_next_allowed_time(stub) -> None:
@@ -232,9 +340,9 @@ def test_check_action_blocks_calls_at_night_with_next_allowed_time(stub) -> None
     night = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 23:30 in Stockholm
     check = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, night)
     assert not check.allowed
-    assert check.violations
-    assert check.HasField("next_allowed_at")
-    assert check.next_allowed_at.ToDatetime(tzinfo=UTC) > night
+    assert [v.rule_id for v in check.violations] == ["TACT-SEND-SLOTS"]  # no slot at 23:30
+    # Friday 08:00 in Stockholm, when window.calls (weekdays 08–20) opens.
+    assert _utc(check.next_allowed_at) == "2026-11-27T07:00:00+00:00"
 
 
 def test_us_seven_calls_in_seven_days_blocks_an_eighth(stub) -> None:
@@ -242,8 +350,10 @@ def test_us_seven_calls_in_seven_days_blocks_an_eighth(stub) -> None:
     at = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # 10:00 in Chicago, 7 calls since the 20th
     check = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, at)
     assert not check.allowed
-    assert any("7" in v.rule_id or "7" in v.message for v in check.violations), check
-    assert check.next_allowed_at.ToDatetime(tzinfo=UTC) > at
+    assert [v.rule_id for v in check.violations] == ["US.calls.7-in-7"]
+    # The calls of the 20th (day 1) leave the 7-day window on day 8, the 27th; calls from
+    # 08:00 in Chicago.
+    assert _utc(check.next_allowed_at) == "2026-11-27T14:00:00+00:00"
 
 
 def test_stream_keeps_order_and_isolates_a_bad_case(stub) -> None:
@@ -369,18 +479,41 @@ def test_breathing_space_waits_until_the_morning_after_it_ends(stub) -> None:
     assert decision.treatment.action == types_pb2.ACTION_WAIT
     review = decision.next_review_at.ToDatetime(tzinfo=UTC)
     assert review == datetime(2027, 1, 21, 8, 0, tzinfo=UTC)  # 08:00 in London (GMT)
-    assert any(h.rule_id.startswith("GB.breathing-space") for h in decision.rule_hits)
+    assert [h.rule_id for h in decision.rule_hits] == EXPECTED["gb-breathing-space"][4]
 
 
-def test_concurrent_decisions_never_mix_cases(stub, running: RunningServer) -> None:
-    """8 client threads deciding different countries at once get exactly the answers each
-    case gets alone (durable_rules is not thread-safe: the engine must serialise it), also
-    when concurrent calls are decided together in groups (one policy call per group)."""
+class _FixedRules:
+    """A rules source that always hands out one engine."""
+
+    def __init__(self, engine: ComplianceEngine) -> None:
+        self.current = engine
+
+
+def test_concurrent_decisions_never_mix_cases(
+    stub, running: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 client threads deciding and checking different countries at once get exactly the
+    answers each case gets alone (durable_rules is not thread-safe: the engine must
+    serialise it), also when concurrent calls are decided together in groups (one policy
+    call per group).
+
+    Decide groups run one at a time; CheckAction calls run on their own worker threads,
+    so they meet each other and the groups inside durable_rules. The rules engine has its
+    memo off (else durable_rules would answer each case's fact set once, before the
+    threads start, and never be called concurrently), and threads switch every
+    microsecond so that they meet inside evaluations."""
     from concurrent.futures import ThreadPoolExecutor
 
+    engine = ComplianceEngine(ComplianceEngine.load().compiled)
+    engine.fired_memo_size = 0
+    monkeypatch.setattr(running.components.pipeline, "rules", _FixedRules(engine))
     cases = [load_case(p) for p in EXAMPLES]
 
-    def fingerprint(decision: decision_service_pb2.Decision) -> tuple[object, ...]:
+    def decide_one(case: case_pb2.Case) -> tuple[object, ...]:
+        request = decision_service_pb2.DecideRequest(
+            case=case, now=datetime_to_timestamp(NOW), dry_run=True, include_inputs=True
+        )
+        decision = stub.Decide(request, timeout=30)
         return (
             decision.case_id,
             decision.treatment.SerializeToString(deterministic=True),
@@ -389,21 +522,31 @@ def test_concurrent_decisions_never_mix_cases(stub, running: RunningServer) -> N
             tuple(decision.inputs.observation),
         )
 
-    def run(case: case_pb2.Case) -> tuple[object, ...]:
-        request = decision_service_pb2.DecideRequest(
-            case=case, now=datetime_to_timestamp(NOW), dry_run=True, include_inputs=True
-        )
-        return fingerprint(stub.Decide(request, timeout=30))
+    def check_one(case: case_pb2.Case) -> tuple[object, ...]:
+        answer = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, NOW)
+        return (case.case_id, answer.SerializeToString(deterministic=True))
 
-    alone = {case.case_id: run(case) for case in cases}
-    work = [cases[i % len(cases)] for i in range(200)]
-    with ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(run, work))
-    assert [f[0] for f in together] == [c.case_id for c in work]
-    assert all(f == alone[f[0]] for f in together)  # type: ignore[index]
+    def run(job: tuple[str, case_pb2.Case]) -> tuple[object, ...]:
+        kind, case = job
+        return (kind, *(decide_one(case) if kind == "decide" else check_one(case)))
+
+    jobs = [("decide" if i % 2 else "check", cases[i % len(cases)]) for i in range(240)]
+    alone = {(kind, case.case_id): run((kind, case)) for kind, case in jobs[:20]}
+    posts_alone = engine.durable_posts
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(run, jobs))
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert [(f[0], f[1]) for f in together] == [(k, c.case_id) for k, c in jobs]
+    assert all(f == alone[(f[0], f[1])] for f in together)  # type: ignore[index]
     groups = running.decisions.groups
-    assert groups.jobs == len(alone) + len(work)
+    assert groups.jobs == 10 + 120
     assert groups.groups < groups.jobs, "concurrent calls should have shared groups"
+    # Every verdict came from durable_rules: as many posts as when each call was alone.
+    assert engine.durable_posts - posts_alone == 12 * posts_alone
 
 
 def test_exploration_logs_the_true_propensity(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 PostgreSQL comes from ``TACT_TEST_POSTGRES_URL`` or 127.0.0.1:5432, database ``test``.
 Each schema is selected with ``search_path`` in the URL and dropped afterwards, so
-concurrent runs never interfere.
+concurrent runs never interfere. With ``TACT_REQUIRE_POSTGRES=1`` (set by ``.ci/run`` on
+a machine that has PostgreSQL) an unreachable database fails those tests instead of
+skipping them: CI must not pass by quietly running SQLite only.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+REQUIRE_POSTGRES = os.environ.get("TACT_REQUIRE_POSTGRES") == "1"
 POSTGRES_URL = os.environ.get(
     "TACT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -39,6 +43,17 @@ def postgres_unreachable_reason() -> str | None:
             "set TACT_TEST_POSTGRES_URL to run the PostgreSQL variant"
         )
     return None
+
+
+def require_postgres() -> None:
+    """Skip the calling test when PostgreSQL is unreachable; fail it instead when the run
+    requires PostgreSQL (``TACT_REQUIRE_POSTGRES=1``)."""
+    reason = postgres_unreachable_reason()
+    if reason is None:
+        return
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"{reason}; TACT_REQUIRE_POSTGRES=1: this run must test PostgreSQL")
+    pytest.skip(reason)
 
 
 @contextmanager

@@ -1,18 +1,23 @@
-"""The simulator's numpy path equals the service's durable_rules path (train/serve parity).
+"""The simulator's numpy path equals the service's durable_rules path (train/serve parity),
+and both equal an independent reading of the rule files (rule_oracle.py).
 
 10,000 seeded random fact sets are compared in bulk, and a Hypothesis test explores
-cases built from strategies (with shrinking, to report a minimal counterexample).
+cases built from strategies (with shrinking, to report a minimal counterexample). The
+numpy path decides at the start of the local day; the durable path is also compared with
+the oracle at random times of day.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from compliance_factories import CONTACT, make_state, random_states
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rule_oracle import at_random_times, load_rules, verdict
 
 from engine.catalogue import CATALOGUE, Channel
 from engine.compliance import ComplianceEngine
@@ -130,6 +135,29 @@ def test_batch_path_rejects_unknown_countries(engine: ComplianceEngine) -> None:
         assert exc.country == "XX"
     else:  # pragma: no cover
         raise AssertionError("an unknown country must not get a mask")
+
+
+def test_durable_mask_equals_the_independent_oracle_on_10k_cases_at_random_times(
+    engine: ComplianceEngine,
+) -> None:
+    """The durable_rules path against rule_oracle.py (its own reading of the rule files)
+    on the bulk cases, each decided at a random local time: slots that have passed,
+    windows that have not opened yet, the whole day."""
+    rules = load_rules(engine.rules_dir)
+    states = at_random_times(random_states(engine, N_BULK, seed=20240311), seed=11)
+    morning_over = 0  # the morning slot's time has passed: some slots closed by the clock
+    for i, state in enumerate(states):
+        v = engine.evaluate(state)
+        expected = verdict(state, rules[state.snapshot.country])
+        if not np.array_equal(v.mask, expected.mask):
+            diff = np.flatnonzero(v.mask != expected.mask)
+            raise AssertionError(
+                f"row {i} ({state.snapshot.country}, {state.as_of} UTC): engine and oracle "
+                f"differ at {[CATALOGUE[int(j)].label for j in diff[:5]]}"
+            )
+        local = state.as_of.astimezone(ZoneInfo(state.snapshot.timezone or ""))
+        morning_over += int(local.hour >= 11)
+    assert N_BULK // 3 < morning_over < N_BULK
 
 
 def test_row_facts_equal_batch_facts_on_10k_random_cases(engine: ComplianceEngine) -> None:

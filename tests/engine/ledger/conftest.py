@@ -1,8 +1,9 @@
 """Fixtures of the ledger tests: every test runs on SQLite (a real file) and PostgreSQL.
 
 The PostgreSQL variant uses ``TACT_TEST_POSTGRES_URL`` or 127.0.0.1:5432 (database
-``test``) and skips when it cannot connect. Each test gets a fresh schema, selected with
-``search_path`` in the URL, and drops it afterwards, so concurrent runs never interfere.
+``test``) and skips when it cannot connect (fails with ``TACT_REQUIRE_POSTGRES=1``). Each
+test gets a fresh schema, selected with ``search_path`` in the URL, and drops it
+afterwards, so concurrent runs never interfere.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from engine.ledger import DecisionRecord, Ledger, inputs_digest, open_ledger
 from engine.state import EventKind, LedgerEvent
-from tests.support.databases import fresh_postgres_schema, postgres_unreachable_reason
+from tests.support.databases import fresh_postgres_schema, require_postgres
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -26,8 +27,8 @@ BACKENDS = [
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name == "postgresql" and (reason := postgres_unreachable_reason()):
-        pytest.skip(reason)
+    if name == "postgresql":
+        require_postgres()
     return name
 
 
