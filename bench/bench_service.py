@@ -307,8 +307,9 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
     from engine.compliance import ComplianceEngine
     from engine.convert import case_from_proto
     from engine.features import featurize_row
+    from engine.history import summarise_history
     from engine.service import decision_to_proto
-    from engine.state import CaseState, case_row, summarise_history
+    from engine.state import CaseState, case_row
     from tact.v1 import decision_service_pb2
 
     pipeline = running.components.pipeline

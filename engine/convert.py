@@ -133,6 +133,21 @@ def _is_code(value: str, length: int) -> bool:
     return len(value) == length and value.isascii() and value.isalpha() and value.isupper()
 
 
+def _is_subdivision_of(code: str, country: str) -> bool:
+    """Whether ``code`` is an ISO 3166-2 code of ``country`` (``^[A-Z]{2}-[A-Z0-9]{1,3}$``).
+    A regex would also accept a trailing newline (see :func:`_is_code`)."""
+    prefix, dash, part = code[:2], code[2:3], code[3:]
+    return (
+        prefix == country
+        and _is_code(prefix, 2)
+        and dash == "-"
+        and 1 <= len(part) <= 3
+        and part.isascii()
+        and part.isalnum()
+        and part == part.upper()
+    )
+
+
 def _check_id(out: list[FieldViolation], value: str, field: str) -> None:
     if not value:
         out.append(FieldViolation(field, "is required (a non-empty pseudonymous id)"))
@@ -184,6 +199,7 @@ def case_from_proto(
     case_id = case.case_id
     debtor_id = case.debtor_id
     country = case.country
+    subdivision = case.subdivision
     timezone = case.timezone
     outstanding = case.outstanding
     original = case.original
@@ -202,6 +218,15 @@ def case_from_proto(
             FieldViolation(
                 f"{prefix}.country",
                 f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {country!r}",
+            )
+        )
+    if subdivision and not _is_subdivision_of(subdivision, country):
+        out.append(
+            FieldViolation(
+                f"{prefix}.subdivision",
+                f"must be an ISO 3166-2 code of the country like '{country or 'US'}-MA' "
+                f"(^[A-Z]{{2}}-[A-Z0-9]{{1,3}}$, starting with country), got {subdivision!r}; "
+                "or leave it empty",
             )
         )
     if timezone and parse_zone(timezone) is None:
@@ -305,6 +330,7 @@ def case_from_proto(
             time_barred=f.time_barred,
             hardship=f.hardship,
         ),
+        subdivision=subdivision or None,
     )
     return snapshot, events
 
@@ -320,6 +346,7 @@ def _event_from_proto(
     """Event ``path[i]``: validated (violations appended to ``out``) and converted."""
     event_id = e.event_id
     event_case_id = e.case_id
+    attempt_event_id = e.attempt_event_id
     kind = e.type
     channel = e.channel
     action = e.action
@@ -330,6 +357,10 @@ def _event_from_proto(
         problems.append(("event_id", "is required (the idempotency key)"))
     elif len(event_id) > _MAX_ID:
         problems.append(("event_id", "is longer than 128 characters"))
+    if len(attempt_event_id) > _MAX_ID:
+        problems.append(("attempt_event_id", "is longer than 128 characters"))
+    elif attempt_event_id and attempt_event_id == event_id:
+        problems.append(("attempt_event_id", "names the event itself; name the attempt's event_id"))
     if case_id is None:
         if not event_case_id:
             problems.append(("case_id", "is required"))
@@ -375,18 +406,22 @@ def _event_from_proto(
         amount_minor=e.amount.amount_minor if has_amount else 0,
         until=_timestamp_to_date(e.until) if has_until else None,
         decision_id=e.decision_id,
+        attempt_event_id=attempt_event_id,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedEvents:
-    """Validated ``RecordEvents`` input, with per-event fields LedgerEvent does not carry."""
+    """Validated ``RecordEvents`` input, with per-event fields LedgerEvent does not carry.
+
+    The lists run alongside ``events`` (an event id is unique only within its case, so
+    two events of a request may share one)."""
 
     events: list[LedgerEvent]
-    debtor_ids: dict[str, str]
-    """event_id → debtor id."""
-    currencies: dict[str, str]
-    """event_id → ISO 4217 code of the event's amount (payments, promises)."""
+    debtor_ids: list[str]
+    """Debtor id of each event."""
+    currencies: list[str]
+    """ISO 4217 code of each event's amount (payments, promises; "" when none)."""
 
 
 def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
@@ -394,15 +429,14 @@ def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
     c = _Collector()
     c.check(bool(events), "events", "is empty; send at least one event")
     out: list[LedgerEvent] = []
-    debtors: dict[str, str] = {}
-    currencies: dict[str, str] = {}
+    debtors: list[str] = []
+    currencies: list[str] = []
     for i, e in enumerate(events):
         ev = _event_from_proto(c.violations, e, "events", i, case_id=None)
         if ev is not None:
             out.append(ev)
-            debtors[ev.event_id] = e.debtor_id
-            if e.amount.currency:
-                currencies[ev.event_id] = e.amount.currency
+            debtors.append(e.debtor_id)
+            currencies.append(e.amount.currency)
     c.raise_if_any()
     return ParsedEvents(out, debtors, currencies)
 
@@ -502,6 +536,7 @@ def event_to_proto(event: LedgerEvent, *, currency: str = "") -> case_pb2.Event:
         "channel": int(event.channel),
         "action": int(event.action) if event.action is not None else 0,
         "decision_id": event.decision_id,
+        "attempt_event_id": event.attempt_event_id,
     }
     if event.amount_minor:
         values["amount"] = types_pb2.Money(amount_minor=event.amount_minor, currency=currency)
@@ -532,6 +567,7 @@ def case_to_proto(
         "debtor_id": snapshot.debtor_id,
         "country": snapshot.country,
         "timezone": snapshot.timezone or "",
+        "subdivision": snapshot.subdivision or "",
         "outstanding": types_pb2.Money(
             amount_minor=snapshot.outstanding_minor, currency=snapshot.currency
         ),

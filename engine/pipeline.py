@@ -24,6 +24,7 @@ from engine.catalogue import CATALOGUE, SLOT_HOURS, Channel, Slot, Treatment
 from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit, country_zones
 from engine.errors import FailedPreconditionError
 from engine.features import featurize, featurize_row
+from engine.history import summarise_history
 from engine.ledger import DecisionRecord, Ledger
 from engine.state import (
     CaseBatch,
@@ -32,7 +33,6 @@ from engine.state import (
     EventKind,
     LedgerEvent,
     case_row,
-    summarise_history,
 )
 from engine.timetext import LocalTimeText
 from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions

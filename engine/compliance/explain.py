@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from engine.catalogue import CATALOGUE, CONTACT_CHANNELS, Channel, Slot
 from engine.compliance.engine import ComplianceEngine
 from engine.compliance.verdict import ComplianceVerdict, RuleHit
-from engine.state import CaseSnapshot, CaseState, LedgerEvent, summarise_history
+from engine.history import summarise_history
+from engine.state import CaseSnapshot, CaseState, LedgerEvent
 
 SLOT_COLUMNS: tuple[Slot, ...] = (
     Slot.MORNING,

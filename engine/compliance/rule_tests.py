@@ -20,6 +20,7 @@ from engine.compliance.engine import ComplianceEngine
 from engine.compliance.errors import RuleIssue, RulesError
 from engine.compliance.model import RuleTestCase, RuleTestFile, StepSpec
 from engine.compliance.yaml_source import Located, YamlSyntaxError, load_located, validate_located
+from engine.history import summarise_history
 from engine.state import (
     CaseFlags,
     CaseSnapshot,
@@ -29,7 +30,6 @@ from engine.state import (
     EventKind,
     LedgerEvent,
     Product,
-    summarise_history,
 )
 
 UNKNOWN_ZONE = "unknown"
