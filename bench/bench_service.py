@@ -344,7 +344,7 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
         t2 = clock()
         stored = pipeline.ledger.events_for_case(snapshot.case_id, since=NOW - timedelta(3650))
         t3 = clock()
-        zone = pipeline._zone(snapshot)
+        zone = pipeline._reference_zone(snapshot)
         today = NOW.astimezone(zone).date()
         history = summarise_history([*stored, *events], as_of=today, tz=zone)
         state = CaseState(snapshot=snapshot, history=history, as_of=NOW, local_date=today)

@@ -39,6 +39,9 @@ MESSAGE_OUTCOME_KINDS = frozenset(
     {EventKind.CONTACT_DELIVERED, EventKind.CONTACT_OPENED, EventKind.CONTACT_CLICKED}
 )
 """Outcomes that imply a message of their ``channel`` was sent."""
+_CONTACT_KINDS = (
+    frozenset({EventKind.CONTACT_ATTEMPTED, EventKind.CONTACT_PLANNED}) | MESSAGE_OUTCOME_KINDS
+)
 
 
 def implies_call(event: LedgerEvent) -> bool:
@@ -51,20 +54,10 @@ def implies_call(event: LedgerEvent) -> bool:
     return kind in PHONE_AGREEMENT_KINDS and event.channel is Channel.PHONE
 
 
-def implies_connected_call(event: LedgerEvent) -> bool:
-    """Whether ``event`` says a call connected (answered, rang out, reached voicemail)."""
-    return event.kind is not EventKind.CALL_NOT_CONNECTED and implies_call(event)
-
-
 def reports_contact(event: LedgerEvent) -> bool:
     """Whether ``event`` is (or implies) a contact: it takes part in the grouping."""
     kind = event.kind
-    return (
-        kind is EventKind.CONTACT_ATTEMPTED
-        or kind is EventKind.CONTACT_PLANNED
-        or kind in MESSAGE_OUTCOME_KINDS
-        or implies_call(event)
-    )
+    return kind in _CONTACT_KINDS or implies_call(event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,88 +80,92 @@ def reported_contacts(events: Sequence[LedgerEvent]) -> list[Contact]:
     """The contacts that ``events`` (one case's, duplicates removed, oldest first) report,
     each once; see the module docstring for how events are tied together."""
     reports = [e for e in events if reports_contact(e)]
-    if not reports:
-        return []
     attempts: dict[str, list[int]] = {}
     planned: dict[str, int] = {}
     index_of: dict[str, int] = {}
     for i, e in enumerate(reports):
         index_of.setdefault(e.event_id, i)  # a reused id names its first event
-        if e.kind is EventKind.CONTACT_ATTEMPTED and e.decision_id:
-            attempts.setdefault(e.decision_id, []).append(i)
-        elif e.kind is EventKind.CONTACT_PLANNED and e.decision_id:
-            planned.setdefault(e.decision_id, i)
+        if e.decision_id:
+            if e.kind is EventKind.CONTACT_ATTEMPTED:
+                attempts.setdefault(e.decision_id, []).append(i)
+            elif e.kind is EventKind.CONTACT_PLANNED:
+                planned.setdefault(e.decision_id, i)
     superseded = {i for d, i in planned.items() if d in attempts}
-
-    # Union-find over report indices plus named placeholders ("ref:…", "decision:…") for
-    # contacts whose anchor is not in the history.
-    parent: dict[int | str, int | str] = {}
-
-    def root(node: int | str) -> int | str:
-        parent.setdefault(node, node)
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
 
     def by_decision(decision_id: str, at: datetime) -> int | str:
         tried = attempts.get(decision_id)
         if tried:
             before = [i for i in tried if reports[i].occurred_at <= at]
             return before[-1] if before else tried[0]
-        if decision_id in planned:
-            return planned[decision_id]
-        return f"decision:{decision_id}"
+        return planned.get(decision_id, f"decision:{decision_id}")
 
+    # Each outcome points at what it reports on: an attempt or reservation (index), another
+    # outcome (index: a contact reported without an attempt), or a placeholder (str) for an
+    # anchor that is not in the history.
+    target: dict[int, int | str] = {}
     for i, e in enumerate(reports):
-        if e.kind in (EventKind.CONTACT_ATTEMPTED, EventKind.CONTACT_PLANNED):
-            root(i)
+        if e.kind is EventKind.CONTACT_ATTEMPTED or e.kind is EventKind.CONTACT_PLANNED:
             continue
-        target: int | str
         if e.attempt_event_id:
             named = index_of.get(e.attempt_event_id)
             if named is None:
-                target = f"ref:{e.attempt_event_id}"
+                target[i] = f"ref:{e.attempt_event_id}"
             elif named in superseded:  # a reservation that its decision's attempts replace
-                target = by_decision(reports[named].decision_id, e.occurred_at)
-            else:
-                target = named
+                target[i] = by_decision(reports[named].decision_id, e.occurred_at)
+            elif named != i:
+                target[i] = named
         elif e.decision_id:
-            target = by_decision(e.decision_id, e.occurred_at)
-        else:
-            target = i
-        parent[root(i)] = root(target)
+            target[i] = by_decision(e.decision_id, e.occurred_at)
 
     groups: dict[int | str, list[int]] = {}
     for i in range(len(reports)):
         if i not in superseded:
-            groups.setdefault(root(i), []).append(i)
+            groups.setdefault(_anchor(i, target), []).append(i)
     return [_contact([reports[i] for i in members]) for members in groups.values()]
+
+
+def _anchor(node: int, target: dict[int, int | str]) -> int | str:
+    """Follow outcome → target links to the contact's anchor; a loop of outcomes naming
+    each other (malformed input) is one contact, anchored at its first event."""
+    path: list[int] = []
+    current: int | str = node
+    while isinstance(current, int) and current in target:
+        if current in path:
+            return min(path[path.index(current) :])
+        path.append(current)
+        current = target[current]
+    return current
+
+
+_ANCHOR_KINDS = frozenset({EventKind.CONTACT_ATTEMPTED, EventKind.CONTACT_PLANNED})
 
 
 def _contact(members: list[LedgerEvent]) -> Contact:
     """The contact reported by ``members`` (oldest first; at most one attempt or
     reservation among them, as the grouping guarantees)."""
-    anchor = next(
-        (e for e in members if e.kind in (EventKind.CONTACT_ATTEMPTED, EventKind.CONTACT_PLANNED)),
-        None,
-    )
+    if len(members) == 1 and members[0].kind in _ANCHOR_KINDS:  # the usual case, fast
+        [e] = members
+        return Contact(
+            e.occurred_at, e.channel, e.action, False, e.kind is EventKind.CONTACT_PLANNED
+        )
+    anchor = next((e for e in members if e.kind in _ANCHOR_KINDS), None)
     outcomes = [e for e in members if e is not anchor]
     if anchor is not None and anchor.kind is EventKind.CONTACT_ATTEMPTED:
         occurred_at = anchor.occurred_at
     else:  # a reservation gives its planned time only when nothing reports the contact
         occurred_at = outcomes[0].occurred_at if outcomes else members[0].occurred_at
+    calls = [e for e in outcomes if implies_call(e)]
     channel = anchor.channel if anchor is not None else Channel.NONE
     if channel is Channel.NONE:
-        if any(implies_call(e) for e in outcomes):
+        if calls:
             channel = Channel.PHONE
         else:
             channel = next((e.channel for e in outcomes if e.channel is not Channel.NONE), channel)
     action = anchor.action if anchor is not None else None
     if action is None:
         action = next((e.action for e in members if e.action is not None), None)
-    connected = any(implies_connected_call(e) for e in outcomes)
-    refused = any(e.kind is EventKind.CALL_NOT_CONNECTED for e in outcomes)
+    refused = any(e.kind is EventKind.CALL_NOT_CONNECTED for e in calls)
+    connected = any(e.kind is not EventKind.CALL_NOT_CONNECTED for e in calls)
     return Contact(
         occurred_at=occurred_at,
         channel=channel,

@@ -29,10 +29,6 @@ CALL_CONSENT_DAYS = 7
 12 CFR 1006.14(b)(3))."""
 
 
-def local_date(at: datetime, tz: ZoneInfo) -> date:
-    return at.astimezone(tz).date()
-
-
 def unique_events(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
     """``events`` without repeats of one report, oldest first (stable for equal instants).
 
@@ -44,12 +40,20 @@ def unique_events(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
     seen: dict[str, list[LedgerEvent]] = {}
     kept: list[LedgerEvent] = []
     for event in events:
-        versions = seen.setdefault(event.event_id, [])
-        if any(v.same_report(event) for v in versions):
+        versions = seen.get(event.event_id)
+        if versions is None:
+            seen[event.event_id] = [event]
+        elif any(v.same_report(event) for v in versions):
             continue
-        versions.append(event)
+        else:
+            versions.append(event)
         kept.append(event)
-    return sorted(kept, key=lambda e: e.occurred_at)
+    kept.sort(key=_occurred_at)
+    return kept
+
+
+def _occurred_at(event: LedgerEvent) -> datetime:
+    return event.occurred_at
 
 
 def summarise_history(
@@ -65,13 +69,22 @@ def summarise_history(
     """
     h = HistorySummary()
     ordered = unique_events(events)
+    days: dict[datetime, int] = {}
+
+    def days_ago(at: datetime) -> int:
+        """Local days from ``at`` to ``as_of`` (0 = the same day), remembered per instant."""
+        ago = days.get(at)
+        if ago is None:
+            ago = days[at] = (as_of - at.astimezone(tz).date()).days
+        return ago
+
     consents = [
-        (e.occurred_at, (as_of - local_date(e.occurred_at, tz)).days)
+        (e.occurred_at, days_ago(e.occurred_at))
         for e in ordered
         if e.kind is EventKind.CALL_CONSENT
     ]
     for contact in reported_contacts(ordered):
-        ago = (as_of - local_date(contact.occurred_at, tz)).days
+        ago = days_ago(contact.occurred_at)
         if ago < 0:
             continue
         channel = contact.channel
@@ -97,11 +110,18 @@ def summarise_history(
         elif action is Action.LEGAL_ESCALATION:
             h.days_since_legal_escalation = _first(h.days_since_legal_escalation, ago)
     for e in ordered:
-        ago = (as_of - local_date(e.occurred_at, tz)).days
-        if ago < 0:
-            continue
-        _fold_status(h, e, ago)
+        if e.kind in _STATUS_KINDS and (ago := days_ago(e.occurred_at)) >= 0:
+            _fold_status(h, e, ago)
     return h
+
+
+_STATUS_KINDS = frozenset(EventKind) - {
+    EventKind.CONTACT_ATTEMPTED,
+    EventKind.CONTACT_PLANNED,
+    EventKind.CALL_CONNECTED,
+    EventKind.CALL_NOT_CONNECTED,
+}
+"""Kinds that say something besides contacts (the rest only report contacts)."""
 
 
 def _fold_status(h: HistorySummary, e: LedgerEvent, ago: int) -> None:

@@ -433,7 +433,15 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         snapshot, events = case_from_proto(request.case)
         proposed = treatment_from_proto(request.proposed)
         at = timestamp_to_datetime(request.at) if request.HasField("at") else datetime.now(UTC)
-        outcome = self.pipeline.check(snapshot, events, proposed, at=at)
+        # Tone and offer narrow the step only when the caller gave them (else: any).
+        outcome = self.pipeline.check(
+            snapshot,
+            events,
+            proposed,
+            at=at,
+            tone=proposed.tone if request.proposed.tone else None,
+            offer=proposed.offer if request.proposed.offer.kind else None,
+        )
         response = decision_service_pb2.CheckActionResponse(
             allowed=outcome.allowed,
             violations=[

@@ -10,7 +10,7 @@ the ruleset's limits) and cannot be used in ``when:`` conditions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.catalogue import CONTACT_CHANNELS, Channel
 from engine.compliance.calendar import HolidayCalendar, day_kinds
-from engine.state import HISTORY_DAYS, NEVER, CaseBatch, ConsentStatus
+from engine.state import HISTORY_DAYS, CaseBatch, ConsentStatus
 
 # Scalar CaseBatch columns exposed as facts under their own names, with their meaning.
 _COLUMN_FACTS: dict[str, str] = {
@@ -386,52 +386,3 @@ def _counts(
     terms = cum[rows, np.minimum(offsets, HISTORY_DAYS - 1), context.term_columns[None, :]]
     values = np.maximum(np.add.reduceat(terms * context.term_signs, context.term_starts, axis=1), 0)
     return {name: values[:, k] for k, name in enumerate(context.count_names)}
-
-
-def roll_batch(batch: CaseBatch, days: int | np.ndarray) -> CaseBatch:
-    """The same cases ``days`` local days later, assuming nothing new happens meanwhile.
-
-    ``days`` is one count for every row, or one per row (an array as long as the batch):
-    ``roll_batch(one_case.take([0] * 60), np.arange(1, 61))`` is that case on each of the
-    next 60 days, built in one vectorised pass.
-
-    Per-day counters shift to older offsets (today's become ``days`` days ago), every
-    ``days_since_*`` grows (``NEVER`` stays), breathing space shrinks, the weekday turns.
-    Windowed totals (``opens_7d`` …) are kept: the rules do not read them as time-sensitive.
-    """
-    n = len(batch)
-    step = np.broadcast_to(np.asarray(days, dtype=np.int64), (n,))
-    if n == 0 or not step.any():
-        return batch
-    assert (step >= 0).all()
-
-    # Offset k of the rolled row reads offset k - days of the original (0 if before it).
-    offsets = np.arange(HISTORY_DAYS)[None, :] - step[:, None]  # (n, HISTORY_DAYS)
-    valid = offsets >= 0
-    source = np.where(valid, offsets, 0)
-    rows = np.arange(n)[:, None]
-
-    def shift(a: np.ndarray) -> np.ndarray:
-        moved = a[rows, source]
-        valid_b = valid.reshape(valid.shape + (1,) * (a.ndim - 2))
-        return np.where(valid_b, moved, 0).astype(a.dtype)
-
-    def since(a: np.ndarray) -> np.ndarray:
-        return np.where(a >= NEVER, a, np.minimum(a + step, NEVER - 1)).astype(a.dtype)
-
-    changes: dict[str, np.ndarray] = {
-        "contacts_by_day": shift(batch.contacts_by_day),
-        "calls_not_connected_by_day": shift(batch.calls_not_connected_by_day),
-        "calls_with_consent_by_day": shift(batch.calls_with_consent_by_day),
-        "weekday": ((batch.weekday.astype(np.int64) + step) % 7).astype(batch.weekday.dtype),
-        "days_past_due": (batch.days_past_due + step).astype(batch.days_past_due.dtype),
-        "breathing_space_days_left": np.maximum(batch.breathing_space_days_left - step, 0).astype(
-            batch.breathing_space_days_left.dtype
-        ),
-    }
-    for name in _DAYS_SINCE:
-        changes[name] = since(getattr(batch, name))
-    return replace(batch, **changes)
-
-
-_DAYS_SINCE = tuple(f.name for f in fields(CaseBatch) if f.name.startswith("days_since_"))

@@ -4,79 +4,24 @@ reachable)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 
-from engine.convert import datetime_to_timestamp
-from engine.service import RunningServer, create_server
-from engine.settings import Settings
-from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc, types_pb2
+from tact.v1 import case_pb2, decision_service_pb2, types_pb2
+from tests.support.service_calls import case, check, event, fresh, record, violation_ids
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)  # Thursday 10:00 in New York
 STATUS = decision_service_pb2
+NY = "America/New_York"
 
 
-@pytest.fixture
-def running(database_url: str) -> Iterator[RunningServer]:
-    settings = Settings(port=0, database_url=database_url, rules_watch=False, policy="ladder")
-    server = create_server(settings)
-    yield server
-    server.stop(0)
+def us_case(case_id: str) -> case_pb2.Case:
+    return case(case_id, "US", NY)
 
 
-@pytest.fixture
-def stub(running: RunningServer) -> Iterator[decision_service_pb2_grpc.DecisionServiceStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield decision_service_pb2_grpc.DecisionServiceStub(channel)
-
-
-def fresh(prefix: str) -> str:
-    """Ids apart from other tests (the PostgreSQL schema is shared by the session)."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def us_case(case_id: str, **fields: object) -> case_pb2.Case:
-    return case_pb2.Case(
-        case_id=case_id,
-        debtor_id=f"debtor-{case_id}",
-        country="US",
-        timezone="America/New_York",
-        outstanding=types_pb2.Money(amount_minor=50_000, currency="USD"),
-        days_past_due=40,
-        **fields,  # type: ignore[arg-type]
-    )
-
-
-def event(case_id: str, event_id: str, kind: int, at: datetime, **fields: object) -> case_pb2.Event:
-    return case_pb2.Event(
-        event_id=event_id,
-        case_id=case_id,
-        type=kind,  # type: ignore[arg-type]
-        occurred_at=datetime_to_timestamp(at),
-        **fields,  # type: ignore[arg-type]
-    )
-
-
-def record(stub, *events: case_pb2.Event) -> decision_service_pb2.RecordEventsResponse:
-    return stub.RecordEvents(decision_service_pb2.RecordEventsRequest(events=events), timeout=10)
-
-
-def check(stub, case: case_pb2.Case, action: int, channel: int, at: datetime = NOW):
-    return stub.CheckAction(
-        decision_service_pb2.CheckActionRequest(
-            case=case,
-            proposed=types_pb2.Treatment(action=action, channel=channel),  # type: ignore[arg-type]
-            at=datetime_to_timestamp(at),
-        ),
-        timeout=10,
-    )
-
-
-def test_an_opt_out_reusing_another_cases_event_id_is_stored_and_honoured(stub) -> None:
+def test_an_opt_out_reusing_another_cases_event_id_is_stored_and_honoured(decisions) -> None:
     """The issue's scenario: a PAYMENT of case A and an OPT_OUT of case B share an event id."""
     shared = fresh("ev")
     case_a, case_b = fresh("case-a"), fresh("case-b")
@@ -87,8 +32,10 @@ def test_an_opt_out_reusing_another_cases_event_id_is_stored_and_honoured(stub) 
         NOW - timedelta(days=2),
         amount=types_pb2.Money(amount_minor=1_000, currency="USD"),
     )
-    assert record(stub, payment).stored == 1
-    assert check(stub, us_case(case_b), types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS).allowed
+    assert record(decisions, payment).stored == 1
+    assert check(
+        decisions, us_case(case_b), types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS, NOW
+    ).allowed
 
     opt_out = event(
         case_b,
@@ -97,19 +44,23 @@ def test_an_opt_out_reusing_another_cases_event_id_is_stored_and_honoured(stub) 
         NOW - timedelta(days=1),
         channel=types_pb2.CHANNEL_SMS,
     )
-    response = record(stub, opt_out)
+    response = record(decisions, opt_out)
     assert (response.stored, response.duplicates, response.conflicts) == (1, 0, 0)
     assert [(r.case_id, r.event_id, r.status) for r in response.results] == [
         (case_b, shared, STATUS.EVENT_STATUS_STORED)
     ]
-    refused = check(stub, us_case(case_b), types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS)
+    refused = check(
+        decisions, us_case(case_b), types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS, NOW
+    )
     assert not refused.allowed
-    assert [v.rule_id for v in refused.violations] == ["consent.opt-out"]
+    assert violation_ids(refused) == ["consent.opt-out"]
     # Case A is untouched: still contactable by SMS.
-    assert check(stub, us_case(case_a), types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS).allowed
+    assert check(
+        decisions, us_case(case_a), types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_SMS, NOW
+    ).allowed
 
 
-def test_a_conflict_is_reported_per_event_and_the_rest_of_the_batch_is_stored(stub) -> None:
+def test_a_conflict_is_reported_per_event_and_the_rest_of_the_batch_is_stored(decisions) -> None:
     case_id = fresh("case")
     taken = event(
         case_id,
@@ -118,7 +69,7 @@ def test_a_conflict_is_reported_per_event_and_the_rest_of_the_batch_is_stored(st
         NOW - timedelta(days=3),
         amount=types_pb2.Money(amount_minor=500, currency="USD"),
     )
-    record(stub, taken)
+    record(decisions, taken)
     batch = [
         event(case_id, "e-0", case_pb2.EVENT_TYPE_COMPLAINT, NOW - timedelta(days=2)),
         event(
@@ -137,7 +88,7 @@ def test_a_conflict_is_reported_per_event_and_the_rest_of_the_batch_is_stored(st
             channel=types_pb2.CHANNEL_EMAIL,
         ),
     ]
-    response = record(stub, *batch)
+    response = record(decisions, *batch)
     assert (response.stored, response.duplicates, response.conflicts) == (2, 1, 1)
     assert [r.status for r in response.results] == [
         STATUS.EVENT_STATUS_STORED,
@@ -147,10 +98,12 @@ def test_a_conflict_is_reported_per_event_and_the_rest_of_the_batch_is_stored(st
     ]
     assert response.results[1].detail.startswith("type: stored PAYMENT, sent OPT_OUT")
     # The e-mail opt-out after the conflict is in force; the conflicting phone one is not.
-    case = us_case(case_id)
-    email = check(stub, case, types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_EMAIL)
-    assert not email.allowed and [v.rule_id for v in email.violations] == ["consent.opt-out"]
-    assert check(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE).allowed
+    debtor = us_case(case_id)
+    email = check(decisions, debtor, types_pb2.ACTION_REMINDER, types_pb2.CHANNEL_EMAIL, NOW)
+    assert not email.allowed and violation_ids(email) == ["consent.opt-out"]
+    assert check(
+        decisions, debtor, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, NOW
+    ).allowed
 
 
 def _calls(case_id: str, day: datetime, n: int, *, only: int, external: bool) -> list:
@@ -170,19 +123,19 @@ def _calls(case_id: str, day: datetime, n: int, *, only: int, external: bool) ->
 @pytest.mark.parametrize(
     "only", [case_pb2.EVENT_TYPE_CALL_CONNECTED, case_pb2.EVENT_TYPE_CALL_NOT_CONNECTED]
 )
-def test_calls_reported_without_an_attempt_count_towards_regulation_f(stub, only: int) -> None:
+def test_calls_reported_without_an_attempt_count_towards_regulation_f(decisions, only: int) -> None:
     """7 calls on day 1 reported only by their outcome: an 8th call on day 7 is blocked
     by 7-in-7 (connected) — and allowed when the 7 did not connect (excluded)."""
     case_id = fresh("case")
     day_1 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # Friday 09:00 in New York
-    record(stub, *_calls(case_id, day_1, 7, only=only, external=True))
+    record(decisions, *_calls(case_id, day_1, 7, only=only, external=True))
     day_7 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
     answer = check(
-        stub, us_case(case_id), types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, day_7
+        decisions, us_case(case_id), types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, day_7
     )
     if only == case_pb2.EVENT_TYPE_CALL_CONNECTED:
         assert not answer.allowed
-        assert [v.rule_id for v in answer.violations] == ["US.calls.7-in-7"]
+        assert violation_ids(answer) == ["US.calls.7-in-7"]
         # Day 8, 08:00 in New York: the first instant the 7 calls no longer count.
         assert answer.next_allowed_at.ToDatetime(tzinfo=UTC) == datetime(
             2026, 11, 27, 13, 0, tzinfo=UTC
@@ -191,7 +144,7 @@ def test_calls_reported_without_an_attempt_count_towards_regulation_f(stub, only
         assert answer.allowed
 
 
-def test_an_external_busy_signal_is_tied_to_its_attempt_and_excluded(stub) -> None:
+def test_an_external_busy_signal_is_tied_to_its_attempt_and_excluded(decisions) -> None:
     """Calls placed outside tact (no decision id): a CALL_NOT_CONNECTED naming its attempt
     by attempt_event_id makes that attempt an excluded call, not a second one."""
     case_id = fresh("case")
@@ -218,16 +171,16 @@ def test_an_external_busy_signal_is_tied_to_its_attempt_and_excluded(stub) -> No
                 attempt_event_id=f"att-{k}",
             )
         )
-    assert record(stub, *events).stored == 14
+    assert record(decisions, *events).stored == 14
     day_2 = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)  # Saturday 10:00 in New York
     answer = check(
-        stub, us_case(case_id), types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, day_2
+        decisions, us_case(case_id), types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, day_2
     )
     assert answer.allowed, answer
 
 
-def test_record_events_rejects_an_outcome_naming_itself(stub) -> None:
+def test_record_events_rejects_an_outcome_naming_itself(decisions) -> None:
     bad = event("c", "e-1", case_pb2.EVENT_TYPE_CALL_NOT_CONNECTED, NOW, attempt_event_id="e-1")
     with pytest.raises(grpc.RpcError) as info:
-        record(stub, bad)
+        record(decisions, bad)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
