@@ -38,11 +38,12 @@ from engine.compliance.model import (
     Selector,
     parse_window,
 )
+from engine.compliance.notices import NoticeSpec
 from engine.compliance.verdict import RuleHit
 from engine.compliance.yaml_source import Located, YamlSyntaxError, load_located, validate_located
 from engine.state import NEVER
 
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "2"
 """Bump when the meaning of a rule file changes without its text changing."""
 
 DEFAULTS_STEM = "defaults"
@@ -172,6 +173,7 @@ class _Compiler:
         self.parsed: dict[str, RuleFile] = {}
         self.conditions: dict[tuple[str, str], ex.Expr] = {}
         self.count_specs: dict[CountSpec, None] = {}
+        self.notice_specs: dict[NoticeSpec, None] = {}
         self.calendars: dict[str, HolidayCalendar] = {}
 
     # --- driver ---------------------------------------------------------------------------
@@ -283,10 +285,12 @@ class _Compiler:
 
     @staticmethod
     def _holiday_source(rf: RuleFile) -> HolidaySource:
+        bank = rf.holidays.bank_categories
         return HolidaySource(
             rf.holidays.country or rf.jurisdiction,
             rf.holidays.subdivision,
             tuple(rf.holidays.categories),
+            tuple(bank) if bank is not None else None,
         )
 
     def _parse_conditions(self) -> None:
@@ -530,9 +534,16 @@ class _Compiler:
                 yield block(condition, _channel_mask([channel]))
         elif rule.min_notice is not None:
             mn = rule.min_notice
-            fact = f"days_since_{mn.after.value}"
+            notice = NoticeSpec(
+                event=mn.after.value,
+                received_after=mn.received_after_bank_days,
+                bank_days=mn.bank_days is not None,
+            )
+            self.notice_specs[notice] = None
+            length = mn.bank_days if mn.bank_days is not None else mn.days
+            assert length is not None  # the model requires one of the two
             yield block(
-                ex.any_of(ex.Cmp(fact, "<", mn.days), ex.Cmp(fact, ">=", NEVER)),
+                ex.any_of(ex.Cmp(notice.fact, "<", length), ex.Cmp(notice.fact, ">=", NEVER)),
                 selector_mask(mn.blocks),
             )
 
@@ -567,6 +578,7 @@ class _Compiler:
                 calendars={code: c.calendar for code, c in countries.items()},
                 count_specs=tuple(self.count_specs),
                 needed=frozenset(used),
+                notice_specs=tuple(self.notice_specs),
             ),
             durable_facts=tuple(sorted(used)),
             durable_rules=durable,

@@ -4,7 +4,7 @@ one case, numpy for the simulator's batches). Only the rule evaluation differs.
 
 Every fact is an integer (booleans are 0/1) so that ``durable_rules`` and numpy compare
 the same values. Names starting with ``_`` are internal (country id, contact counts of
-the ruleset's limits) and cannot be used in ``when:`` conditions.
+the ruleset's limits, notice periods run out) and cannot be used in ``when:`` conditions.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.catalogue import CONTACT_CHANNELS, Channel
 from engine.compliance.calendar import HolidayCalendar, day_kinds
+from engine.compliance.notices import NoticeSpec, notice_units, notice_units_row
 from engine.state import HISTORY_DAYS, CaseBatch, ConsentStatus
 
 # Scalar CaseBatch columns exposed as facts under their own names, with their meaning.
@@ -135,6 +136,7 @@ class FactContext:
         calendars: Mapping[str, HolidayCalendar],
         count_specs: Sequence[CountSpec],
         needed: frozenset[str] | None = None,
+        notice_specs: Sequence[NoticeSpec] = (),
     ) -> None:
         self.country_ids = dict(country_ids)
         self.calendars = dict(calendars)
@@ -142,8 +144,11 @@ class FactContext:
         self.needed = (
             needed
             if needed is not None
-            else frozenset(PUBLIC_FACTS) | {s.fact for s in self.count_specs}
+            else frozenset(PUBLIC_FACTS)
+            | {s.fact for s in self.count_specs}
+            | {s.fact for s in notice_specs}
         )
+        self.notice_specs = tuple(s for s in notice_specs if s.fact in self.needed)
         specs = [s for s in self.count_specs if s.fact in self.needed]
         self.count_names = [s.fact for s in specs]
         # Each count is a signed sum of "terms": one column's total over the window. All
@@ -288,6 +293,11 @@ def derive_facts(
 
     if context.count_names:
         out.update(_counts(batch, weekday, day_of_month, context))
+    if context.notice_specs:
+        row_calendars = [context.calendars.get(code) for code in batch.country.tolist()]
+        for spec in context.notice_specs:
+            since = getattr(batch, spec.since_column)
+            out[spec.fact] = notice_units(spec, since, dates, row_calendars)
     return out
 
 
@@ -320,6 +330,11 @@ def derive_facts_row(
         out[granted_name] = int(consent[c] == _GRANTED)
     if context.row_counts:
         out.update(_counts_row(row, weekday, local_day.day, context))
+    if context.notice_specs:
+        calendar = context.calendars.get(code)
+        for spec in context.notice_specs:
+            since = int(row[spec.since_column])
+            out[spec.fact] = notice_units_row(spec, since, local_day, calendar)
     return out
 
 

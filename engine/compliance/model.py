@@ -258,13 +258,40 @@ class NoticeEvent(StrEnum):
 
 
 class MinNoticeEffect(BaseModel):
-    """Block ``blocks`` until ``days`` full days after the notice was sent (sending day =
-    day 0); blocked as well while no such notice has been sent."""
+    """Block ``blocks`` until the period a notice gave has run out, and while no such notice
+    has been sent.
+
+    The period starts the day after the notice is received — the day it is sent, or
+    ``received_after_bank_days`` bank days later — and lasts ``days`` days or ``bank_days``
+    bank days (Monday to Friday but bank holidays); it ends at the end of its last day, and
+    the blocked steps are allowed from 00:00 local the next day. An inkassokrav sent on
+    2 March with ``days: 8`` gives 3–10 March: legal action from 11 March."""
 
     model_config = _STRICT
     after: NoticeEvent
-    days: int = Field(ge=1, le=365)
+    days: int | None = Field(
+        None, ge=1, le=365, description="Length of the period in days (or give bank_days)."
+    )
+    bank_days: int | None = Field(
+        None, ge=1, le=250, description="Length of the period in bank days (or give days)."
+    )
+    received_after_bank_days: int = Field(
+        0,
+        ge=0,
+        le=30,
+        description="The notice counts as received this many bank days after it is sent "
+        "(0: the day it is sent); the period starts the day after receipt.",
+    )
     blocks: Selector
+
+    @model_validator(mode="after")
+    def _one_length(self) -> MinNoticeEffect:
+        if (self.days is None) == (self.bank_days is None):
+            raise FormatError(
+                "a notice period needs exactly one length",
+                "give `days: N` (calendar days) or `bank_days: N` (bank days), not both",
+            )
+        return self
 
 
 EFFECT_KEYS: tuple[str, ...] = (
@@ -338,6 +365,11 @@ class HolidayCalendar(BaseModel):
     subdivision: str | None = Field(None, description="Optional subdivision (state, region).")
     categories: list[str] = Field(
         default_factory=lambda: ["public"], description="holidays categories, default [public]."
+    )
+    bank_categories: list[str] | None = Field(
+        None,
+        description="holidays categories that are not bank days (for min_notice bank days), "
+        "default: categories.",
     )
 
 

@@ -263,3 +263,36 @@ def test_next_allowed_at_is_allowed_and_a_minute_earlier_is_not(engine: Complian
             later += 1
         checked += 1
     assert checked > 40 and later > 20
+
+
+def test_legal_action_in_sweden_from_the_day_after_the_inkassokrav_period(
+    engine: ComplianceEngine,
+) -> None:
+    """The issue: an inkassokrav sent on 2 March allowed legal action from 00:00 on 10
+    March, the period's last day. The 8 days run 3–10 March: legal action from 11 March."""
+    demand = events_at(
+        EventKind.CONTACT_ATTEMPTED,
+        [local("SE", engine, 2026, 3, 2, 9)],
+        channel=Channel.LETTER,
+        action=Action.DEMAND,
+    )
+    answer = ask(
+        engine,
+        "SE",
+        datetime(2026, 3, 5, 10),
+        demand,
+        action=Action.LEGAL_ESCALATION,
+        channel=Channel.LETTER,
+    )
+    assert ids(answer) == ["legal.notice", "SE.legal.bank-days"]
+    assert answer.next_allowed_at == local("SE", engine, 2026, 3, 11, 0)
+    last_minute = ask(
+        engine,
+        "SE",
+        datetime(2026, 3, 10, 23, 59),
+        demand,
+        action=Action.LEGAL_ESCALATION,
+        channel=Channel.LETTER,
+    )
+    assert not last_minute.allowed
+    assert last_minute.next_allowed_at == local("SE", engine, 2026, 3, 11, 0)

@@ -8,18 +8,19 @@ every catalogue entry, and must explain every blocked entry and no allowed one.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 
 import holidays
 import numpy as np
 import pytest
+import yaml
 from compliance_factories import random_states
 
 from engine.catalogue import CATALOGUE, SLOT_HOURS, Action, Channel, Slot
-from engine.compliance import ComplianceEngine
+from engine.compliance import DEFAULT_RULES_DIR, ComplianceEngine
 from engine.compliance import expressions as ex
-from engine.compliance.model import Rule, Selector, parse_window
+from engine.compliance.model import MinNoticeEffect, Rule, Selector, parse_window
 from engine.state import NEVER, CaseState, ConsentStatus
 
 CONTACT: list[Channel] = [c for c in Channel if c is not Channel.NONE]
@@ -156,8 +157,40 @@ def _rule_blocks(rule: Rule, facts: dict[str, int], state: CaseState) -> np.ndar
     if rule.min_notice is not None:
         mn = rule.min_notice
         since = facts[f"days_since_{mn.after.value}"]
-        return _selected(mn.blocks) if (since < mn.days or since >= NEVER) else none
+        return _selected(mn.blocks) if _notice_running(mn, since, state) else none
     return none
+
+
+def _notice_running(mn: MinNoticeEffect, since: int, state: CaseState) -> bool:
+    """Whether the period a notice gave is still running (or no notice was sent), counted
+    day by day as the rule file says: from the day after receipt, ``days`` days or
+    ``bank_days`` bank days, over at the end of the last one."""
+    if since >= NEVER:
+        return True
+    country, today = state.snapshot.country, state.local_date
+    one = timedelta(days=1)
+
+    def bank(day: date) -> bool:
+        return day.weekday() < 5 and day not in _bank_holidays(country, day.year)
+
+    receipt, pending = today - since * one, mn.received_after_bank_days
+    while pending:
+        receipt += one
+        pending -= bank(receipt)
+    done, day = 0, receipt + one
+    while day < today:
+        done += bank(day) if mn.bank_days is not None else 1
+        day += one
+    return done < (mn.bank_days if mn.bank_days is not None else mn.days or 0)
+
+
+@cache
+def _bank_holidays(country: str, year: int) -> frozenset[date]:
+    """Holidays that are not bank days, as the country's rule file names their categories."""
+    text = (DEFAULT_RULES_DIR / f"{country}.yaml").read_text()
+    spec = yaml.load(text, Loader=yaml.BaseLoader).get("holidays") or {}  # strings only
+    categories = spec.get("bank_categories") or spec.get("categories") or ["public"]
+    return frozenset(holidays.country_holidays(country, years=year, categories=categories))
 
 
 _SLOT_BOUNDS = np.array(
