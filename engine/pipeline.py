@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.catalogue import CATALOGUE, SLOT_HOURS, Offer, Slot, Tone, Treatment
-from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit, country_zones
+from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit
 from engine.compliance.planning import check_step, states_from_events, step_entries
 from engine.errors import FailedPreconditionError
 from engine.features import featurize, featurize_row
@@ -170,12 +170,9 @@ class DecisionPipeline:
                 f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
                 f"Countries with rules: {', '.join(sorted(engine.countries))}"
             )
-        if snapshot.timezone:
-            return ZoneInfo(snapshot.timezone)
-        zones = country_zones(snapshot.country)
-        # History days are counted in the country's first (reference) zone; the rules
-        # still check every zone of the country for send times.
-        return ZoneInfo(zones[0])
+        # Without a zone, history days are counted in the jurisdiction's first (reference)
+        # zone (for US-MA: New York); the rules still check every zone for send times.
+        return engine.reference_zone(engine.jurisdiction(snapshot), snapshot.timezone)
 
     def build_state(
         self,

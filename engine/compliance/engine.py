@@ -38,8 +38,13 @@ from engine.compliance.durable_backend import DurableRuleset
 from engine.compliance.errors import InvalidCaseError, UnknownCountryError
 from engine.compliance.facts import derive_facts, derive_facts_row
 from engine.compliance.reasons import FiredRules, SlotPair, entry_reasons, instant_reasons
-from engine.compliance.verdict import UNKNOWN_TIMEZONE, ComplianceVerdict, RuleHit
-from engine.state import N_CHANNEL_SLOTS, CaseBatch, CaseState, case_row
+from engine.compliance.verdict import (
+    UNKNOWN_TIMEZONE,
+    ComplianceVerdict,
+    RuleHit,
+    subdivision_unknown,
+)
+from engine.state import N_CHANNEL_SLOTS, CaseBatch, CaseSnapshot, CaseState, case_row
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -218,17 +223,29 @@ class ComplianceEngine:
     # --- introspection ------------------------------------------------------------------------
 
     def country_rules(self, country: str) -> CountryRules:
+        """The compiled rules of a jurisdiction: a country (``US``) or a subdivision with a
+        rule file (``US-MA``)."""
         rules = self.compiled.countries.get(country)
         if rules is None:
             raise UnknownCountryError(country, self.countries)
         return rules
 
+    def jurisdiction(self, snapshot: CaseSnapshot) -> str:
+        """The jurisdiction whose rules decide a case: its subdivision when there is a rule
+        file for it, else its country (UnknownCountryError when neither has one)."""
+        subdivision = snapshot.subdivision
+        if subdivision and subdivision in self.compiled.countries:
+            return subdivision
+        self.country_rules(snapshot.country)
+        return snapshot.country
+
     def timezones(self, country: str) -> tuple[str, ...]:
-        """IANA zones of ``country``; the first is the reference for a case without one."""
+        """IANA zones of a jurisdiction; the first is the reference for a case without one."""
         return self.country_rules(country).zones
 
     def reference_zone(self, country: str, timezone: str | None) -> ZoneInfo:
-        """The zone in which a case's local date and send slots are read."""
+        """The zone in which a case's local date and send slots are read (``country``: the
+        case's jurisdiction, see :meth:`jurisdiction`)."""
         known = _valid_zone(timezone)
         return zone(known) if known else zone(self.timezones(country)[0])
 
@@ -245,19 +262,22 @@ class ComplianceEngine:
             raise InvalidCaseError(
                 "CaseState.as_of must be timezone-aware UTC; got a naive datetime"
             )
-        self.country_rules(snap.country)
+        code = self.jurisdiction(snap)
         if row is None:
             row = case_row(state)
         elif row["country"] != snap.country:
             raise InvalidCaseError("row must be case_row(state) of this case")
-        facts = derive_facts_row(row, state.local_date, self.compiled.fact_context)
-        return self._evaluate_values(
+        facts = derive_facts_row(row, state.local_date, self.compiled.fact_context, code)
+        verdict = self._evaluate_values(
             self._fact_values(facts),
-            snap.country,
+            code,
             state.local_date,
             state.as_of.astimezone(UTC),
             snap.timezone,
         )
+        if snap.subdivision and code != snap.subdivision:  # say whose rules decided, first
+            verdict.shaping_hits = [subdivision_unknown(snap), *verdict.shaping_hits]
+        return verdict
 
     def _evaluate_values(
         self,
@@ -414,16 +434,21 @@ class ComplianceEngine:
 
     # --- the numpy path -------------------------------------------------------------------------
 
-    def fired_batch(self, batch: CaseBatch, local_dates: np.ndarray) -> np.ndarray:
-        """(N, n_clauses) bool: which clauses hold for each row (numpy path)."""
+    def fired_batch(
+        self, batch: CaseBatch, local_dates: np.ndarray, jurisdictions: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N, n_clauses) bool: which clauses hold for each row (numpy path).
+
+        ``jurisdictions``: each row's (see :meth:`jurisdiction`); default its country."""
         n = len(batch)
-        unknown = sorted(set(np.unique(batch.country).tolist()) - self.countries)
+        codes = batch.country if jurisdictions is None else np.asarray(jurisdictions)
+        unknown = sorted(set(np.unique(codes).tolist()) - self.countries)
         if unknown:
             raise UnknownCountryError(str(unknown[0]), self.countries)
-        facts = derive_facts(batch, local_dates, self.compiled.fact_context)
+        facts = derive_facts(batch, local_dates, self.compiled.fact_context, codes)
         fired = np.zeros((n, len(self._clauses)), dtype=bool)
         for code, ids in self._country_clauses.items():
-            rows = np.flatnonzero(batch.country == code)
+            rows = np.flatnonzero(codes == code)
             if rows.size == 0:
                 continue
             sub = {k: v[rows] for k, v in facts.items()}
@@ -431,10 +456,12 @@ class ComplianceEngine:
                 fired[rows, c] = ex.evaluate_numpy(self._clauses[c].condition, sub, rows.size)
         return fired
 
-    def mask_batch(self, batch: CaseBatch, local_dates: np.ndarray) -> np.ndarray:
+    def mask_batch(
+        self, batch: CaseBatch, local_dates: np.ndarray, jurisdictions: np.ndarray | None = None
+    ) -> np.ndarray:
         """(N, len(CATALOGUE)) bool mask for decisions at the start of each row's local day
         (all slots still ahead), known time zone; equal to ``evaluate(...).mask``."""
-        fired = self.fired_batch(batch, local_dates)
+        fired = self.fired_batch(batch, local_dates, jurisdictions)
         n = len(batch)
         # Only clauses that fired somewhere take part: most of a country's rules are quiet
         # on most days, and the product shrinks with them.

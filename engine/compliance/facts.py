@@ -228,14 +228,19 @@ _SMALL = 32
 
 
 def derive_facts(
-    batch: CaseBatch, local_dates: np.ndarray, context: FactContext
+    batch: CaseBatch,
+    local_dates: np.ndarray,
+    context: FactContext,
+    jurisdictions: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The facts ``context.needed`` for every row of ``batch``: integer (or 0/1 bool)
     arrays of length N.
 
     ``local_dates`` (``datetime64[D]``, one per row) is the debtor's local date of the
-    decision; history offsets in the batch are counted from it. Rows of a country the
-    context does not know get ``_country = -1`` (callers refuse them).
+    decision; history offsets in the batch are counted from it. ``jurisdictions``: each
+    row's rule-file code (a country or a subdivision like US-MA), default its country.
+    Rows of a jurisdiction the context does not know get ``_country = -1`` (callers
+    refuse them).
     """
     n = len(batch)
     needed = context.needed
@@ -245,8 +250,9 @@ def derive_facts(
 
     weekday = batch.weekday
     want_holiday = not needed.isdisjoint(("is_holiday", "day_kind"))
+    country = batch.country if jurisdictions is None else np.asarray(jurisdictions)
     if n <= _SMALL:
-        codes = batch.country.tolist()
+        codes = country.tolist()
         out[COUNTRY_FACT] = np.array([context.country_ids.get(c, -1) for c in codes])
         if want_holiday:
             calendars = context.calendars
@@ -263,7 +269,7 @@ def derive_facts(
                 dtype=np.int8,
             )
     else:
-        uniq, inverse = np.unique(batch.country, return_inverse=True)
+        uniq, inverse = np.unique(country, return_inverse=True)
         inverse = inverse.reshape(n)
         ids = np.array([context.country_ids.get(str(c), -1) for c in uniq.tolist()])
         out[COUNTRY_FACT] = ids[inverse]
@@ -294,7 +300,7 @@ def derive_facts(
     if context.count_names:
         out.update(_counts(batch, weekday, day_of_month, context))
     if context.notice_specs:
-        row_calendars = [context.calendars.get(code) for code in batch.country.tolist()]
+        row_calendars = [context.calendars.get(code) for code in country.tolist()]
         for spec in context.notice_specs:
             since = getattr(batch, spec.since_column)
             out[spec.fact] = notice_units(spec, since, dates, row_calendars)
@@ -302,7 +308,7 @@ def derive_facts(
 
 
 def derive_facts_row(
-    row: Mapping[str, Any], local_day: date, context: FactContext
+    row: Mapping[str, Any], local_day: date, context: FactContext, jurisdiction: str | None = None
 ) -> dict[str, int]:
     """:func:`derive_facts` for one case, as plain ints, from ``engine.state.case_row``.
 
@@ -311,7 +317,7 @@ def derive_facts_row(
     ``tests/engine/compliance/test_compliance_parity.py``), without the ~25 numpy calls
     whose fixed cost dominates a one-row batch.
     """
-    code = row["country"]
+    code = jurisdiction or row["country"]
     weekday = int(row["weekday"])
     out: dict[str, int] = {name: int(row[name]) for name in context.columns}
     out[COUNTRY_FACT] = context.country_ids.get(code, -1)

@@ -378,8 +378,9 @@ class RuleFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="tact compliance rule file")
     jurisdiction: str = Field(
-        pattern=r"^([A-Z]{2}|defaults)$",
-        description="ISO 3166-1 alpha-2 country code, or 'defaults' for a shared base file.",
+        pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|defaults)$",
+        description="ISO 3166-1 alpha-2 country code (US), ISO 3166-2 subdivision code "
+        "(US-MA; the file extends its country's), or 'defaults' for a shared base file.",
     )
     title: str = Field(min_length=1)
     extends: str | None = Field(
@@ -392,7 +393,11 @@ class RuleFile(BaseModel):
         description="IANA time zones of the country, most populous first (default: the "
         "shipped table). A case without a time zone is allowed only what every zone allows.",
     )
-    holidays: HolidayCalendar = Field(default_factory=lambda: HolidayCalendar.model_validate({}))
+    holidays: HolidayCalendar | None = Field(
+        None,
+        description="Which public holidays apply (default: the country's public holidays; "
+        "a subdivision: its country's, with its own where the holidays package knows them).",
+    )
     disable: list[str] = Field(
         default_factory=list, description="Ids of inherited rules that do not apply here."
     )
@@ -511,7 +516,11 @@ class RuleTestFile(BaseModel):
     """Test cases for one country's rules (``rules/tests/<name>.yaml``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="tact compliance rule tests")
-    country: str = Field(pattern=r"^[A-Z]{2}$")
+    country: str = Field(
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="The jurisdiction the cases are for: a country (US) or a subdivision "
+        "(US-MA: the case's country is US and its subdivision US-MA).",
+    )
     cases: list[RuleTestCase] = Field(min_length=1)
 
 

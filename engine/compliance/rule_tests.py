@@ -18,6 +18,7 @@ from engine.catalogue import CATALOGUE, Action, Channel, Offer, Slot, Tone
 from engine.compliance.calendar import zone
 from engine.compliance.engine import ComplianceEngine
 from engine.compliance.errors import RuleIssue, RulesError
+from engine.compliance.jurisdictions import country_of, is_subdivision
 from engine.compliance.model import RuleTestCase, RuleTestFile, StepSpec
 from engine.compliance.yaml_source import Located, YamlSyntaxError, load_located, validate_located
 from engine.history import summarise_history
@@ -123,7 +124,8 @@ def build_state(engine: ComplianceEngine, country: str, case: RuleTestCase) -> C
     snapshot = CaseSnapshot(
         case_id="rule-test",
         debtor_id="rule-test",
-        country=country,
+        country=country_of(country),
+        subdivision=country if is_subdivision(country) else None,
         timezone=timezone,
         currency="XXX",
         outstanding_minor=facts.outstanding_minor,

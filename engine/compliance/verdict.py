@@ -9,6 +9,7 @@ from datetime import date, datetime
 import numpy as np
 
 from engine.catalogue import CATALOGUE
+from engine.state import CaseSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,19 @@ SEND_SLOTS = RuleHit(
     "tact treatment catalogue (engine/catalogue.py): tact's own sending hours, cited only "
     "where no rule of the jurisdiction excludes the time",
 )
+SUBDIVISION_UNKNOWN_ID = "tact.subdivision-unknown"
+
+
+def subdivision_unknown(snapshot: CaseSnapshot) -> RuleHit:
+    """The note that a case's subdivision has no rule file: its country's rules decided."""
+    return RuleHit(
+        SUBDIVISION_UNKNOWN_ID,
+        f"no rule file for subdivision {snapshot.subdivision}: the rules of "
+        f"{snapshot.country} apply",
+        "tact engine (rules/<subdivision>.yaml, e.g. rules/US-MA.yaml, extends the country's)",
+    )
+
+
 FAIL_CLOSED = RuleHit(
     "tact.fail-closed",
     "no compliance verdict could be produced: nothing but WAIT is allowed",

@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from compliance_factories import random_states
+from compliance_factories import jurisdictions_of, random_states
 
 from engine.compliance import ComplianceEngine
 
@@ -50,13 +50,14 @@ def test_concurrent_batch_and_single_paths(engine: ComplianceEngine) -> None:
     states = random_states(engine, 200, seed=8)
     batch = CaseBatch.from_states(states)
     dates = np.array([s.local_date for s in states], dtype="datetime64[D]")
-    expected = engine.mask_batch(batch, dates)
+    codes = jurisdictions_of(engine, states)
+    expected = engine.mask_batch(batch, dates, codes)
 
     def single(i: int) -> bool:
         return bool(np.array_equal(engine.evaluate(states[i]).mask, expected[i]))
 
     def whole(_: int) -> bool:
-        return bool(np.array_equal(engine.mask_batch(batch, dates), expected))
+        return bool(np.array_equal(engine.mask_batch(batch, dates, codes), expected))
 
     with ThreadPoolExecutor(THREADS) as pool:
         singles = list(pool.map(single, range(len(states))))

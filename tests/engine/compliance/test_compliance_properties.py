@@ -27,8 +27,9 @@ CONTACT: list[Channel] = [c for c in Channel if c is not Channel.NONE]
 
 
 @cache
-def _holidays(country: str, year: int) -> frozenset[date]:
-    table = holidays.country_holidays(country, years=year)
+def _holidays(jurisdiction: str, year: int) -> frozenset[date]:
+    country, _, part = jurisdiction.partition("-")  # US-MA: the state's holidays too
+    table = holidays.country_holidays(country, subdiv=part or None, years=year)
     return frozenset(
         d for d, name in table.items() if not (d.weekday() == 6 and name in ("Sunday", "Söndag"))
     )
@@ -42,7 +43,7 @@ def _facts(state: CaseState) -> dict[str, int]:
     until = max(
         (u for u in (flags.breathing_space_until, h.breathing_space_until) if u), default=None
     )
-    is_holiday = day in _holidays(s.country, day.year)
+    is_holiday = day in _holidays(s.subdivision or s.country, day.year)
     kind = 3 if is_holiday else {5: 1, 6: 2}.get(day.weekday(), 0)
     f: dict[str, int] = {
         "dispute": int(flags.dispute or h.dispute_open),
@@ -167,7 +168,7 @@ def _notice_running(mn: MinNoticeEffect, since: int, state: CaseState) -> bool:
     ``bank_days`` bank days, over at the end of the last one."""
     if since >= NEVER:
         return True
-    country, today = state.snapshot.country, state.local_date
+    country, today = state.snapshot.subdivision or state.snapshot.country, state.local_date
     one = timedelta(days=1)
 
     def bank(day: date) -> bool:
@@ -190,7 +191,10 @@ def _bank_holidays(country: str, year: int) -> frozenset[date]:
     text = (DEFAULT_RULES_DIR / f"{country}.yaml").read_text()
     spec = yaml.load(text, Loader=yaml.BaseLoader).get("holidays") or {}  # strings only
     categories = spec.get("bank_categories") or spec.get("categories") or ["public"]
-    return frozenset(holidays.country_holidays(country, years=year, categories=categories))
+    nation, _, part = country.partition("-")
+    return frozenset(
+        holidays.country_holidays(nation, subdiv=part or None, years=year, categories=categories)
+    )
 
 
 _SLOT_BOUNDS = np.array(
@@ -210,7 +214,7 @@ def oracle_blocked(engine: ComplianceEngine, state: CaseState) -> tuple[np.ndarr
     blockers: set[str] = set()
     windows = {c.name: (0, 24 * 60) for c in CONTACT}
     window_rules: dict[str, list[str]] = {c.name: [] for c in CONTACT}
-    for ref in engine.country_rules(state.snapshot.country).rules:
+    for ref in engine.country_rules(state.snapshot.subdivision or state.snapshot.country).rules:
         rule: Rule = ref.model
         if rule.when and not _holds(ex.parse_condition(rule.when, facts.keys()), facts):
             continue

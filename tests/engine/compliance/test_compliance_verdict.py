@@ -35,7 +35,7 @@ def test_verdict_shape_and_version(engine: ComplianceEngine) -> None:
     assert verdict.mask[0] and verdict.ruleset_version == engine.version
     assert verdict.window_utc(0) is None and verdict.hits_for(0) == []
     assert all(isinstance(h, RuleHit) and h.citation for h in verdict.shaping_hits)
-    assert engine.countries == frozenset({"US", "GB", "SE", "NO", "DK", "FI", "DE"})
+    assert engine.countries == frozenset({"US", "US-MA", "GB", "SE", "NO", "DK", "FI", "DE"})
 
 
 def test_unknown_country_fails_closed(engine: ComplianceEngine) -> None:
