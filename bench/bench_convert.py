@@ -293,6 +293,17 @@ def _event_from_proto(
         ok &= c.check(e.action in _ACTIONS, f"{field}.action", "unknown Action")
     if e.type in (EventKind.CONTACT_ATTEMPTED, EventKind.OPT_OUT, EventKind.CONSENT_GRANTED):
         ok &= c.check(e.channel != 0, f"{field}.channel", "is required for this event type")
+    elif e.type in (
+        EventKind.CONTACT_DELIVERED,
+        EventKind.CONTACT_OPENED,
+        EventKind.CONTACT_CLICKED,
+    ):
+        ok &= c.check(
+            bool(e.channel or e.decision_id or e.attempt_event_id),
+            f"{field}.channel",
+            "is required for a delivery, open or click that names neither decision_id nor "
+            "attempt_event_id (the message it reports counts against its channel's limits)",
+        )
     if e.type == EventKind.BREATHING_SPACE_STARTED:
         ok &= c.check(e.HasField("until"), f"{field}.until", "is required: the last day")
     if e.HasField("amount"):

@@ -65,9 +65,8 @@ def _requests(n: int) -> list[bytes]:
         case = type(cases[0])()
         case.CopyFrom(cases[i % len(cases)])
         case.case_id = f"{case.case_id}-{uuid.uuid4().hex[:10]}"
-        for event in case.recent_events:
+        for event in case.recent_events:  # event ids are unique per case: kept as they are
             event.case_id = case.case_id
-            event.event_id = f"{event.event_id}-{case.case_id}"
         out.append(
             decision_service_pb2.DecideRequest(
                 case=case, now=datetime_to_timestamp(NOW)

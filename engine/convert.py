@@ -64,6 +64,13 @@ _CONSENT_BY_VALUE = {int(m): m for m in ConsentStatus}
 _CHANNEL_REQUIRED = frozenset(
     {EventKind.CONTACT_ATTEMPTED, EventKind.OPT_OUT, EventKind.CONSENT_GRANTED}
 )
+_MESSAGE_OUTCOMES = frozenset(
+    {EventKind.CONTACT_DELIVERED, EventKind.CONTACT_OPENED, EventKind.CONTACT_CLICKED}
+)
+_UNTIED_MESSAGE_OUTCOME = (
+    "is required for a delivery, open or click that names neither decision_id nor "
+    "attempt_event_id (the message it reports counts against its channel's limits)"
+)
 
 # Timestamp ↔ datetime by arithmetic. Timestamp.ToDatetime/FromDatetime give the same
 # values (tests/engine/test_convert_speedups.py) but cost several times more.
@@ -386,6 +393,9 @@ def _event_from_proto(
         problems.append(("action", "unknown Action"))
     if kind in _CHANNEL_REQUIRED and not channel:
         problems.append(("channel", "is required for this event type"))
+    elif kind in _MESSAGE_OUTCOMES and not (channel or e.decision_id or attempt_event_id):
+        # It implies a message was sent, which must count against the limits of its channel.
+        problems.append(("channel", _UNTIED_MESSAGE_OUTCOME))
     if kind == EventKind.BREATHING_SPACE_STARTED and not has_until:
         problems.append(("until", "is required: the last day"))
     if problems:

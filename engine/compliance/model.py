@@ -452,6 +452,11 @@ class EventSpec(BaseModel):
     not_connected: bool = Field(
         False, description="For a PHONE contact: also record CALL_NOT_CONNECTED for it."
     )
+    external: bool = Field(
+        False,
+        description="Placed outside tact: no decision id; a CALL_NOT_CONNECTED (not_connected) "
+        "names its attempt by attempt_event_id instead.",
+    )
 
 
 class StepSpec(BaseModel):

@@ -142,6 +142,9 @@ def build_state(engine: ComplianceEngine, country: str, case: RuleTestCase) -> C
 
 
 def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent]:
+    """The ledger events a test case's history describes: each event with its own decision
+    id (as tact's contacts carry), or none for contacts placed outside tact (``external``),
+    whose outcome then names the attempt by ``attempt_event_id``."""
     out: list[LedgerEvent] = []
     n = 0
     for event in case.history:
@@ -154,6 +157,7 @@ def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent
             action = Action[event.action.value] if event.action else None
             if action is None and channel is Channel.PHONE:
                 action = Action.AGENT_CALL
+            decision_id = "" if event.external else f"d{n}"
             out.append(
                 LedgerEvent(
                     event_id=f"e{n}",
@@ -163,7 +167,7 @@ def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent
                     channel=channel,
                     action=action,
                     until=event.until,
-                    decision_id=f"d{n}",
+                    decision_id=decision_id,
                 )
             )
             if event.not_connected:
@@ -174,7 +178,8 @@ def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent
                         kind=EventKind.CALL_NOT_CONNECTED,
                         occurred_at=at,
                         channel=channel,
-                        decision_id=f"d{n}",
+                        decision_id=decision_id,
+                        attempt_event_id=f"e{n}" if event.external else "",
                     )
                 )
     return out

@@ -184,3 +184,19 @@ def test_record_events_rejects_an_outcome_naming_itself(decisions) -> None:
     with pytest.raises(grpc.RpcError) as info:
         record(decisions, bad)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_message_outcome_tied_to_nothing_must_name_its_channel(decisions) -> None:
+    """A delivery implies a message was sent; untied and channel-less it could count
+    against no channel's limit, so it is refused (tied or with a channel it is stored)."""
+    case_id = fresh("case")
+    untied = event(case_id, "d-1", case_pb2.EVENT_TYPE_CONTACT_DELIVERED, NOW)
+    with pytest.raises(grpc.RpcError) as info:
+        record(decisions, untied)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "events[0].channel" in info.value.details()
+    tied = event(case_id, "d-2", case_pb2.EVENT_TYPE_CONTACT_DELIVERED, NOW, attempt_event_id="a-1")
+    with_channel = event(
+        case_id, "d-3", case_pb2.EVENT_TYPE_CONTACT_OPENED, NOW, channel=types_pb2.CHANNEL_EMAIL
+    )
+    assert record(decisions, tied, with_channel).stored == 2
