@@ -588,32 +588,13 @@ def _event_row(
 
 def _event_from_row(row: Sequence[Any]) -> LedgerEvent:
     """Row of ``queries.EVENT_COLUMNS`` → event (datetimes already UTC-aware)."""
-    (
-        event_id,
-        case_id,
-        kind,
-        occurred_at,
-        channel,
-        action,
-        amount,
-        until,
-        decision,
-        debtor,
-        attempt,
-    ) = row
-    return LedgerEvent(
-        event_id,
-        case_id,
-        _KINDS[kind],
-        occurred_at,
-        _CHANNELS[channel],
-        _ACTIONS[action],
-        amount,
-        until,
-        decision or "",
-        debtor,
-        attempt or "",
-    )
+    event_id, case_id, *rest = row  # CASE_EVENT_COLUMNS are these columns but the case id
+    [event] = _events_from_rows([(event_id, *rest)], case_id, _as_is, _as_is)
+    return event
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _events_from_rows(

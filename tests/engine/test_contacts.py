@@ -177,28 +177,43 @@ def test_unlinked_reports_of_calls_are_calls_of_their_own() -> None:
     assert h.calls_not_connected_by_day[AGO] == 1  # the lone CALL_NOT_CONNECTED
 
 
-def test_two_attempts_of_one_decision_are_two_calls_each_with_its_outcome() -> None:
-    events = [
-        _event("a1", EventKind.CONTACT_ATTEMPTED, Channel.PHONE, minutes=0, decision_id="D"),
-        _event("n1", EventKind.CALL_NOT_CONNECTED, Channel.NONE, minutes=1, decision_id="D"),
-        _event("a2", EventKind.CONTACT_ATTEMPTED, Channel.PHONE, minutes=10, decision_id="D"),
-        _event("c2", EventKind.CALL_CONNECTED, Channel.NONE, minutes=11, decision_id="D"),
-    ]
-    h = _summary(events)
-    assert h.contacts_by_day[AGO, Channel.PHONE] == 2
-    assert h.calls_not_connected_by_day[AGO] == 1
+PHONE_CALLS = {
+    # A redial of one decision is a second call; each outcome belongs to the latest attempt
+    # reported before it.
+    "two attempts of one decision, each with its outcome": (
+        [
+            ("a1", EventKind.CONTACT_ATTEMPTED, Channel.PHONE, 0, "D", ""),
+            ("n1", EventKind.CALL_NOT_CONNECTED, Channel.NONE, 1, "D", ""),
+            ("a2", EventKind.CONTACT_ATTEMPTED, Channel.PHONE, 10, "D", ""),
+            ("c2", EventKind.CALL_CONNECTED, Channel.NONE, 11, "D", ""),
+        ],
+        2,
+        1,
+    ),
+    # Outcomes tied to the same attempt that is not in the history (e.g. recorded before
+    # the lookback) are one call, not one each.
+    "outcomes naming an attempt missing from the history": (
+        [
+            ("n1", EventKind.CALL_NOT_CONNECTED, Channel.NONE, 0, "", "a"),
+            ("n2", EventKind.CALL_NOT_CONNECTED, Channel.NONE, 1, "", "a"),
+        ],
+        1,
+        1,
+    ),
+}
 
 
-def test_an_outcome_names_an_attempt_that_is_not_in_the_history() -> None:
-    """Outcomes tied to the same unknown attempt (e.g. recorded before the lookback) are
-    one call, not one each."""
+@pytest.mark.parametrize(("rows", "calls", "not_connected"), PHONE_CALLS.values(), ids=PHONE_CALLS)
+def test_calls_and_their_outcomes(
+    rows: list[tuple[str, EventKind, Channel, int, str, str]], calls: int, not_connected: int
+) -> None:
     events = [
-        _event("n1", EventKind.CALL_NOT_CONNECTED, Channel.NONE, minutes=0, attempt_event_id="a"),
-        _event("n2", EventKind.CALL_NOT_CONNECTED, Channel.NONE, minutes=1, attempt_event_id="a"),
+        _event(event_id, kind, channel, minutes=m, decision_id=d, attempt_event_id=a)
+        for event_id, kind, channel, m, d, a in rows
     ]
     h = _summary(events)
-    assert h.contacts_by_day[AGO, Channel.PHONE] == 1
-    assert h.calls_not_connected_by_day[AGO] == 1
+    assert h.contacts_by_day[AGO, Channel.PHONE] == calls
+    assert h.calls_not_connected_by_day[AGO] == not_connected
 
 
 def test_the_call_counts_on_the_day_it_was_placed() -> None:
