@@ -401,21 +401,25 @@ class ComplianceEngine:
         if zone_name is None:
             shaping.append(UNKNOWN_TIMEZONE)
 
-        fired_rules = FiredRules(
-            clauses=self._clauses,
-            block=self._block,
-            block_ids=fx.block_ids,
-            window_ids=fx.window_ids,
-            local_day=local_day,
-            zones=zones,
-            pair_of=_pair_of,
-        )
+        def fired_rules() -> FiredRules:  # built only when a reason is asked for
+            return FiredRules(
+                clauses=self._clauses,
+                block=self._block,
+                block_ids=fx.block_ids,
+                window_ids=fx.window_ids,
+                local_day=local_day,
+                zones=zones,
+                pair_of=_pair_of,
+            )
 
         def reasons(index: int) -> list[RuleHit]:
             p = int(_PAIR_OF_INDEX[index])
             return entry_reasons(
-                fired_rules, index, pair_open=bool(allowed_pairs[p]), w_start=w_start, w_end=w_end
+                fired_rules(), index, pair_open=bool(allowed_pairs[p]), w_start=w_start, w_end=w_end
             )
+
+        def reasons_at(indices: Sequence[int], instant: datetime) -> list[RuleHit]:
+            return instant_reasons(fired_rules(), indices, instant)
 
         return ComplianceVerdict(
             ruleset_version=self.version,
@@ -429,7 +433,7 @@ class ComplianceEngine:
             shaping_hits=shaping,
             _reasons=reasons,
             _window=window,
-            _reasons_at=lambda indices, instant: instant_reasons(fired_rules, indices, instant),
+            _reasons_at=reasons_at,
         )
 
     # --- the numpy path -------------------------------------------------------------------------

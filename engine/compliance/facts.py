@@ -19,7 +19,7 @@ import numpy as np
 from engine.catalogue import CONTACT_CHANNELS, Channel
 from engine.compliance.calendar import HolidayCalendar, day_kinds
 from engine.compliance.notices import NoticeSpec, notice_units, notice_units_row
-from engine.state import HISTORY_DAYS, CaseBatch, ConsentStatus
+from engine.state import HISTORY_DAYS, NEVER, CaseBatch, ConsentStatus
 
 # Scalar CaseBatch columns exposed as facts under their own names, with their meaning.
 _COLUMN_FACTS: dict[str, str] = {
@@ -149,6 +149,14 @@ class FactContext:
             | {s.fact for s in notice_specs}
         )
         self.notice_specs = tuple(s for s in notice_specs if s.fact in self.needed)
+        # The one-case path: plain "days since sending" periods are a subtraction; the
+        # others (receipt delays, bank days) a remembered calendar computation.
+        self.row_notices_plain = [
+            (s.fact, s.since_column) for s in self.notice_specs if s.is_plain_days
+        ]
+        self.row_notices = [
+            (s.fact, s.since_column, s) for s in self.notice_specs if not s.is_plain_days
+        ]
         specs = [s for s in self.count_specs if s.fact in self.needed]
         self.count_names = [s.fact for s in specs]
         # Each count is a signed sum of "terms": one column's total over the window. All
@@ -336,11 +344,13 @@ def derive_facts_row(
         out[granted_name] = int(consent[c] == _GRANTED)
     if context.row_counts:
         out.update(_counts_row(row, weekday, local_day.day, context))
-    if context.notice_specs:
+    for fact, column in context.row_notices_plain:
+        since = int(row[column])
+        out[fact] = NEVER if since >= NEVER else since - 1
+    if context.row_notices:
         calendar = context.calendars.get(code)
-        for spec in context.notice_specs:
-            since = int(row[spec.since_column])
-            out[spec.fact] = notice_units_row(spec, since, local_day, calendar)
+        for fact, column, spec in context.row_notices:
+            out[fact] = notice_units_row(spec, int(row[column]), local_day, calendar)
     return out
 
 

@@ -46,6 +46,11 @@ class NoticeSpec:
         return f"_notice_{self.event}_r{self.received_after}_{unit}"
 
     @property
+    def is_plain_days(self) -> bool:
+        """Days from the day after sending: the fact is ``days_since - 1``."""
+        return self.received_after == 0 and not self.bank_days
+
+    @property
     def since_column(self) -> str:
         """The history column with the local days since the notice was sent."""
         return f"days_since_{self.event}"
@@ -61,7 +66,7 @@ def notice_units(
     decision days, ``datetime64[D]``), ``calendars`` (each row's; None: no bank holidays)."""
     since = since.astype(np.int64)
     never = since >= NEVER
-    if spec.received_after == 0 and not spec.bank_days:  # plain days since sending
+    if spec.is_plain_days:
         return np.where(never, NEVER, since - 1)
     out = np.full(since.shape, NEVER, dtype=np.int64)
     sent_all = dates - np.where(never, 0, since).astype("timedelta64[D]")
@@ -89,7 +94,7 @@ def notice_units_row(
     """:func:`notice_units` for one case (remembered: a day's cases share few values)."""
     if since >= NEVER:
         return NEVER
-    if spec.received_after == 0 and not spec.bank_days:
+    if spec.is_plain_days:
         return since - 1
     return _units_row(spec, today - timedelta(days=since), today, calendar)
 
