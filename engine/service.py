@@ -19,7 +19,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -45,7 +45,7 @@ from engine.convert import (
 )
 from engine.errors import FieldViolation, InvalidRequestError
 from engine.features import feature_schema_hash
-from engine.ledger import EventStatus, inputs_digest
+from engine.ledger import inputs_digest
 from engine.metrics import ServiceMetrics
 from engine.pipeline import DecisionOutcome
 from engine.settings import Settings
@@ -181,11 +181,6 @@ def _error_decision(
 
 
 _END = object()
-_EVENT_STATUS = {
-    EventStatus.STORED: decision_service_pb2.EVENT_STATUS_STORED,
-    EventStatus.DUPLICATE: decision_service_pb2.EVENT_STATUS_DUPLICATE,
-    EventStatus.CONFLICT: decision_service_pb2.EVENT_STATUS_CONFLICT,
-}
 
 
 def _put(box: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
@@ -416,15 +411,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             stored=result.stored,
             duplicates=result.duplicates,
             conflicts=result.conflicts,
-            results=[
-                {
-                    "case_id": o.case_id,
-                    "event_id": o.event_id,
-                    "status": _EVENT_STATUS[o.status],
-                    "detail": o.detail,
-                }
-                for o in result.events
-            ],
+            results=[asdict(outcome) for outcome in result.events],  # EventStatus = proto's
         )
 
     def CheckAction(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum
 
 _SHA256_HEX_LEN = 64
 
@@ -90,15 +90,16 @@ class DecisionRecord:
             object.__setattr__(self, "rule_ids", tuple(self.rule_ids))
 
 
-class EventStatus(StrEnum):
-    """What :meth:`Ledger.record_events` did with one event."""
+class EventStatus(IntEnum):
+    """What :meth:`Ledger.record_events` did with one event. Values match
+    ``tact.v1.EventStatus``."""
 
-    STORED = "stored"
+    STORED = 1
     """Newly stored."""
-    DUPLICATE = "duplicate"
+    DUPLICATE = 2
     """Its (case_id, event_id) was already stored, or sent earlier in the call, with the same
     content: a retry, ignored."""
-    CONFLICT = "conflict"
+    CONFLICT = 3
     """Its (case_id, event_id) was already stored, or sent earlier in the call, with other
     content: not stored (the first write wins); the caller must resend it under a new id."""
 

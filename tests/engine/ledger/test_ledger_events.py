@@ -317,3 +317,13 @@ def test_closed_without_payment_is_not_resolved(
     outcome = ledger.get_outcome("case-9")
     assert outcome is not None
     assert (outcome.closed, outcome.resolved, outcome.paid_minor_total) == (True, False, 0)
+
+
+def test_event_statuses_are_the_api_values() -> None:
+    from tact.v1 import decision_service_pb2
+
+    assert {s.name: int(s) for s in EventStatus} == {
+        name.removeprefix("EVENT_STATUS_"): value
+        for name, value in decision_service_pb2.EventStatus.items()
+        if value
+    }
