@@ -74,6 +74,7 @@ EXAMPLES = sorted((REPO / "examples" / "cases").glob("*.json"))
 
 # ---- reference: the implementations before this change (engine/convert.py, service.py) ---
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_SUBDIVISION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MAX_ID = 128
 _CHANNELS = frozenset(int(ch) for ch in Channel if ch is not Channel.NONE)
@@ -161,6 +162,14 @@ def reference_case_from_proto(
         f"{prefix}.country",
         f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {case.country!r}",
     )
+    if case.subdivision:
+        c.check(
+            bool(_SUBDIVISION.fullmatch(case.subdivision)) and case.subdivision[:2] == case.country,
+            f"{prefix}.subdivision",
+            f"must be an ISO 3166-2 code of the country like '{case.country or 'US'}-MA' "
+            f"(^[A-Z]{{2}}-[A-Z0-9]{{1,3}}$, starting with country), got {case.subdivision!r}; "
+            "or leave it empty",
+        )
     if case.timezone:
         c.check(
             _parse_zone(case.timezone) is not None,
@@ -238,6 +247,7 @@ def reference_case_from_proto(
             time_barred=f.time_barred,
             hardship=f.hardship,
         ),
+        subdivision=case.subdivision or None,
     )
     return snapshot, events
 
@@ -248,6 +258,14 @@ def _event_from_proto(
     ok = True
     ok &= c.check(bool(e.event_id), f"{field}.event_id", "is required (the idempotency key)")
     ok &= c.check(len(e.event_id) <= _MAX_ID, f"{field}.event_id", "is longer than 128 characters")
+    long_ref = len(e.attempt_event_id) > _MAX_ID
+    ok &= c.check(not long_ref, f"{field}.attempt_event_id", "is longer than 128 characters")
+    if e.attempt_event_id and not long_ref:
+        ok &= c.check(
+            e.attempt_event_id != e.event_id,
+            f"{field}.attempt_event_id",
+            "names the event itself; name the attempt's event_id",
+        )
     if case_id is None:
         ok &= c.check(bool(e.case_id), f"{field}.case_id", "is required")
     elif e.case_id:
@@ -275,6 +293,17 @@ def _event_from_proto(
         ok &= c.check(e.action in _ACTIONS, f"{field}.action", "unknown Action")
     if e.type in (EventKind.CONTACT_ATTEMPTED, EventKind.OPT_OUT, EventKind.CONSENT_GRANTED):
         ok &= c.check(e.channel != 0, f"{field}.channel", "is required for this event type")
+    elif e.type in (
+        EventKind.CONTACT_DELIVERED,
+        EventKind.CONTACT_OPENED,
+        EventKind.CONTACT_CLICKED,
+    ):
+        ok &= c.check(
+            bool(e.channel or e.decision_id or e.attempt_event_id),
+            f"{field}.channel",
+            "is required for a delivery, open or click that names neither decision_id nor "
+            "attempt_event_id (the message it reports counts against its channel's limits)",
+        )
     if e.type == EventKind.BREATHING_SPACE_STARTED:
         ok &= c.check(e.HasField("until"), f"{field}.until", "is required: the last day")
     if e.HasField("amount"):
@@ -291,24 +320,24 @@ def _event_from_proto(
         amount_minor=e.amount.amount_minor,
         until=reference_timestamp_to_date(e.until) if e.HasField("until") else None,
         decision_id=e.decision_id,
+        attempt_event_id=e.attempt_event_id,
     )
 
 
 def reference_events_from_proto(
     events: Sequence[case_pb2.Event],
-) -> tuple[list[LedgerEvent], dict[str, str], dict[str, str]]:
+) -> tuple[list[LedgerEvent], list[str], list[str]]:
     c = _Collector()
     c.check(bool(events), "events", "is empty; send at least one event")
     out: list[LedgerEvent] = []
-    debtors: dict[str, str] = {}
-    currencies: dict[str, str] = {}
+    debtors: list[str] = []
+    currencies: list[str] = []
     for i, e in enumerate(events):
         ev = _event_from_proto(c, e, f"events[{i}]", case_id=None)
         if ev is not None:
             out.append(ev)
-            debtors[ev.event_id] = e.debtor_id
-            if e.amount.currency:
-                currencies[ev.event_id] = e.amount.currency
+            debtors.append(e.debtor_id)
+            currencies.append(e.amount.currency)
     c.raise_if_any()
     return out, debtors, currencies
 

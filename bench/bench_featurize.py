@@ -39,7 +39,8 @@ from google.protobuf import json_format
 from engine.compliance import country_zones
 from engine.convert import case_from_proto
 from engine.features import featurize, featurize_row
-from engine.state import CaseBatch, CaseState, case_row, summarise_history
+from engine.history import summarise_history
+from engine.state import CaseBatch, CaseState, case_row
 from tact.v1 import case_pb2
 
 REPO = Path(__file__).resolve().parents[1]

@@ -65,9 +65,8 @@ def _requests(n: int) -> list[bytes]:
         case = type(cases[0])()
         case.CopyFrom(cases[i % len(cases)])
         case.case_id = f"{case.case_id}-{uuid.uuid4().hex[:10]}"
-        for event in case.recent_events:
+        for event in case.recent_events:  # event ids are unique per case: kept as they are
             event.case_id = case.case_id
-            event.event_id = f"{event.event_id}-{case.case_id}"
         out.append(
             decision_service_pb2.DecideRequest(
                 case=case, now=datetime_to_timestamp(NOW)
@@ -307,8 +306,9 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
     from engine.compliance import ComplianceEngine
     from engine.convert import case_from_proto
     from engine.features import featurize_row
+    from engine.history import summarise_history
     from engine.service import decision_to_proto
-    from engine.state import CaseState, case_row, summarise_history
+    from engine.state import CaseState, case_row
     from tact.v1 import decision_service_pb2
 
     pipeline = running.components.pipeline
@@ -343,7 +343,7 @@ def _sections(running: Any, n: int) -> dict[str, dict[str, float]]:
         t2 = clock()
         stored = pipeline.ledger.events_for_case(snapshot.case_id, since=NOW - timedelta(3650))
         t3 = clock()
-        zone = pipeline._zone(snapshot)
+        zone = pipeline._reference_zone(snapshot)
         today = NOW.astimezone(zone).date()
         history = summarise_history([*stored, *events], as_of=today, tz=zone)
         state = CaseState(snapshot=snapshot, history=history, as_of=NOW, local_date=today)

@@ -83,6 +83,13 @@ _CONSENT_BY_VALUE = {int(m): m for m in ConsentStatus}
 _CHANNEL_REQUIRED = frozenset(
     {EventKind.CONTACT_ATTEMPTED, EventKind.OPT_OUT, EventKind.CONSENT_GRANTED}
 )
+_MESSAGE_OUTCOMES = frozenset(
+    {EventKind.CONTACT_DELIVERED, EventKind.CONTACT_OPENED, EventKind.CONTACT_CLICKED}
+)
+_UNTIED_MESSAGE_OUTCOME = (
+    "is required for a delivery, open or click that names neither decision_id nor "
+    "attempt_event_id (the message it reports counts against its channel's limits)"
+)
 
 # Timestamp ↔ datetime by arithmetic. Timestamp.ToDatetime/FromDatetime give the same
 # values (tests/engine/test_convert_speedups.py) but cost several times more.
@@ -128,6 +135,21 @@ def _is_code(value: str, length: int) -> bool:
     """Whether ``value`` is exactly ``length`` ASCII capitals (an ISO country or currency
     code). A regex ``^[A-Z]{3}$`` would also accept ``"SEK\n"``."""
     return len(value) == length and value.isascii() and value.isalpha() and value.isupper()
+
+
+def _is_subdivision_of(code: str, country: str) -> bool:
+    """Whether ``code`` is an ISO 3166-2 code of ``country`` (``^[A-Z]{2}-[A-Z0-9]{1,3}$``).
+    A regex would also accept a trailing newline (see :func:`_is_code`)."""
+    prefix, dash, part = code[:2], code[2:3], code[3:]
+    return (
+        prefix == country
+        and _is_code(prefix, 2)
+        and dash == "-"
+        and 1 <= len(part) <= 3
+        and part.isascii()
+        and part.isalnum()
+        and part == part.upper()
+    )
 
 
 def _check_money(
@@ -184,6 +206,7 @@ def _case(
     case_id = case.case_id
     debtor_id = case.debtor_id
     country = case.country
+    subdivision = case.subdivision
     timezone = case.timezone
     outstanding = case.outstanding
     original = case.original
@@ -202,6 +225,15 @@ def _case(
             FieldViolation(
                 f"{prefix}.country",
                 f"must be an ISO 3166-1 alpha-2 code in upper case like 'SE', got {quote(country)}",
+            )
+        )
+    if subdivision and not _is_subdivision_of(subdivision, country):
+        out.append(
+            FieldViolation(
+                f"{prefix}.subdivision",
+                f"must be an ISO 3166-2 code of the country like '{country or 'US'}-MA' "
+                f"(^[A-Z]{{2}}-[A-Z0-9]{{1,3}}$, starting with country), got {quote(subdivision)}; "
+                "or leave it empty",
             )
         )
     if timezone and (len(timezone) > MAX_TIMEZONE_LENGTH or parse_zone(timezone) is None):
@@ -311,6 +343,7 @@ def _case(
             time_barred=f.time_barred,
             hardship=f.hardship,
         ),
+        subdivision=subdivision or None,
     )
     return snapshot, events
 
@@ -326,6 +359,7 @@ def _event_from_proto(
     """Event ``path[i]``: validated (violations appended to ``out``) and converted."""
     event_id = e.event_id
     event_case_id = e.case_id
+    attempt_event_id = e.attempt_event_id
     kind = e.type
     channel = e.channel
     action = e.action
@@ -336,6 +370,12 @@ def _event_from_proto(
         problems.append(("event_id", "is required (the idempotency key)"))
     else:
         _check_text(problems, event_id, "event_id")
+    if attempt_event_id:
+        _check_text(problems, attempt_event_id, "attempt_event_id")
+        if attempt_event_id == event_id:
+            problems.append(
+                ("attempt_event_id", "names the event itself; name the attempt's event_id")
+            )
     if case_id is None:
         if not event_case_id:
             problems.append(("case_id", "is required"))
@@ -369,6 +409,9 @@ def _event_from_proto(
         problems.append(("action", "unknown Action"))
     if kind in _CHANNEL_REQUIRED and not channel:
         problems.append(("channel", "is required for this event type"))
+    elif kind in _MESSAGE_OUTCOMES and not (channel or e.decision_id or attempt_event_id):
+        # It implies a message was sent, which must count against the limits of its channel.
+        problems.append(("channel", _UNTIED_MESSAGE_OUTCOME))
     if kind == EventKind.BREATHING_SPACE_STARTED and not has_until:
         problems.append(("until", "is required: the last day"))
     elif has_until:
@@ -391,6 +434,7 @@ def _event_from_proto(
         amount_minor=e.amount.amount_minor if has_amount else 0,
         until=_timestamp_to_date(e.until) if has_until else None,
         decision_id=e.decision_id,
+        attempt_event_id=attempt_event_id,
     )
 
 
@@ -414,13 +458,16 @@ def _check_instant(problems: list[tuple[str, str]], ts: Timestamp, name: str) ->
 
 @dataclass(frozen=True, slots=True)
 class ParsedEvents:
-    """Validated ``RecordEvents`` input, with per-event fields LedgerEvent does not carry."""
+    """Validated ``RecordEvents`` input, with per-event fields LedgerEvent does not carry.
+
+    The lists run alongside ``events`` (an event id is unique only within its case, so
+    two events of a request may share one)."""
 
     events: list[LedgerEvent]
-    debtor_ids: dict[str, str]
-    """event_id → debtor id."""
-    currencies: dict[str, str]
-    """event_id → ISO 4217 code of the event's amount (payments, promises)."""
+    debtor_ids: list[str]
+    """Debtor id of each event."""
+    currencies: list[str]
+    """ISO 4217 code of each event's amount (payments, promises; "" when none)."""
 
 
 def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
@@ -430,15 +477,14 @@ def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
     if not check_count(c.violations, len(events), "events", MAX_EVENTS):
         c.raise_if_any()
     out: list[LedgerEvent] = []
-    debtors: dict[str, str] = {}
-    currencies: dict[str, str] = {}
+    debtors: list[str] = []
+    currencies: list[str] = []
     for i, e in enumerate(events):
         ev = _event_from_proto(c.violations, e, "events", i, case_id=None)
         if ev is not None:
             out.append(ev)
-            debtors[ev.event_id] = e.debtor_id
-            if e.amount.currency:
-                currencies[ev.event_id] = e.amount.currency
+            debtors.append(e.debtor_id)
+            currencies.append(e.amount.currency)
     c.raise_if_any()
     return ParsedEvents(out, debtors, currencies)
 

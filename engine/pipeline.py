@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.catalogue import CATALOGUE, SLOT_HOURS, Channel, Slot, Treatment
-from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit, country_zones
+from engine.catalogue import CATALOGUE, SLOT_HOURS, Offer, Slot, Tone, Treatment
+from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit
+from engine.compliance.planning import check_step, states_from_events, step_entries
 from engine.errors import FailedPreconditionError
 from engine.features import featurize, featurize_row
+from engine.history import summarise_history
 from engine.ledger import DecisionRecord, Ledger
 from engine.state import (
     CaseBatch,
@@ -32,19 +34,12 @@ from engine.state import (
     EventKind,
     LedgerEvent,
     case_row,
-    summarise_history,
 )
 from engine.timetext import LocalTimeText
 from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions
 
 _LOOKBACK = timedelta(days=3650)
 """How far back the ledger is read: notice periods and totals need the whole case life."""
-
-_SEND_TIME_RULE = RuleHit(
-    rule_id="TACT-SEND-SLOTS",
-    message="tact sends timed contacts only within its send slots (08:00–21:00 local)",
-    citation="tact treatment catalogue (engine/catalogue.py)",
-)
 
 
 class RulesSource(Protocol):
@@ -167,13 +162,17 @@ class DecisionPipeline:
         self.explore = explore
 
     # ---- facts ---------------------------------------------------------------------
-    def _zone(self, snapshot: CaseSnapshot) -> ZoneInfo:
-        if snapshot.timezone:
-            return ZoneInfo(snapshot.timezone)
-        zones = country_zones(snapshot.country)
-        # History days are counted in the country's first (reference) zone; the rules
-        # still check every zone of the country for send times.
-        return ZoneInfo(zones[0])
+    def _reference_zone(self, snapshot: CaseSnapshot) -> ZoneInfo:
+        """The zone of the case's local calendar; refuses a country without rules."""
+        engine = self.rules.current
+        if snapshot.country not in engine.countries:
+            raise FailedPreconditionError(
+                f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
+                f"Countries with rules: {', '.join(sorted(engine.countries))}"
+            )
+        # Without a zone, history days are counted in the jurisdiction's first (reference)
+        # zone (for US-MA: New York); the rules still check every zone for send times.
+        return engine.reference_zone(engine.jurisdiction(snapshot), snapshot.timezone)
 
     def build_state(
         self,
@@ -184,13 +183,7 @@ class DecisionPipeline:
     ) -> tuple[CaseState, ZoneInfo]:
         """The case as of ``now``; ``stored``: its ledger events if already read (at least
         those since ``now - lookback``), else they are read here."""
-        engine = self.rules.current
-        if snapshot.country not in engine.countries:
-            raise FailedPreconditionError(
-                f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
-                f"Countries with rules: {', '.join(sorted(engine.countries))}"
-            )
-        zone = self._zone(snapshot)
+        zone = self._reference_zone(snapshot)
         since = _since(now)
         if stored is None:
             stored = self.ledger.events_for_case(snapshot.case_id, since=since)
@@ -409,29 +402,26 @@ class DecisionPipeline:
         proposed: Treatment,
         *,
         at: datetime,
+        tone: Tone | None = None,
+        offer: Offer | None = None,
     ) -> CheckOutcome:
-        """May ``proposed`` be taken at ``at``? With the blocking rules and the next chance."""
-        state, zone = self.build_state(snapshot, caller_events, at)
+        """May ``proposed`` (its action and channel; ``tone`` / ``offer`` when given, else
+        any) be taken at ``at``, in whichever send slot ``at`` falls? With the rules that
+        block it then and the earliest allowed instant (engine.compliance.planning)."""
         engine = self.rules.current
-        verdict = engine.evaluate(state)
+        zone = self._reference_zone(snapshot)
         if not proposed.is_contact:
-            return CheckOutcome(True, (), at, verdict.ruleset_version)
-        treatment = _with_slot_at(proposed, at.astimezone(zone))
-        if treatment is None:
-            index = CATALOGUE.index_of(proposed)
-            violations: tuple[RuleHit, ...] = (_SEND_TIME_RULE,)
-            allowed = False
-        else:
-            index = CATALOGUE.index_of(treatment)
-            violations = tuple(verdict.hits_for(index))
-            window = verdict.window_utc(index)
-            allowed = bool(verdict.mask[index]) and window is not None
-            if allowed and window is not None and not window[0] <= at < window[1]:
-                allowed = False
-                violations = _unique_hits(verdict.shaping_hits) or (_SEND_TIME_RULE,)
-        next_at = None if allowed else engine.next_allowed_at(state, index)
+            return CheckOutcome(True, (), at, engine.version)
+        stored = self.ledger.events_for_case(snapshot.case_id, since=_since(at))
+        answer = check_step(
+            engine,
+            states_from_events(snapshot, [*stored, *caller_events], zone, at),
+            step_entries(proposed, tone=tone, offer=offer),
+            at,
+            reference_zone=zone,
+        )
         return CheckOutcome(
-            allowed, violations, at if allowed else next_at, verdict.ruleset_version
+            answer.allowed, answer.violations, answer.next_allowed_at, answer.ruleset_version
         )
 
 
@@ -439,24 +429,6 @@ def _since(now: datetime) -> datetime:
     """Start of the ledger read for a decision at ``now`` (clamped: never overflows)."""
     earliest = datetime.min.replace(tzinfo=UTC)
     return now - _LOOKBACK if now - earliest > _LOOKBACK else earliest
-
-
-def _with_slot_at(proposed: Treatment, local: datetime) -> Treatment | None:
-    """The catalogue treatment for ``proposed`` sent at local time ``local`` (None: no slot)."""
-    if proposed.channel is Channel.LETTER:
-        slot = Slot.POST
-    else:
-        hour = local.hour + local.minute / 60
-        matching = [s for s, (lo, hi) in SLOT_HOURS.items() if lo <= hour < hi]
-        if not matching:
-            return None
-        slot = matching[0]
-    candidate = Treatment(proposed.action, proposed.channel, proposed.tone, proposed.offer, slot)
-    try:
-        CATALOGUE.index_of(candidate)
-    except ValueError:
-        return None
-    return candidate
 
 
 def _ceil_minute(at: datetime) -> datetime:

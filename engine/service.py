@@ -19,7 +19,7 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -363,14 +363,25 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             parsed.events, debtor_ids=parsed.debtor_ids, currencies=parsed.currencies
         )
         return decision_service_pb2.RecordEventsResponse(
-            stored=result.stored, duplicates=result.duplicates
+            stored=result.stored,
+            duplicates=result.duplicates,
+            conflicts=result.conflicts,
+            results=[asdict(outcome) for outcome in result.events],  # EventStatus = proto's
         )
 
     def CheckAction(
         self, request: decision_service_pb2.CheckActionRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.CheckActionResponse:
         snapshot, events, proposed, at = check_request_from_proto(request)
-        outcome = self.pipeline.check(snapshot, events, proposed, at=at)
+        # Tone and offer narrow the step only when the caller gave them (else: any).
+        outcome = self.pipeline.check(
+            snapshot,
+            events,
+            proposed,
+            at=at,
+            tone=proposed.tone if request.proposed.tone else None,
+            offer=proposed.offer if request.proposed.offer.kind else None,
+        )
         response = decision_service_pb2.CheckActionResponse(
             allowed=outcome.allowed,
             violations=[

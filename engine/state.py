@@ -9,12 +9,11 @@ compliance engine, so one code path serves one case or ten thousand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import IntEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -87,9 +86,6 @@ class EventKind(IntEnum):
     """A contact tact recommended and reserved; counts against limits until superseded."""
 
 
-CONTACT_KINDS = frozenset({EventKind.CONTACT_ATTEMPTED, EventKind.CONTACT_PLANNED})
-
-
 @dataclass(frozen=True, slots=True)
 class DebtorProfile:
     age_band: AgeBand = AgeBand.UNSPECIFIED
@@ -129,6 +125,8 @@ class CaseSnapshot:
     debtor: DebtorProfile = field(default_factory=DebtorProfile)
     consents: dict[Channel, ConsentStatus] = field(default_factory=dict)
     flags: CaseFlags = field(default_factory=CaseFlags)
+    subdivision: str | None = None
+    """ISO 3166-2 code of the debtor's state or province (e.g. "US-MA"), when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +145,23 @@ class LedgerEvent:
     decision_id: str = ""
     debtor_id: str = ""
     """Pseudonymous debtor id ("" when unknown); the ledger needs it for erasure."""
+    attempt_event_id: str = ""
+    """For an outcome event: the event_id of the attempt (or first report) of the contact
+    it reports on ("" when not given); see :mod:`engine.contacts`."""
+
+    def same_report(self, other: LedgerEvent) -> bool:
+        """Whether ``other`` reports the same thing (ids of case and debtor aside): a copy
+        of this event, not a different event that reuses its id."""
+        return (
+            self.kind is other.kind
+            and self.occurred_at == other.occurred_at
+            and self.channel is other.channel
+            and self.action is other.action
+            and self.amount_minor == other.amount_minor
+            and self.until == other.until
+            and self.decision_id == other.decision_id
+            and self.attempt_event_id == other.attempt_event_id
+        )
 
 
 @dataclass(slots=True)
@@ -196,118 +211,6 @@ class HistorySummary:
     breathing_space_until: date | None = None
     consent_overrides: dict[Channel, ConsentStatus] = field(default_factory=dict)
     """Latest opt-out / consent per channel seen in the ledger (overrides the case's)."""
-
-
-def local_date(at: datetime, tz: ZoneInfo) -> date:
-    return at.astimezone(tz).date()
-
-
-def summarise_history(
-    events: Iterable[LedgerEvent], *, as_of: date, tz: ZoneInfo
-) -> HistorySummary:
-    """Fold ledger events (any order, duplicates by ``event_id`` ignored) into counters.
-
-    Day offsets are counted in the debtor's local calendar ``tz`` so that "the date of
-    the conversation is day 1" (Reg F) means the debtor's date. Events after ``as_of``
-    are ignored. A planned contact (``CONTACT_PLANNED``) whose decision later produced a
-    ``CONTACT_ATTEMPTED`` is counted once.
-    """
-    h = HistorySummary()
-    unique = {e.event_id: e for e in events}
-    ordered = sorted(unique.values(), key=lambda e: e.occurred_at)
-    attempted_decisions = {
-        e.decision_id for e in ordered if e.kind is EventKind.CONTACT_ATTEMPTED and e.decision_id
-    }
-    call_consent_days: list[int] = []
-    not_connected_attempts: set[str] = {
-        e.decision_id or e.event_id for e in ordered if e.kind is EventKind.CALL_NOT_CONNECTED
-    }
-    for e in ordered:
-        ago = (as_of - local_date(e.occurred_at, tz)).days
-        if ago < 0:
-            continue
-        kind = e.kind
-        recent = ago < HISTORY_DAYS
-        if kind in CONTACT_KINDS:
-            if kind is EventKind.CONTACT_PLANNED and e.decision_id in attempted_decisions:
-                continue
-            if recent and e.channel is not Channel.NONE:
-                h.contacts_by_day[ago, e.channel] += 1
-                if e.channel is Channel.PHONE:
-                    if (e.decision_id or e.event_id) in not_connected_attempts:
-                        h.calls_not_connected_by_day[ago] += 1
-                    elif any(0 <= c - ago < 7 for c in call_consent_days):
-                        h.calls_with_consent_by_day[ago] += 1
-            if e.action is Action.REMINDER:
-                h.days_since_first_reminder = _first(h.days_since_first_reminder, ago)
-                if e.channel in (Channel.LETTER, Channel.EMAIL):
-                    h.days_since_first_written_reminder = _first(
-                        h.days_since_first_written_reminder, ago
-                    )
-            elif e.action is Action.DEMAND:
-                h.days_since_first_demand = _first(h.days_since_first_demand, ago)
-            elif e.action is Action.LEGAL_ESCALATION:
-                h.days_since_legal_escalation = _first(h.days_since_legal_escalation, ago)
-        elif kind is EventKind.CALL_CONSENT:
-            call_consent_days.append(ago)
-            h.days_since_call_consent = min(h.days_since_call_consent, ago)
-        elif kind is EventKind.CONVERSATION:
-            h.days_since_conversation = min(h.days_since_conversation, ago)
-            h.conversations_30d += ago < 30
-        elif kind is EventKind.CONTACT_DELIVERED:
-            h.deliveries_30d += ago < 30
-        elif kind is EventKind.CONTACT_OPENED:
-            h.opens_30d += ago < 30
-            h.opens_7d += ago < 7
-        elif kind is EventKind.CONTACT_CLICKED:
-            h.clicks_30d += ago < 30
-        elif kind is EventKind.PAYMENT:
-            h.payments_total += 1
-            h.paid_minor_total += e.amount_minor
-            h.days_since_last_payment = min(h.days_since_last_payment, ago)
-            h.promises_open = 0
-        elif kind is EventKind.PROMISE_TO_PAY:
-            h.promises_open += 1
-        elif kind is EventKind.PROMISE_BROKEN:
-            h.promises_broken += 1
-            h.promises_open = max(0, h.promises_open - 1)
-        elif kind is EventKind.PLAN_AGREED:
-            h.plan_active = True
-        elif kind is EventKind.PLAN_BROKEN:
-            h.plan_active = False
-            h.plans_broken += 1
-        elif kind is EventKind.PLAN_COMPLETED:
-            h.plan_active = False
-        elif kind is EventKind.COMPLAINT:
-            h.complaints_total += 1
-            h.complaints_30d += ago < 30
-        elif kind is EventKind.OPT_OUT:
-            h.consent_overrides[e.channel] = ConsentStatus.OPTED_OUT
-        elif kind is EventKind.CONSENT_GRANTED:
-            h.consent_overrides[e.channel] = ConsentStatus.GRANTED
-        elif kind is EventKind.DISPUTE_OPENED:
-            h.dispute_open = True
-        elif kind is EventKind.DISPUTE_RESOLVED:
-            h.dispute_open = False
-        elif kind is EventKind.CEASE_REQUEST:
-            h.cease_requested = True
-        elif kind is EventKind.BREATHING_SPACE_STARTED:
-            h.breathing_space_until = e.until
-            h.days_since_breathing_space_started = ago
-        elif kind is EventKind.BREATHING_SPACE_ENDED:
-            h.breathing_space_until = None
-            h.days_since_breathing_space_started = NEVER
-        elif kind is EventKind.BANKRUPTCY:
-            h.bankruptcy = True
-        elif kind is EventKind.DECEASED:
-            h.deceased = True
-        elif kind is EventKind.CASE_CLOSED:
-            h.closed = True
-    return h
-
-
-def _first(current: int, ago: int) -> int:
-    return max(ago, current) if current != NEVER else ago
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ def event_to_proto(event: LedgerEvent, *, currency: str = "") -> case_pb2.Event:
         "channel": int(event.channel),
         "action": int(event.action) if event.action is not None else 0,
         "decision_id": event.decision_id,
+        "attempt_event_id": event.attempt_event_id,
     }
     if event.amount_minor:
         values["amount"] = types_pb2.Money(amount_minor=event.amount_minor, currency=currency)
@@ -135,6 +136,7 @@ def case_to_proto(
         "debtor_id": snapshot.debtor_id,
         "country": snapshot.country,
         "timezone": snapshot.timezone or "",
+        "subdivision": snapshot.subdivision or "",
         "outstanding": types_pb2.Money(
             amount_minor=snapshot.outstanding_minor, currency=snapshot.currency
         ),

@@ -2,7 +2,7 @@
 
 The recorded :class:`engine.state.LedgerEvent` streams are what the service would have
 received from a core collection system; replaying them through
-:func:`engine.state.summarise_history` (or the real gRPC service) must rebuild the very
+:func:`engine.history.summarise_history` (or the real gRPC service) must rebuild the very
 case columns the simulator decided on. Off by default: it is slow (one Python object per
 event) and only parity tests and audits need it.
 """

@@ -2,7 +2,7 @@
 way the service folds its ledger.
 
 Each method is one ledger event kind applied to a set of rows, with the exact semantics of
-:func:`engine.state.summarise_history` (a planned contact and its attempt count once, a
+:func:`engine.history.summarise_history` (a planned contact and its attempt count once, a
 payment clears open promises, ``days_since_first_*`` keep the oldest event, 30- and 7-day
 windows roll with the debtor's local date). When an :class:`EventRecorder` is attached the
 same call emits the matching :class:`engine.state.LedgerEvent` objects, so a replay through
@@ -131,6 +131,10 @@ class LedgerColumns:
     def _emit(
         self, kind: EventKind, rows: np.ndarray, hour: Hour, minute: int, **kw: object
     ) -> None:
+        # Outcome events (call outcome, delivery, open, click, conversation) pass
+        # with_decision=True: in the simulator every outcome follows the contact decided
+        # that day (letters, which arrive later, report none), and the service counts each
+        # contact once through that link (engine.contacts).
         if self.recorder is None or rows.size == 0:
             return
         assert self._context is not None
@@ -176,30 +180,42 @@ class LedgerColumns:
             self._emit(
                 EventKind.CALL_NOT_CONNECTED, missed, hours[~connected], minute, with_decision=True
             )
-            self._emit(EventKind.CALL_CONNECTED, rows[connected], hours[connected], minute)
+            self._emit(
+                EventKind.CALL_CONNECTED,
+                rows[connected],
+                hours[connected],
+                minute,
+                with_decision=True,
+            )
 
     def delivered(self, rows: np.ndarray, channel: np.ndarray, hour: Hour, minute: int) -> None:
         self.batch.deliveries_30d[rows] += 1
         self._count("deliveries", rows)
-        self._emit(EventKind.CONTACT_DELIVERED, rows, hour, minute, channel=channel)
+        self._emit(
+            EventKind.CONTACT_DELIVERED, rows, hour, minute, channel=channel, with_decision=True
+        )
 
     def opened(self, rows: np.ndarray, channel: np.ndarray, hour: Hour, minute: int) -> None:
         self.batch.opens_7d[rows] += 1
         self.batch.opens_30d[rows] += 1
         self._count("opens", rows)
-        self._emit(EventKind.CONTACT_OPENED, rows, hour, minute, channel=channel)
+        self._emit(
+            EventKind.CONTACT_OPENED, rows, hour, minute, channel=channel, with_decision=True
+        )
 
     def clicked(self, rows: np.ndarray, channel: np.ndarray, hour: Hour, minute: int) -> None:
         self.batch.clicks_30d[rows] += 1
         self._count("clicks", rows)
-        self._emit(EventKind.CONTACT_CLICKED, rows, hour, minute, channel=channel)
+        self._emit(
+            EventKind.CONTACT_CLICKED, rows, hour, minute, channel=channel, with_decision=True
+        )
 
     def conversation(self, rows: np.ndarray, hour: Hour, minute: int) -> None:
         self.batch.days_since_conversation[rows] = 0
         self.batch.conversations_30d[rows] += 1
         self._count("conversations", rows)
         phone = np.full(rows.shape, int(Channel.PHONE))
-        self._emit(EventKind.CONVERSATION, rows, hour, minute, channel=phone)
+        self._emit(EventKind.CONVERSATION, rows, hour, minute, channel=phone, with_decision=True)
 
     # -- money and agreements ----------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """What the service would see of a simulated case: its snapshot and its ledger events.
 
-A parity test replays these through :func:`engine.state.summarise_history` (and a later one
+A parity test replays these through :func:`engine.history.summarise_history` (and a later one
 through the real gRPC service) and asserts the same observation and mask as the simulator
 built. Needs a simulator constructed with ``record_events=True``.
 """
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from engine.catalogue import CONTACT_CHANNELS
+from engine.history import summarise_history
 from engine.state import (
     AgeBand,
     CaseFlags,
@@ -20,7 +21,6 @@ from engine.state import (
     DebtorProfile,
     LedgerEvent,
     Product,
-    summarise_history,
 )
 from simulator.batched import BatchedCollectionsSim
 from simulator.events import local_date_of

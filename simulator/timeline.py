@@ -1,7 +1,7 @@
 """When, in the debtor's local day, each simulated thing happens.
 
 A simulated day is a fixed sequence of phases. The order matters because the ledger fold
-(:func:`engine.state.summarise_history`) is order-sensitive for a few counters (a payment
+(:func:`engine.history.summarise_history`) is order-sensitive for a few counters (a payment
 clears open promises, a later broken promise does not reopen one): the batched engine
 updates its case columns in exactly this order and the recorded events carry times that
 sort the same way. Every phase lies after the decision hour (at most 07:00), so nothing of

@@ -79,6 +79,8 @@ class HolidaySource:
     country: str
     subdivision: str | None = None
     categories: tuple[str, ...] = ("public",)
+    bank_categories: tuple[str, ...] | None = None
+    """Holidays that are not bank days (besides Saturdays and Sundays); None: ``categories``."""
 
 
 class HolidayCalendar:
@@ -88,14 +90,13 @@ class HolidayCalendar:
         self.source = source
         self._years: dict[int, frozenset[date]] = {}
         self._days: dict[int, np.ndarray] = {}
+        self._bank_years: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
         # Validate eagerly so that a wrong country/category is a load error, not a 3 a.m. one.
         self._holidays_for(2024)
+        self._bank_holidays_for(2024)
 
-    def _holidays_for(self, year: int) -> frozenset[date]:
-        cached = self._years.get(year)
-        if cached is not None:
-            return cached
+    def _table(self, year: int, categories: tuple[str, ...]) -> frozenset[date]:
         src = self.source
         options: dict[str, Any] = {}
         cls = holidays.country_holidays(src.country).__class__
@@ -105,10 +106,10 @@ class HolidayCalendar:
             src.country,
             subdiv=src.subdivision,
             years=year,
-            categories=src.categories,
+            categories=categories,
             **options,
         )
-        days = frozenset(
+        return frozenset(
             day
             for day, name in table.items()
             if not (
@@ -116,10 +117,32 @@ class HolidayCalendar:
                 and {n.strip() for n in str(name).split(";")} <= _PLAIN_SUNDAY_NAMES
             )
         )
+
+    def _holidays_for(self, year: int) -> frozenset[date]:
+        cached = self._years.get(year)
+        if cached is not None:
+            return cached
+        days = self._table(year, self.source.categories)
         with self._lock:
             self._years[year] = days
             self._days[year] = np.array(sorted(days), dtype="datetime64[D]")
         return days
+
+    def _bank_holidays_for(self, year: int) -> np.ndarray:
+        cached = self._bank_years.get(year)
+        if cached is not None:
+            return cached
+        categories = self.source.bank_categories or self.source.categories
+        days = np.array(sorted(self._table(year, categories)), dtype="datetime64[D]")
+        self._bank_years[year] = days  # a racing thread stores an equal array
+        return days
+
+    def bank_holidays(self, first_year: int, last_year: int) -> np.ndarray:
+        """Weekday holidays that are not bank days, ``first_year`` to ``last_year``, sorted
+        (``datetime64[D]``), for numpy's ``busday_*`` functions."""
+        years = range(max(first_year, 1), min(last_year, 9998) + 1)
+        parts = [self._bank_holidays_for(y) for y in years]
+        return np.concatenate(parts) if parts else np.array([], dtype="datetime64[D]")
 
     def is_holiday(self, day: date) -> bool:
         return day in self._holidays_for(day.year)

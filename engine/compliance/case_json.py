@@ -77,6 +77,7 @@ class _Case(BaseModel):
     case_id: str
     debtor_id: str = ""
     country: str = Field(pattern=r"^[A-Z]{2}$")
+    subdivision: str | None = Field(None, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
     timezone: str | None = None
     currency: str = "XXX"
     outstanding_minor: int = 0
@@ -156,7 +157,10 @@ def parse_plain_case(data: object) -> tuple[CaseSnapshot, list[LedgerEvent]]:
                 for ch, st in raw.consents.items()
             },
             flags=CaseFlags(**raw.flags.model_dump()),
+            subdivision=raw.subdivision,
         )
+        if raw.subdivision and raw.subdivision[:2] != raw.country:
+            raise ValueError(f"subdivision {raw.subdivision} is not in country {raw.country}")
         events = [
             LedgerEvent(
                 event_id=e.event_id or f"json-{k}",

@@ -21,15 +21,14 @@ import numpy as np
 from engine.catalogue import CATALOGUE, CONTACT_CHANNELS, Action, Channel, Offer, Slot, Tone
 from engine.compliance import expressions as ex
 from engine.compliance.calendar import (
-    COUNTRY_TIMEZONES,
     MINUTES_PER_DAY,
     DayKind,
     HolidayCalendar,
-    HolidaySource,
     validate_holiday_source,
 )
 from engine.compliance.errors import RuleIssue, RulesError
 from engine.compliance.facts import COUNTRY_FACT, PUBLIC_FACTS, CountSpec, FactContext
+from engine.compliance.jurisdictions import country_of, holiday_source, is_subdivision, time_zones
 from engine.compliance.model import (
     ConsentRequirement,
     ExclusionName,
@@ -38,11 +37,12 @@ from engine.compliance.model import (
     Selector,
     parse_window,
 )
+from engine.compliance.notices import NoticeSpec
 from engine.compliance.verdict import RuleHit
 from engine.compliance.yaml_source import Located, YamlSyntaxError, load_located, validate_located
 from engine.state import NEVER
 
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "2"
 """Bump when the meaning of a rule file changes without its text changing."""
 
 DEFAULTS_STEM = "defaults"
@@ -172,6 +172,7 @@ class _Compiler:
         self.parsed: dict[str, RuleFile] = {}
         self.conditions: dict[tuple[str, str], ex.Expr] = {}
         self.count_specs: dict[CountSpec, None] = {}
+        self.notice_specs: dict[NoticeSpec, None] = {}
         self.calendars: dict[str, HolidayCalendar] = {}
 
     # --- driver ---------------------------------------------------------------------------
@@ -240,9 +241,11 @@ class _Compiler:
                     f"extends {rf.extends!r}, but there is no {rf.extends}.yaml",
                     f"use one of: {', '.join(sorted(self.texts_by_stem()))}, or remove `extends`",
                 )
+            if is_subdivision(rf.jurisdiction):
+                self._check_subdivision(stem, rf)
             if rf.jurisdiction != "defaults":
                 self._check_zones(stem, rf)
-                source = self._holiday_source(rf)
+                source = holiday_source(rf, self._country_file(rf))
                 problem = validate_holiday_source(source)
                 if problem is None:
                     self.calendars[stem] = HolidayCalendar(source)
@@ -259,8 +262,26 @@ class _Compiler:
     def texts_by_stem(self) -> set[str]:
         return {p.stem for p in self.texts}
 
+    def _country_file(self, rf: RuleFile) -> RuleFile | None:
+        """A subdivision's country file (parsed), None for anything else."""
+        if not is_subdivision(rf.jurisdiction):
+            return None
+        return self.parsed.get(country_of(rf.jurisdiction))
+
+    def _check_subdivision(self, stem: str, rf: RuleFile) -> None:
+        country = country_of(rf.jurisdiction)
+        if rf.extends != country:
+            self.issue(
+                stem,
+                ("extends",) if rf.extends is not None else ("jurisdiction",),
+                "",
+                f"{rf.jurisdiction} is a subdivision of {country}: its file extends "
+                f"{country}.yaml (found: {rf.extends or 'no extends'})",
+                f"write `extends: {country}` (and add {country}.yaml if there is none)",
+            )
+
     def _check_zones(self, stem: str, rf: RuleFile) -> None:
-        zones = rf.timezones or list(COUNTRY_TIMEZONES.get(rf.jurisdiction, ()))
+        zones = time_zones(rf, self._country_file(rf))
         if not zones:
             self.issue(
                 stem,
@@ -280,14 +301,6 @@ class _Compiler:
                     f"unknown IANA time zone {name!r}",
                     "use a name from the IANA database, e.g. Europe/Oslo",
                 )
-
-    @staticmethod
-    def _holiday_source(rf: RuleFile) -> HolidaySource:
-        return HolidaySource(
-            rf.holidays.country or rf.jurisdiction,
-            rf.holidays.subdivision,
-            tuple(rf.holidays.categories),
-        )
 
     def _parse_conditions(self) -> None:
         # From the raw YAML, so that a file with other problems still gets its conditions
@@ -421,7 +434,7 @@ class _Compiler:
                     "add a send_window rule without `when` for these channels "
                     "(or extend defaults, which has one for every channel)",
                 )
-            zones = tuple(rf.timezones or COUNTRY_TIMEZONES.get(code, ()))
+            zones = time_zones(rf, self._country_file(rf))
             countries[code] = CountryRules(
                 code=code,
                 title=rf.title,
@@ -530,9 +543,16 @@ class _Compiler:
                 yield block(condition, _channel_mask([channel]))
         elif rule.min_notice is not None:
             mn = rule.min_notice
-            fact = f"days_since_{mn.after.value}"
+            notice = NoticeSpec(
+                event=mn.after.value,
+                received_after=mn.received_after_bank_days,
+                bank_days=mn.bank_days is not None,
+            )
+            self.notice_specs[notice] = None
+            length = mn.bank_days if mn.bank_days is not None else mn.days
+            assert length is not None  # the model requires one of the two
             yield block(
-                ex.any_of(ex.Cmp(fact, "<", mn.days), ex.Cmp(fact, ">=", NEVER)),
+                ex.any_of(ex.Cmp(notice.fact, "<", length), ex.Cmp(notice.fact, ">=", NEVER)),
                 selector_mask(mn.blocks),
             )
 
@@ -567,6 +587,7 @@ class _Compiler:
                 calendars={code: c.calendar for code, c in countries.items()},
                 count_specs=tuple(self.count_specs),
                 needed=frozenset(used),
+                notice_specs=tuple(self.notice_specs),
             ),
             durable_facts=tuple(sorted(used)),
             durable_rules=durable,

@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import numpy as np
 
 from engine.catalogue import CATALOGUE, CONTACT_CHANNELS, SLOT_HOURS, Action, Slot
 from engine.compliance import expressions as ex
-from engine.compliance.calendar import MINUTES_PER_DAY, local_instant, local_midnight, zone
+from engine.compliance.calendar import MINUTES_PER_DAY, local_instant, zone
 from engine.compliance.compiler import (
     CompiledRules,
     CountryRules,
@@ -36,9 +36,15 @@ from engine.compliance.compiler import (
 )
 from engine.compliance.durable_backend import DurableRuleset
 from engine.compliance.errors import InvalidCaseError, UnknownCountryError
-from engine.compliance.facts import derive_facts, derive_facts_row, roll_batch
-from engine.compliance.verdict import SLOT_PASSED, UNKNOWN_TIMEZONE, ComplianceVerdict, RuleHit
-from engine.state import N_CHANNEL_SLOTS, CaseBatch, CaseState, case_row
+from engine.compliance.facts import derive_facts, derive_facts_row
+from engine.compliance.reasons import FiredRules, SlotPair, entry_reasons, instant_reasons
+from engine.compliance.verdict import (
+    UNKNOWN_TIMEZONE,
+    ComplianceVerdict,
+    RuleHit,
+    subdivision_unknown,
+)
+from engine.state import N_CHANNEL_SLOTS, CaseBatch, CaseSnapshot, CaseState, case_row
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -48,17 +54,7 @@ _SLOT_MINUTES: dict[int, tuple[int, int]] = {
 } | {int(Slot.POST): (0, MINUTES_PER_DAY)}
 
 
-@dataclass(frozen=True, slots=True)
-class _Pair:
-    """A (channel, slot) combination: all catalogue entries sharing it share a window."""
-
-    channel: int
-    slot: int
-    start: int
-    end: int
-
-
-def _pairs() -> tuple[tuple[_Pair, ...], np.ndarray]:
+def _pairs() -> tuple[tuple[SlotPair, ...], np.ndarray]:
     pairs: dict[tuple[int, int], int] = {}
     of_index = np.full(len(CATALOGUE), -1, dtype=np.int64)
     for i, t in enumerate(CATALOGUE.treatments):
@@ -68,12 +64,18 @@ def _pairs() -> tuple[tuple[_Pair, ...], np.ndarray]:
         of_index[i] = pairs.setdefault(key, len(pairs))
     ordered = sorted(pairs.items(), key=lambda kv: kv[1])
     return (
-        tuple(_Pair(ch, sl, *_SLOT_MINUTES[sl]) for (ch, sl), _ in ordered),
+        tuple(SlotPair(ch, sl, *_SLOT_MINUTES[sl]) for (ch, sl), _ in ordered),
         of_index,
     )
 
 
 _PAIRS, _PAIR_OF_INDEX = _pairs()
+
+
+def _pair_of(index: int) -> SlotPair:
+    return _PAIRS[int(_PAIR_OF_INDEX[index])]
+
+
 _PAIR_CHANNEL = np.array([p.channel for p in _PAIRS], dtype=np.int64)
 _PAIR_START = np.array([p.start for p in _PAIRS], dtype=np.int64)
 _PAIR_END = np.array([p.end for p in _PAIRS], dtype=np.int64)
@@ -82,7 +84,6 @@ _PAIR_INDEX_EXT = np.where(_PAIR_OF_INDEX >= 0, _PAIR_OF_INDEX, len(_PAIRS))
 _EFFECTS_CACHE_SIZE = 4096
 FIRED_MEMO_SIZE = 8192
 """Fact sets whose durable_rules answer an engine remembers (0: ask durable_rules every time)."""
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,17 +223,29 @@ class ComplianceEngine:
     # --- introspection ------------------------------------------------------------------------
 
     def country_rules(self, country: str) -> CountryRules:
+        """The compiled rules of a jurisdiction: a country (``US``) or a subdivision with a
+        rule file (``US-MA``)."""
         rules = self.compiled.countries.get(country)
         if rules is None:
             raise UnknownCountryError(country, self.countries)
         return rules
 
+    def jurisdiction(self, snapshot: CaseSnapshot) -> str:
+        """The jurisdiction whose rules decide a case: its subdivision when there is a rule
+        file for it, else its country (UnknownCountryError when neither has one)."""
+        subdivision = snapshot.subdivision
+        if subdivision and subdivision in self.compiled.countries:
+            return subdivision
+        self.country_rules(snapshot.country)
+        return snapshot.country
+
     def timezones(self, country: str) -> tuple[str, ...]:
-        """IANA zones of ``country``; the first is the reference for a case without one."""
+        """IANA zones of a jurisdiction; the first is the reference for a case without one."""
         return self.country_rules(country).zones
 
     def reference_zone(self, country: str, timezone: str | None) -> ZoneInfo:
-        """The zone in which a case's local date and send slots are read."""
+        """The zone in which a case's local date and send slots are read (``country``: the
+        case's jurisdiction, see :meth:`jurisdiction`)."""
         known = _valid_zone(timezone)
         return zone(known) if known else zone(self.timezones(country)[0])
 
@@ -249,29 +262,22 @@ class ComplianceEngine:
             raise InvalidCaseError(
                 "CaseState.as_of must be timezone-aware UTC; got a naive datetime"
             )
-        self.country_rules(snap.country)
+        code = self.jurisdiction(snap)
         if row is None:
             row = case_row(state)
         elif row["country"] != snap.country:
             raise InvalidCaseError("row must be case_row(state) of this case")
-        facts = derive_facts_row(row, state.local_date, self.compiled.fact_context)
-        return self._evaluate_values(
+        facts = derive_facts_row(row, state.local_date, self.compiled.fact_context, code)
+        verdict = self._evaluate_values(
             self._fact_values(facts),
-            snap.country,
+            code,
             state.local_date,
             state.as_of.astimezone(UTC),
             snap.timezone,
         )
-
-    def _evaluate_batch_row(
-        self, batch: CaseBatch, local_day: date, as_of: datetime, timezone: str | None
-    ) -> ComplianceVerdict:
-        """Verdict for a one-row batch (the rolled-forward days of :meth:`next_allowed_at`)."""
-        # From the ordinal: numpy's date-object conversion costs ~5 µs more per call.
-        dates = np.array([local_day.toordinal() - _EPOCH_ORDINAL], dtype="datetime64[D]")
-        facts = derive_facts(batch, dates, self.compiled.fact_context)
-        values = np.concatenate([facts[f] for f in self._facts], dtype=np.int64).tolist()
-        return self._evaluate_values(values, str(batch.country[0]), local_day, as_of, timezone)
+        if snap.subdivision and code != snap.subdivision:  # say whose rules decided, first
+            verdict.shaping_hits = [subdivision_unknown(snap), *verdict.shaping_hits]
+        return verdict
 
     def _evaluate_values(
         self,
@@ -364,7 +370,7 @@ class ComplianceEngine:
         fired: tuple[int, ...],
     ) -> ComplianceVerdict:
         fx = self._static_part(fired)
-        w_start, w_end = list(fx.w_start), list(fx.w_end)
+        w_start, w_end = fx.w_start, fx.w_end
         zone_name = _valid_zone(timezone)
         zones = (
             (zone(zone_name),)
@@ -394,8 +400,26 @@ class ComplianceEngine:
         shaping = list(fx.shaping)
         if zone_name is None:
             shaping.append(UNKNOWN_TIMEZONE)
-        hold, human_only = fx.hold, fx.human_only
-        block_ids, window_ids = list(fx.block_ids), list(fx.window_ids)
+
+        def fired_rules() -> FiredRules:  # built only when a reason is asked for
+            return FiredRules(
+                clauses=self._clauses,
+                block=self._block,
+                block_ids=fx.block_ids,
+                window_ids=fx.window_ids,
+                local_day=local_day,
+                zones=zones,
+                pair_of=_pair_of,
+            )
+
+        def reasons(index: int) -> list[RuleHit]:
+            p = int(_PAIR_OF_INDEX[index])
+            return entry_reasons(
+                fired_rules(), index, pair_open=bool(allowed_pairs[p]), w_start=w_start, w_end=w_end
+            )
+
+        def reasons_at(indices: Sequence[int], instant: datetime) -> list[RuleHit]:
+            return instant_reasons(fired_rules(), indices, instant)
 
         return ComplianceVerdict(
             ruleset_version=self.version,
@@ -404,69 +428,31 @@ class ComplianceEngine:
             as_of=as_of,
             timezone=zone_name,
             mask=mask,
-            human_only=human_only,
-            hold=hold,
+            human_only=fx.human_only,
+            hold=fx.hold,
             shaping_hits=shaping,
-            _reasons=self._reasons_fn(
-                block_ids, window_ids, local_day, zones, w_start, w_end, allowed_pairs
-            ),
+            _reasons=reasons,
             _window=window,
+            _reasons_at=reasons_at,
         )
-
-    def _reasons_fn(
-        self,
-        block_ids: list[int],
-        window_ids: list[int],
-        local_day: date,
-        zones: tuple[ZoneInfo, ...],
-        w_start: list[int],
-        w_end: list[int],
-        allowed_pairs: np.ndarray,
-    ) -> Callable[[int], list[RuleHit]]:
-        clauses = self._clauses
-        unknown_zone = len(zones) > 1
-
-        def reasons(index: int) -> list[RuleHit]:
-            hits: list[RuleHit] = [clauses[c].rule.hit for c in block_ids if self._block[c, index]]
-            p = int(_PAIR_OF_INDEX[index])
-            if allowed_pairs[p]:  # the send window is fine: only block rules apply
-                return _dedupe(hits)
-            pair = _PAIRS[p]
-            ch = pair.channel
-            lo, hi = max(pair.start, w_start[ch]), min(pair.end, w_end[ch])
-            if lo >= hi:
-                own = [
-                    clauses[c]
-                    for c in window_ids
-                    if ch in clauses[c].window_channels
-                    and not _overlaps(clauses[c].window, pair.start, pair.end)
-                ]
-                culprits = own or [
-                    clauses[c] for c in window_ids if ch in clauses[c].window_channels
-                ]
-                hits.extend(c.rule.hit for c in culprits)
-            elif unknown_zone and not _zone_window_open(
-                local_day, zones, pair, w_start[ch], w_end[ch]
-            ):
-                hits.append(UNKNOWN_TIMEZONE)
-            else:  # the window exists but ended before the decision instant
-                hits.append(SLOT_PASSED)
-            return _dedupe(hits)
-
-        return reasons
 
     # --- the numpy path -------------------------------------------------------------------------
 
-    def fired_batch(self, batch: CaseBatch, local_dates: np.ndarray) -> np.ndarray:
-        """(N, n_clauses) bool: which clauses hold for each row (numpy path)."""
+    def fired_batch(
+        self, batch: CaseBatch, local_dates: np.ndarray, jurisdictions: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N, n_clauses) bool: which clauses hold for each row (numpy path).
+
+        ``jurisdictions``: each row's (see :meth:`jurisdiction`); default its country."""
         n = len(batch)
-        unknown = sorted(set(np.unique(batch.country).tolist()) - self.countries)
+        codes = batch.country if jurisdictions is None else np.asarray(jurisdictions)
+        unknown = sorted(set(np.unique(codes).tolist()) - self.countries)
         if unknown:
             raise UnknownCountryError(str(unknown[0]), self.countries)
-        facts = derive_facts(batch, local_dates, self.compiled.fact_context)
+        facts = derive_facts(batch, local_dates, self.compiled.fact_context, codes)
         fired = np.zeros((n, len(self._clauses)), dtype=bool)
         for code, ids in self._country_clauses.items():
-            rows = np.flatnonzero(batch.country == code)
+            rows = np.flatnonzero(codes == code)
             if rows.size == 0:
                 continue
             sub = {k: v[rows] for k, v in facts.items()}
@@ -474,10 +460,12 @@ class ComplianceEngine:
                 fired[rows, c] = ex.evaluate_numpy(self._clauses[c].condition, sub, rows.size)
         return fired
 
-    def mask_batch(self, batch: CaseBatch, local_dates: np.ndarray) -> np.ndarray:
+    def mask_batch(
+        self, batch: CaseBatch, local_dates: np.ndarray, jurisdictions: np.ndarray | None = None
+    ) -> np.ndarray:
         """(N, len(CATALOGUE)) bool mask for decisions at the start of each row's local day
         (all slots still ahead), known time zone; equal to ``evaluate(...).mask``."""
-        fired = self.fired_batch(batch, local_dates)
+        fired = self.fired_batch(batch, local_dates, jurisdictions)
         n = len(batch)
         # Only clauses that fired somewhere take part: most of a country's rules are quiet
         # on most days, and the product shrinks with them.
@@ -503,43 +491,6 @@ class ComplianceEngine:
         mask[:, CATALOGUE.WAIT_INDEX] = True
         return mask
 
-    # --- planning -------------------------------------------------------------------------------
-
-    def next_allowed_at(
-        self, state: CaseState, index: int, horizon_days: int = 60
-    ) -> datetime | None:
-        """Earliest UTC instant ≥ ``state.as_of`` at which entry ``index`` would be allowed,
-        assuming no new events (history rolled forward day by day); None beyond the horizon."""
-        as_of = state.as_of.astimezone(UTC)
-        if index == CATALOGUE.WAIT_INDEX:
-            return as_of
-        verdict = self.evaluate(state)
-        if verdict.mask[index]:
-            window = verdict.window_utc(index)
-            return window[0] if window else as_of
-        snap = state.snapshot
-        ref = self.reference_zone(snap.country, snap.timezone)
-        base = CaseBatch.from_states([state])
-        days = list(range(1, horizon_days + 1))
-        if not days:
-            return None
-        rolled = roll_batch(base.take([0] * len(days)), np.asarray(days))
-        dates = np.array(
-            [state.local_date + timedelta(days=d) for d in days], dtype="datetime64[D]"
-        )
-        # The numpy mask reads local hours only; with an unknown zone it may allow more
-        # than the zone intersection, so each candidate day is confirmed by the durable path.
-        candidates = np.flatnonzero(self.mask_batch(rolled, dates)[:, index])
-        for k in candidates.tolist():
-            day = state.local_date + timedelta(days=days[k])
-            start = max(as_of, local_midnight(day, ref))
-            row = rolled.take([k])
-            v = self._evaluate_batch_row(row, day, start, snap.timezone)
-            if v.mask[index]:
-                window = v.window_utc(index)
-                return window[0] if window else start
-        return None
-
 
 @cache
 def _valid_zone(name: str | None) -> str | None:
@@ -551,20 +502,6 @@ def _valid_zone(name: str | None) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return None
     return name
-
-
-def _overlaps(window: tuple[int, int] | None, start: int, end: int) -> bool:
-    return window is not None and max(window[0], start) < min(window[1], end)
-
-
-def _dedupe(hits: list[RuleHit]) -> list[RuleHit]:
-    seen: set[str] = set()
-    out = []
-    for h in hits:
-        if h.rule_id not in seen:
-            seen.add(h.rule_id)
-            out.append(h)
-    return out
 
 
 def _as_of_minute(local_day: date, as_of: datetime, tz: ZoneInfo) -> float:
@@ -625,20 +562,3 @@ def _day_pair_windows_across(
         hi_utc = min(cw[1], local_instant(local_day, p.end, ref))
         out.append((lo_utc, hi_utc) if lo_utc < hi_utc else None)
     return tuple(out)
-
-
-def _zone_window_open(
-    local_day: date, zones: tuple[ZoneInfo, ...], pair: _Pair, w_start: int, w_end: int
-) -> bool:
-    """Whether the channel window [w_start, w_end), held in every zone, meets the pair's
-    slot (read in the reference zone ``zones[0]``) at all, ignoring the decision time."""
-    ref = zones[0]
-    start = max(
-        [local_instant(local_day, w_start, z) for z in zones]
-        + [local_instant(local_day, pair.start, ref)]
-    )
-    end = min(
-        [local_instant(local_day, w_end, z) for z in zones]
-        + [local_instant(local_day, pair.end, ref)]
-    )
-    return start < end

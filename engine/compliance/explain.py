@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from engine.catalogue import CATALOGUE, CONTACT_CHANNELS, Channel, Slot
 from engine.compliance.engine import ComplianceEngine
 from engine.compliance.verdict import ComplianceVerdict, RuleHit
-from engine.state import CaseSnapshot, CaseState, LedgerEvent, summarise_history
+from engine.history import summarise_history
+from engine.state import CaseSnapshot, CaseState, LedgerEvent
 
 SLOT_COLUMNS: tuple[Slot, ...] = (
     Slot.MORNING,
@@ -46,7 +47,7 @@ def state_for(
     engine: ComplianceEngine, snapshot: CaseSnapshot, events: list[LedgerEvent], at: datetime
 ) -> CaseState:
     """The :class:`CaseState` of a case at ``at`` (naive = the debtor's local time)."""
-    ref = engine.reference_zone(snapshot.country, snapshot.timezone)
+    ref = engine.reference_zone(engine.jurisdiction(snapshot), snapshot.timezone)
     aware = at.replace(tzinfo=ref) if at.tzinfo is None else at
     as_of = aware.astimezone(UTC)
     local_day = as_of.astimezone(ref).date()
@@ -56,7 +57,7 @@ def state_for(
 
 def explain_day(engine: ComplianceEngine, state: CaseState) -> DayExplanation:
     verdict = engine.evaluate(state)
-    ref = engine.reference_zone(state.snapshot.country, state.snapshot.timezone)
+    ref = engine.reference_zone(engine.jurisdiction(state.snapshot), state.snapshot.timezone)
     cells: dict[tuple[Channel, Slot], Cell] = {}
     for channel in CONTACT_CHANNELS:
         for slot in SLOT_COLUMNS:

@@ -4,13 +4,13 @@ one case, numpy for the simulator's batches). Only the rule evaluation differs.
 
 Every fact is an integer (booleans are 0/1) so that ``durable_rules`` and numpy compare
 the same values. Names starting with ``_`` are internal (country id, contact counts of
-the ruleset's limits) and cannot be used in ``when:`` conditions.
+the ruleset's limits, notice periods run out) and cannot be used in ``when:`` conditions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.catalogue import CONTACT_CHANNELS, Channel
 from engine.compliance.calendar import HolidayCalendar, day_kinds
+from engine.compliance.notices import NoticeSpec, notice_units, notice_units_row
 from engine.state import HISTORY_DAYS, NEVER, CaseBatch, ConsentStatus
 
 # Scalar CaseBatch columns exposed as facts under their own names, with their meaning.
@@ -135,6 +136,7 @@ class FactContext:
         calendars: Mapping[str, HolidayCalendar],
         count_specs: Sequence[CountSpec],
         needed: frozenset[str] | None = None,
+        notice_specs: Sequence[NoticeSpec] = (),
     ) -> None:
         self.country_ids = dict(country_ids)
         self.calendars = dict(calendars)
@@ -142,8 +144,19 @@ class FactContext:
         self.needed = (
             needed
             if needed is not None
-            else frozenset(PUBLIC_FACTS) | {s.fact for s in self.count_specs}
+            else frozenset(PUBLIC_FACTS)
+            | {s.fact for s in self.count_specs}
+            | {s.fact for s in notice_specs}
         )
+        self.notice_specs = tuple(s for s in notice_specs if s.fact in self.needed)
+        # The one-case path: plain "days since sending" periods are a subtraction; the
+        # others (receipt delays, bank days) a remembered calendar computation.
+        self.row_notices_plain = [
+            (s.fact, s.since_column) for s in self.notice_specs if s.is_plain_days
+        ]
+        self.row_notices = [
+            (s.fact, s.since_column, s) for s in self.notice_specs if not s.is_plain_days
+        ]
         specs = [s for s in self.count_specs if s.fact in self.needed]
         self.count_names = [s.fact for s in specs]
         # Each count is a signed sum of "terms": one column's total over the window. All
@@ -223,14 +236,19 @@ _SMALL = 32
 
 
 def derive_facts(
-    batch: CaseBatch, local_dates: np.ndarray, context: FactContext
+    batch: CaseBatch,
+    local_dates: np.ndarray,
+    context: FactContext,
+    jurisdictions: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The facts ``context.needed`` for every row of ``batch``: integer (or 0/1 bool)
     arrays of length N.
 
     ``local_dates`` (``datetime64[D]``, one per row) is the debtor's local date of the
-    decision; history offsets in the batch are counted from it. Rows of a country the
-    context does not know get ``_country = -1`` (callers refuse them).
+    decision; history offsets in the batch are counted from it. ``jurisdictions``: each
+    row's rule-file code (a country or a subdivision like US-MA), default its country.
+    Rows of a jurisdiction the context does not know get ``_country = -1`` (callers
+    refuse them).
     """
     n = len(batch)
     needed = context.needed
@@ -240,8 +258,9 @@ def derive_facts(
 
     weekday = batch.weekday
     want_holiday = not needed.isdisjoint(("is_holiday", "day_kind"))
+    country = batch.country if jurisdictions is None else np.asarray(jurisdictions)
     if n <= _SMALL:
-        codes = batch.country.tolist()
+        codes = country.tolist()
         out[COUNTRY_FACT] = np.array([context.country_ids.get(c, -1) for c in codes])
         if want_holiday:
             calendars = context.calendars
@@ -258,7 +277,7 @@ def derive_facts(
                 dtype=np.int8,
             )
     else:
-        uniq, inverse = np.unique(batch.country, return_inverse=True)
+        uniq, inverse = np.unique(country, return_inverse=True)
         inverse = inverse.reshape(n)
         ids = np.array([context.country_ids.get(str(c), -1) for c in uniq.tolist()])
         out[COUNTRY_FACT] = ids[inverse]
@@ -288,11 +307,16 @@ def derive_facts(
 
     if context.count_names:
         out.update(_counts(batch, weekday, day_of_month, context))
+    if context.notice_specs:
+        row_calendars = [context.calendars.get(code) for code in country.tolist()]
+        for spec in context.notice_specs:
+            since = getattr(batch, spec.since_column)
+            out[spec.fact] = notice_units(spec, since, dates, row_calendars)
     return out
 
 
 def derive_facts_row(
-    row: Mapping[str, Any], local_day: date, context: FactContext
+    row: Mapping[str, Any], local_day: date, context: FactContext, jurisdiction: str | None = None
 ) -> dict[str, int]:
     """:func:`derive_facts` for one case, as plain ints, from ``engine.state.case_row``.
 
@@ -301,7 +325,7 @@ def derive_facts_row(
     ``tests/engine/compliance/test_compliance_parity.py``), without the ~25 numpy calls
     whose fixed cost dominates a one-row batch.
     """
-    code = row["country"]
+    code = jurisdiction or row["country"]
     weekday = int(row["weekday"])
     out: dict[str, int] = {name: int(row[name]) for name in context.columns}
     out[COUNTRY_FACT] = context.country_ids.get(code, -1)
@@ -320,6 +344,13 @@ def derive_facts_row(
         out[granted_name] = int(consent[c] == _GRANTED)
     if context.row_counts:
         out.update(_counts_row(row, weekday, local_day.day, context))
+    for fact, column in context.row_notices_plain:
+        since = int(row[column])
+        out[fact] = NEVER if since >= NEVER else since - 1
+    if context.row_notices:
+        calendar = context.calendars.get(code)
+        for fact, column, spec in context.row_notices:
+            out[fact] = notice_units_row(spec, int(row[column]), local_day, calendar)
     return out
 
 
@@ -386,52 +417,3 @@ def _counts(
     terms = cum[rows, np.minimum(offsets, HISTORY_DAYS - 1), context.term_columns[None, :]]
     values = np.maximum(np.add.reduceat(terms * context.term_signs, context.term_starts, axis=1), 0)
     return {name: values[:, k] for k, name in enumerate(context.count_names)}
-
-
-def roll_batch(batch: CaseBatch, days: int | np.ndarray) -> CaseBatch:
-    """The same cases ``days`` local days later, assuming nothing new happens meanwhile.
-
-    ``days`` is one count for every row, or one per row (an array as long as the batch):
-    ``roll_batch(one_case.take([0] * 60), np.arange(1, 61))`` is that case on each of the
-    next 60 days, built in one vectorised pass.
-
-    Per-day counters shift to older offsets (today's become ``days`` days ago), every
-    ``days_since_*`` grows (``NEVER`` stays), breathing space shrinks, the weekday turns.
-    Windowed totals (``opens_7d`` …) are kept: the rules do not read them as time-sensitive.
-    """
-    n = len(batch)
-    step = np.broadcast_to(np.asarray(days, dtype=np.int64), (n,))
-    if n == 0 or not step.any():
-        return batch
-    assert (step >= 0).all()
-
-    # Offset k of the rolled row reads offset k - days of the original (0 if before it).
-    offsets = np.arange(HISTORY_DAYS)[None, :] - step[:, None]  # (n, HISTORY_DAYS)
-    valid = offsets >= 0
-    source = np.where(valid, offsets, 0)
-    rows = np.arange(n)[:, None]
-
-    def shift(a: np.ndarray) -> np.ndarray:
-        moved = a[rows, source]
-        valid_b = valid.reshape(valid.shape + (1,) * (a.ndim - 2))
-        return np.where(valid_b, moved, 0).astype(a.dtype)
-
-    def since(a: np.ndarray) -> np.ndarray:
-        return np.where(a >= NEVER, a, np.minimum(a + step, NEVER - 1)).astype(a.dtype)
-
-    changes: dict[str, np.ndarray] = {
-        "contacts_by_day": shift(batch.contacts_by_day),
-        "calls_not_connected_by_day": shift(batch.calls_not_connected_by_day),
-        "calls_with_consent_by_day": shift(batch.calls_with_consent_by_day),
-        "weekday": ((batch.weekday.astype(np.int64) + step) % 7).astype(batch.weekday.dtype),
-        "days_past_due": (batch.days_past_due + step).astype(batch.days_past_due.dtype),
-        "breathing_space_days_left": np.maximum(batch.breathing_space_days_left - step, 0).astype(
-            batch.breathing_space_days_left.dtype
-        ),
-    }
-    for name in _DAYS_SINCE:
-        changes[name] = since(getattr(batch, name))
-    return replace(batch, **changes)
-
-
-_DAYS_SINCE = tuple(f.name for f in fields(CaseBatch) if f.name.startswith("days_since_"))

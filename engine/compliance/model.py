@@ -258,13 +258,40 @@ class NoticeEvent(StrEnum):
 
 
 class MinNoticeEffect(BaseModel):
-    """Block ``blocks`` until ``days`` full days after the notice was sent (sending day =
-    day 0); blocked as well while no such notice has been sent."""
+    """Block ``blocks`` until the period a notice gave has run out, and while no such notice
+    has been sent.
+
+    The period starts the day after the notice is received — the day it is sent, or
+    ``received_after_bank_days`` bank days later — and lasts ``days`` days or ``bank_days``
+    bank days (Monday to Friday but bank holidays); it ends at the end of its last day, and
+    the blocked steps are allowed from 00:00 local the next day. An inkassokrav sent on
+    2 March with ``days: 8`` gives 3–10 March: legal action from 11 March."""
 
     model_config = _STRICT
     after: NoticeEvent
-    days: int = Field(ge=1, le=365)
+    days: int | None = Field(
+        None, ge=1, le=365, description="Length of the period in days (or give bank_days)."
+    )
+    bank_days: int | None = Field(
+        None, ge=1, le=250, description="Length of the period in bank days (or give days)."
+    )
+    received_after_bank_days: int = Field(
+        0,
+        ge=0,
+        le=30,
+        description="The notice counts as received this many bank days after it is sent "
+        "(0: the day it is sent); the period starts the day after receipt.",
+    )
     blocks: Selector
+
+    @model_validator(mode="after")
+    def _one_length(self) -> MinNoticeEffect:
+        if (self.days is None) == (self.bank_days is None):
+            raise FormatError(
+                "a notice period needs exactly one length",
+                "give `days: N` (calendar days) or `bank_days: N` (bank days), not both",
+            )
+        return self
 
 
 EFFECT_KEYS: tuple[str, ...] = (
@@ -339,6 +366,11 @@ class HolidayCalendar(BaseModel):
     categories: list[str] = Field(
         default_factory=lambda: ["public"], description="holidays categories, default [public]."
     )
+    bank_categories: list[str] | None = Field(
+        None,
+        description="holidays categories that are not bank days (for min_notice bank days), "
+        "default: categories.",
+    )
 
 
 class RuleFile(BaseModel):
@@ -346,8 +378,9 @@ class RuleFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="tact compliance rule file")
     jurisdiction: str = Field(
-        pattern=r"^([A-Z]{2}|defaults)$",
-        description="ISO 3166-1 alpha-2 country code, or 'defaults' for a shared base file.",
+        pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|defaults)$",
+        description="ISO 3166-1 alpha-2 country code (US), ISO 3166-2 subdivision code "
+        "(US-MA; the file extends its country's), or 'defaults' for a shared base file.",
     )
     title: str = Field(min_length=1)
     extends: str | None = Field(
@@ -360,7 +393,11 @@ class RuleFile(BaseModel):
         description="IANA time zones of the country, most populous first (default: the "
         "shipped table). A case without a time zone is allowed only what every zone allows.",
     )
-    holidays: HolidayCalendar = Field(default_factory=lambda: HolidayCalendar.model_validate({}))
+    holidays: HolidayCalendar | None = Field(
+        None,
+        description="Which public holidays apply (default: the country's public holidays; "
+        "a subdivision: its country's, with its own where the holidays package knows them).",
+    )
     disable: list[str] = Field(
         default_factory=list, description="Ids of inherited rules that do not apply here."
     )
@@ -414,6 +451,11 @@ class EventSpec(BaseModel):
     until: date | None = Field(None, description="End date, for BREATHING_SPACE_STARTED.")
     not_connected: bool = Field(
         False, description="For a PHONE contact: also record CALL_NOT_CONNECTED for it."
+    )
+    external: bool = Field(
+        False,
+        description="Placed outside tact: no decision id; a CALL_NOT_CONNECTED (not_connected) "
+        "names its attempt by attempt_event_id instead.",
     )
 
 
@@ -479,7 +521,11 @@ class RuleTestFile(BaseModel):
     """Test cases for one country's rules (``rules/tests/<name>.yaml``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="tact compliance rule tests")
-    country: str = Field(pattern=r"^[A-Z]{2}$")
+    country: str = Field(
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="The jurisdiction the cases are for: a country (US) or a subdivision "
+        "(US-MA: the case's country is US and its subdivision US-MA).",
+    )
     cases: list[RuleTestCase] = Field(min_length=1)
 
 

@@ -18,8 +18,10 @@ from engine.catalogue import CATALOGUE, Action, Channel, Offer, Slot, Tone
 from engine.compliance.calendar import zone
 from engine.compliance.engine import ComplianceEngine
 from engine.compliance.errors import RuleIssue, RulesError
+from engine.compliance.jurisdictions import country_of, is_subdivision
 from engine.compliance.model import RuleTestCase, RuleTestFile, StepSpec
 from engine.compliance.yaml_source import Located, YamlSyntaxError, load_located, validate_located
+from engine.history import summarise_history
 from engine.state import (
     CaseFlags,
     CaseSnapshot,
@@ -29,7 +31,6 @@ from engine.state import (
     EventKind,
     LedgerEvent,
     Product,
-    summarise_history,
 )
 
 UNKNOWN_ZONE = "unknown"
@@ -123,7 +124,8 @@ def build_state(engine: ComplianceEngine, country: str, case: RuleTestCase) -> C
     snapshot = CaseSnapshot(
         case_id="rule-test",
         debtor_id="rule-test",
-        country=country,
+        country=country_of(country),
+        subdivision=country if is_subdivision(country) else None,
         timezone=timezone,
         currency="XXX",
         outstanding_minor=facts.outstanding_minor,
@@ -140,6 +142,9 @@ def build_state(engine: ComplianceEngine, country: str, case: RuleTestCase) -> C
 
 
 def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent]:
+    """The ledger events a test case's history describes: each event with its own decision
+    id (as tact's contacts carry), or none for contacts placed outside tact (``external``),
+    whose outcome then names the attempt by ``attempt_event_id``."""
     out: list[LedgerEvent] = []
     n = 0
     for event in case.history:
@@ -152,6 +157,7 @@ def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent
             action = Action[event.action.value] if event.action else None
             if action is None and channel is Channel.PHONE:
                 action = Action.AGENT_CALL
+            decision_id = "" if event.external else f"d{n}"
             out.append(
                 LedgerEvent(
                     event_id=f"e{n}",
@@ -161,7 +167,7 @@ def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent
                     channel=channel,
                     action=action,
                     until=event.until,
-                    decision_id=f"d{n}",
+                    decision_id=decision_id,
                 )
             )
             if event.not_connected:
@@ -172,7 +178,8 @@ def _events(case: RuleTestCase, local_day: date, tz: object) -> list[LedgerEvent
                         kind=EventKind.CALL_NOT_CONNECTED,
                         occurred_at=at,
                         channel=channel,
-                        decision_id=f"d{n}",
+                        decision_id=decision_id,
+                        attempt_event_id=f"e{n}" if event.external else "",
                     )
                 )
     return out

@@ -15,6 +15,7 @@ import numpy as np
 from engine.catalogue import Channel
 from engine.compliance.calendar import country_zones, local_midnight, zone
 from engine.compliance.engine import ComplianceEngine
+from engine.compliance.jurisdictions import country_of, is_subdivision
 from engine.state import (
     HISTORY_DAYS,
     NEVER,
@@ -43,7 +44,9 @@ def make_state(
 ) -> CaseState:
     """A case of ``country`` decided on local ``day`` at ``at`` (default: local midnight).
 
-    ``timezone=""`` means the country's reference zone; None means unknown.
+    ``country`` may be a subdivision with a rule file (``US-MA``: the case's country is
+    US and its subdivision US-MA). ``timezone=""`` means the jurisdiction's reference zone;
+    None means unknown.
     """
     zones = engine.timezones(country) if engine else None
     tz_name = (zones[0] if zones else _first_zone(country)) if timezone == "" else timezone
@@ -57,7 +60,8 @@ def make_state(
     snap = CaseSnapshot(
         case_id=f"{country}-{day}",
         debtor_id="d",
-        country=country,
+        country=country_of(country),
+        subdivision=country if is_subdivision(country) else None,
         timezone=tz_name,
         currency="XXX",
         outstanding_minor=10_000,
@@ -70,8 +74,13 @@ def make_state(
     return CaseState(snap, history or HistorySummary(), as_of, day)
 
 
+def jurisdictions_of(engine: ComplianceEngine, states: list[CaseState]) -> np.ndarray:
+    """Each state's jurisdiction (country or subdivision with rules), for the batch path."""
+    return np.array([engine.jurisdiction(s.snapshot) for s in states])
+
+
 def _first_zone(country: str) -> str:
-    return country_zones(country)[0]
+    return country_zones(country_of(country))[0]
 
 
 def random_states(engine: ComplianceEngine, n: int, seed: int) -> list[CaseState]:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 import numpy as np
 
 from engine.catalogue import CATALOGUE
+from engine.state import CaseSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,25 @@ UNKNOWN_TIMEZONE = RuleHit(
     "the debtor's time zone is unknown: only times allowed in every zone of the country",
     "12 CFR 1006.6(b)(1)(i) and its commentary (UNCONFIRMED comment number); tact policy",
 )
+SEND_SLOTS = RuleHit(
+    "tact.send-slots",
+    "tact sends timed contacts only within its send slots (08:00-21:00 local time)",
+    "tact treatment catalogue (engine/catalogue.py): tact's own sending hours, cited only "
+    "where no rule of the jurisdiction excludes the time",
+)
+SUBDIVISION_UNKNOWN_ID = "tact.subdivision-unknown"
+
+
+def subdivision_unknown(snapshot: CaseSnapshot) -> RuleHit:
+    """The note that a case's subdivision has no rule file: its country's rules decided."""
+    return RuleHit(
+        SUBDIVISION_UNKNOWN_ID,
+        f"no rule file for subdivision {snapshot.subdivision}: the rules of "
+        f"{snapshot.country} apply",
+        "tact engine (rules/<subdivision>.yaml, e.g. rules/US-MA.yaml, extends the country's)",
+    )
+
+
 FAIL_CLOSED = RuleHit(
     "tact.fail-closed",
     "no compliance verdict could be produced: nothing but WAIT is allowed",
@@ -63,12 +83,25 @@ class ComplianceVerdict:
     _window: Callable[[int], tuple[datetime, datetime] | None] = field(
         default=lambda i: None, repr=False
     )
+    _reasons_at: Callable[[Sequence[int], datetime], list[RuleHit]] | None = field(
+        default=None, repr=False
+    )
 
     def hits_for(self, index: int) -> list[RuleHit]:
         """Why entry ``index`` is blocked; ``[]`` if it is allowed (WAIT never is blocked)."""
         if self.mask[index]:
             return []
         return self._reasons(index)
+
+    def reasons_at(self, indices: Sequence[int], instant: datetime) -> list[RuleHit]:
+        """The rules that block every one of ``indices`` (alternatives of one step, e.g.
+        its tones) at ``instant`` of this verdict's local day: block rules, the send
+        windows that exclude the instant (in every zone when the zone is unknown), and
+        ``tact.send-slots`` where only tact's own send slots do. Empty when one of them is
+        allowed at that instant."""
+        if self._reasons_at is None:  # a wait-only verdict: everything but WAIT is refused
+            return [] if CATALOGUE.WAIT_INDEX in indices else self._reasons(indices[0])
+        return self._reasons_at(indices, instant)
 
     def window_utc(self, index: int) -> tuple[datetime, datetime] | None:
         """Allowed UTC interval of entry ``index``'s send slot on the local day; None if

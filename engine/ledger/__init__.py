@@ -5,12 +5,21 @@ returned :class:`Ledger` across worker threads.
 """
 
 from engine.ledger.errors import LedgerError, LedgerIntegrityError, LedgerUnavailable
-from engine.ledger.records import CaseOutcome, DecisionRecord, RecordResult, inputs_digest
+from engine.ledger.records import (
+    CaseOutcome,
+    DecisionRecord,
+    EventOutcome,
+    EventStatus,
+    RecordResult,
+    inputs_digest,
+)
 from engine.ledger.store import Ledger, open_ledger
 
 __all__ = [
     "CaseOutcome",
     "DecisionRecord",
+    "EventOutcome",
+    "EventStatus",
     "Ledger",
     "LedgerError",
     "LedgerIntegrityError",

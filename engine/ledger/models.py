@@ -86,7 +86,8 @@ class LedgerEventRow(LedgerTable, table=True):
 
     __tablename__: ClassVar[Any] = "ledger_event"
     __table_args__: ClassVar[Any] = (
-        sa.UniqueConstraint("event_id"),
+        # The idempotency key: an event id is unique within its case (tact.v1.Event).
+        sa.UniqueConstraint("case_id", "event_id"),
         # events_for_case: WHERE case_id = ? AND occurred_at >= ? ORDER BY occurred_at
         sa.Index(None, "case_id", "occurred_at"),
         sa.Index(None, "debtor_id"),
@@ -98,7 +99,7 @@ class LedgerEventRow(LedgerTable, table=True):
     )
     """Surrogate key: compact index entries, and a tie-break for equal ``occurred_at``."""
     event_id: str = Field(sa_column=sa.Column(sa.String(), nullable=False))
-    """Caller-chosen unique id: the idempotency key."""
+    """Caller-chosen id, unique within its case: ``(case_id, event_id)`` is the idempotency key."""
     case_id: str = Field(sa_column=sa.Column(sa.String(), nullable=False))
     debtor_id: str = Field(sa_column=sa.Column(sa.String(), nullable=False))
     """Pseudonymous debtor id; "" when the caller did not say (erasure then goes by case)."""
@@ -115,6 +116,8 @@ class LedgerEventRow(LedgerTable, table=True):
     until: date | None = Field(default=None, sa_column=sa.Column(sa.Date()))
     """Last day of a breathing space (BREATHING_SPACE_STARTED)."""
     decision_id: str | None = Field(default=None, sa_column=sa.Column(sa.String()))
+    attempt_event_id: str | None = Field(default=None, sa_column=sa.Column(sa.String()))
+    """For an outcome event: the event_id of the attempt (or first report) of its contact."""
     source: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
     """``caller`` (RecordEvents) or ``decision`` (a contact reserved by Decide)."""
     recorded_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -35,6 +35,7 @@ EVENT_COLUMNS = (
     EVENTS.c.until,
     EVENTS.c.decision_id,
     EVENTS.c.debtor_id,
+    EVENTS.c.attempt_event_id,
 )
 """Columns read back into ``engine.state.LedgerEvent``, in its field order."""
 
@@ -54,16 +55,38 @@ SELECT_CASE_EVENT_ROWS = (
     .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
 )
 """``SELECT_CASE_EVENTS`` without the case id: what ``engine.ledger.driver`` runs."""
-_SELECT_EVENT = sa.select(*EVENT_COLUMNS).where(EVENTS.c.event_id == sa.bindparam("event_id"))
+_SELECT_EVENT = (
+    sa.select(*EVENT_COLUMNS)
+    .where(EVENTS.c.case_id == sa.bindparam("case_id"))
+    .where(EVENTS.c.event_id == sa.bindparam("event_id"))
+)
+STORED_CONTENT_COLUMNS = (
+    EVENTS.c.case_id,
+    EVENTS.c.event_id,
+    EVENTS.c.debtor_id,
+    EVENTS.c.kind,
+    EVENTS.c.channel,
+    EVENTS.c.action,
+    EVENTS.c.occurred_at,
+    EVENTS.c.amount_minor,
+    EVENTS.c.currency,
+    EVENTS.c.until,
+    EVENTS.c.decision_id,
+    EVENTS.c.attempt_event_id,
+    EVENTS.c.source,
+)
+"""What an event was stored with (all but the bookkeeping ``id`` and ``recorded_at``): a
+second report with the same key is a duplicate only if all of it is equal."""
+_KEY = sa.tuple_(EVENTS.c.case_id, EVENTS.c.event_id)
 _INSERT_EVENT = sa.insert(EVENTS)
 _INSERT_DECISION = sa.insert(DECISIONS)
 
 
 def _insert_events_if_new(dialect: Any) -> Any:
     insert = sqlite.insert(EVENTS) if dialect == "sqlite" else postgresql.insert(EVENTS)
-    return insert.on_conflict_do_nothing(index_elements=[EVENTS.c.event_id]).returning(
-        EVENTS.c.event_id
-    )
+    return insert.on_conflict_do_nothing(
+        index_elements=[EVENTS.c.case_id, EVENTS.c.event_id]
+    ).returning(EVENTS.c.case_id, EVENTS.c.event_id)
 
 
 def _upsert_outcome(dialect: Any) -> Any:
@@ -97,19 +120,38 @@ def select_case_events(*, connection: Connection, case_id: str, since: Any) -> S
     return connection.execute(SELECT_CASE_EVENTS, {"case_id": case_id, "since": since}).all()
 
 
-def select_event(*, connection: Connection, event_id: str) -> sa.Row | None:
+def select_event(*, connection: Connection, case_id: str, event_id: str) -> sa.Row | None:
     """The ``EVENT_COLUMNS`` row of one event, or ``None``."""
-    return connection.execute(_SELECT_EVENT, {"event_id": event_id}).first()
+    return connection.execute(_SELECT_EVENT, {"case_id": case_id, "event_id": event_id}).first()
 
 
-def insert_events_if_new(*, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert ``rows`` whose event_id is not stored yet; return the event_ids inserted.
+def insert_events_if_new(
+    *, connection: Connection, rows: Sequence[Mapping[str, Any]]
+) -> set[tuple[str, str]]:
+    """Insert ``rows`` whose (case_id, event_id) is not stored yet; return the keys inserted.
 
-    ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` makes concurrent recorders of the same
-    event (threads, replicas) agree without a read-then-write race.
+    ``INSERT ... ON CONFLICT (case_id, event_id) DO NOTHING`` makes concurrent recorders of
+    the same event (threads, replicas) agree without a read-then-write race.
     """
     statement = _INSERT_EVENTS_IF_NEW[connection.dialect.name]
-    return set(connection.execute(statement, list(rows)).scalars())
+    return {(case_id, event_id) for case_id, event_id in connection.execute(statement, list(rows))}
+
+
+_KEYS_PER_SELECT = 500
+"""Keys per ``IN`` list of :func:`select_stored_content` (well under every driver's limit)."""
+
+
+def select_stored_content(
+    *, connection: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """``STORED_CONTENT_COLUMNS`` of the stored events with these (case_id, event_id) keys."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), _KEYS_PER_SELECT):
+        chunk = list(keys[start : start + _KEYS_PER_SELECT])
+        statement = sa.select(*STORED_CONTENT_COLUMNS).where(_KEY.in_(chunk))
+        for row in connection.execute(statement).mappings():
+            found[(row["case_id"], row["event_id"])] = dict(row)
+    return found
 
 
 def insert_event(*, connection: Connection, row: Mapping[str, Any]) -> None:

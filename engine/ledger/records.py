@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from enum import IntEnum
 
 _SHA256_HEX_LEN = 64
 
@@ -89,6 +90,31 @@ class DecisionRecord:
             object.__setattr__(self, "rule_ids", tuple(self.rule_ids))
 
 
+class EventStatus(IntEnum):
+    """What :meth:`Ledger.record_events` did with one event. Values match
+    ``tact.v1.EventStatus``."""
+
+    STORED = 1
+    """Newly stored."""
+    DUPLICATE = 2
+    """Its (case_id, event_id) was already stored, or sent earlier in the call, with the same
+    content: a retry, ignored."""
+    CONFLICT = 3
+    """Its (case_id, event_id) was already stored, or sent earlier in the call, with other
+    content: not stored (the first write wins); the caller must resend it under a new id."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """The result of one event of a :meth:`Ledger.record_events` call."""
+
+    case_id: str
+    event_id: str
+    status: EventStatus
+    detail: str = ""
+    """For a conflict: the fields that differ from the stored event, stored vs sent."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecordResult:
     """Outcome of :meth:`Ledger.record_events`."""
@@ -96,7 +122,11 @@ class RecordResult:
     stored: int
     """Events newly stored."""
     duplicates: int
-    """Events whose ``event_id`` was already stored, or repeated within the call (ignored)."""
+    """Events identical to one already stored or sent earlier in the call (ignored)."""
+    conflicts: int = 0
+    """Events whose (case_id, event_id) was taken by other content (not stored)."""
+    events: tuple[EventOutcome, ...] = ()
+    """One outcome per event passed, in the same order."""
 
 
 @dataclass(frozen=True, slots=True)

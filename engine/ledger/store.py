@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -29,7 +30,7 @@ from sqlalchemy import Connection, Engine, exc
 from sqlmodel import Session
 
 from engine.catalogue import Action, Channel
-from engine.ledger import driver, queries
+from engine.ledger import driver, queries, recording
 from engine.ledger.connections import ConnectionsClosed, ThreadConnections
 from engine.ledger.db import (
     PG_RECYCLE_S,
@@ -42,7 +43,7 @@ from engine.ledger.db import (
 from engine.ledger.errors import LedgerError, LedgerIntegrityError, LedgerUnavailable
 from engine.ledger.migrate import upgrade_to_head
 from engine.ledger.models import SOURCE_CALLER, SOURCE_DECISION, DecisionRow
-from engine.ledger.records import CaseOutcome, DecisionRecord, RecordResult
+from engine.ledger.records import CaseOutcome, DecisionRecord, EventStatus, RecordResult
 from engine.state import EventKind, LedgerEvent
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ EVENT_ROW_KEYS = (
     "currency",
     "until",
     "decision_id",
+    "attempt_event_id",
     "source",
     "recorded_at",
 )
@@ -159,48 +161,59 @@ class Ledger:
         self,
         events: Sequence[LedgerEvent],
         *,
-        debtor_ids: Mapping[str, str] | None = None,
-        currencies: Mapping[str, str] | None = None,
+        debtor_ids: Sequence[str] | None = None,
+        currencies: Sequence[str] | None = None,
     ) -> RecordResult:
-        """Store caller-reported events; idempotent by ``event_id``, all or nothing.
+        """Store caller-reported events, idempotently by ``(case_id, event_id)``.
 
-        An event whose ``event_id`` is already stored (or repeats within ``events``) is
-        counted as a duplicate and ignored, whatever its content: the first write wins.
-        ``debtor_ids`` maps event id → debtor id for events whose ``debtor_id`` is empty
-        (as ``engine.convert.events_from_proto`` returns it); ``currencies`` maps event id →
-        ISO 4217 code of ``amount_minor``.
-        PAYMENT and CASE_CLOSED events that are new update the case's outcome roll-up.
+        Per event (:class:`~engine.ledger.records.EventOutcome`, in order): *stored*; a
+        *duplicate* when its key is already stored (or sent earlier in ``events``) with the
+        same content, ignored; or a *conflict* when the key holds other content: not
+        stored, reported with what differs (:mod:`engine.ledger.recording`). New events are
+        written in one transaction, all or none. ``debtor_ids[i]`` fills ``events[i]``'s
+        debtor id when it is empty; ``currencies[i]`` is the ISO 4217 code of
+        ``events[i].amount_minor``. PAYMENT and CASE_CLOSED events that are new update the
+        case's outcome roll-up.
         """
         if not events:
             return RecordResult(stored=0, duplicates=0)
-        unique: dict[str, LedgerEvent] = {}
         for event in events:
             _check_event(event)
-            unique.setdefault(event.event_id, event)
-        debtor_ids = debtor_ids or {}
-        currencies = currencies or {}
+        for name, values in (("debtor_ids", debtor_ids), ("currencies", currencies)):
+            if values is not None and len(values) != len(events):
+                raise ValueError(f"{name} must have one entry per event ({len(events)})")
         recorded_at = datetime.now(UTC)
-        # Sorted by event_id: concurrent batches then take unique-index locks in the same
-        # order, so PostgreSQL cannot deadlock them against each other.
         rows = [
             _event_row(
                 event,
-                debtor_id=event.debtor_id or debtor_ids.get(event.event_id, ""),
-                currency=currencies.get(event.event_id, ""),
+                debtor_id=event.debtor_id or (debtor_ids[i] if debtor_ids else ""),
+                currency=currencies[i] if currencies else "",
                 source=SOURCE_CALLER,
                 recorded_at=recorded_at,
             )
-            for event in sorted(unique.values(), key=lambda e: e.event_id)
+            for i, event in enumerate(events)
         ]
+        candidates = recording.first_of_each_key(rows)
 
-        def work(connection: Connection) -> int:
-            inserted = queries.insert_events_if_new(connection=connection, rows=rows)
-            outcome_rows = _outcome_increments([row for row in rows if row["event_id"] in inserted])
-            queries.upsert_outcomes(connection=connection, rows=outcome_rows)
-            return len(inserted)
+        def work(connection: Connection) -> tuple[set[recording.Key], dict[Any, Any]]:
+            inserted = queries.insert_events_if_new(connection=connection, rows=candidates)
+            taken = [recording.key_of(row) for row in candidates]
+            stored = queries.select_stored_content(
+                connection=connection, keys=[key for key in taken if key not in inserted]
+            )
+            new_rows = [row for row in candidates if recording.key_of(row) in inserted]
+            queries.upsert_outcomes(connection=connection, rows=_outcome_increments(new_rows))
+            return inserted, stored
 
-        stored = self._run("recording events", work, write=True)
-        return RecordResult(stored=stored, duplicates=len(events) - stored)
+        inserted, stored = self._run("recording events", work, write=True)
+        outcomes = recording.outcomes(rows, inserted, stored)
+        counts = Counter(o.status for o in outcomes)
+        return RecordResult(
+            stored=counts[EventStatus.STORED],
+            duplicates=counts[EventStatus.DUPLICATE],
+            conflicts=counts[EventStatus.CONFLICT],
+            events=tuple(outcomes),
+        )
 
     def events_for_case(self, case_id: str, *, since: datetime) -> list[LedgerEvent]:
         """The case's events with ``occurred_at >= since``, oldest first (UTC-aware)."""
@@ -517,7 +530,7 @@ class Ledger:
         row = self._run(
             "reading an event",
             lambda connection: queries.select_event(
-                connection=connection, event_id=planned.event_id
+                connection=connection, case_id=planned.case_id, event_id=planned.event_id
             ),
             write=False,
         )
@@ -567,6 +580,7 @@ def _event_row(
         "currency": currency,
         "until": event.until,
         "decision_id": event.decision_id or None,
+        "attempt_event_id": event.attempt_event_id or None,
         "source": source,
         "recorded_at": recorded_at,
     }
@@ -574,19 +588,13 @@ def _event_row(
 
 def _event_from_row(row: Sequence[Any]) -> LedgerEvent:
     """Row of ``queries.EVENT_COLUMNS`` → event (datetimes already UTC-aware)."""
-    event_id, case_id, kind, occurred_at, channel, action, amount, until, decision, debtor = row
-    return LedgerEvent(
-        event_id,
-        case_id,
-        _KINDS[kind],
-        occurred_at,
-        _CHANNELS[channel],
-        _ACTIONS[action],
-        amount,
-        until,
-        decision or "",
-        debtor,
-    )
+    event_id, case_id, *rest = row  # CASE_EVENT_COLUMNS are these columns but the case id
+    [event] = _events_from_rows([(event_id, *rest)], case_id, _as_is, _as_is)
+    return event
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _events_from_rows(
@@ -609,6 +617,7 @@ def _events_from_rows(
             None if until is None else to_date(until),
             decision_id or "",
             debtor_id,
+            attempt_event_id or "",
         )
         for (
             event_id,
@@ -620,6 +629,7 @@ def _events_from_rows(
             until,
             decision_id,
             debtor_id,
+            attempt_event_id,
         ) in rows
     ]
 
@@ -705,6 +715,7 @@ def _reservation_values(
         "",
         None if until is None else hot.bind_date(until),
         record.decision_id,
+        reservation.attempt_event_id or None,
         SOURCE_DECISION,
         recorded_at,
     )

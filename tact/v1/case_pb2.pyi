@@ -152,7 +152,7 @@ class CaseFlags(_message.Message):
     def __init__(self, dispute: _Optional[bool] = ..., cease_communication: _Optional[bool] = ..., vulnerable: _Optional[bool] = ..., bankruptcy: _Optional[bool] = ..., deceased: _Optional[bool] = ..., breathing_space_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mental_health_crisis: _Optional[bool] = ..., time_barred: _Optional[bool] = ..., hardship: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "case_id", "debtor_id", "type", "occurred_at", "channel", "action", "amount", "until", "decision_id")
+    __slots__ = ("event_id", "case_id", "debtor_id", "type", "occurred_at", "channel", "action", "amount", "until", "decision_id", "attempt_event_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     DEBTOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,7 @@ class Event(_message.Message):
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     case_id: str
     debtor_id: str
@@ -173,10 +174,11 @@ class Event(_message.Message):
     amount: _types_pb2.Money
     until: _timestamp_pb2.Timestamp
     decision_id: str
-    def __init__(self, event_id: _Optional[str] = ..., case_id: _Optional[str] = ..., debtor_id: _Optional[str] = ..., type: _Optional[_Union[EventType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[_Union[_types_pb2.Channel, str]] = ..., action: _Optional[_Union[_types_pb2.Action, str]] = ..., amount: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision_id: _Optional[str] = ...) -> None: ...
+    attempt_event_id: str
+    def __init__(self, event_id: _Optional[str] = ..., case_id: _Optional[str] = ..., debtor_id: _Optional[str] = ..., type: _Optional[_Union[EventType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[_Union[_types_pb2.Channel, str]] = ..., action: _Optional[_Union[_types_pb2.Action, str]] = ..., amount: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision_id: _Optional[str] = ..., attempt_event_id: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "debtor_id", "country", "timezone", "outstanding", "original", "days_past_due", "product", "debtor", "consents", "flags", "recent_events")
+    __slots__ = ("case_id", "debtor_id", "country", "timezone", "outstanding", "original", "days_past_due", "product", "debtor", "consents", "flags", "recent_events", "subdivision")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     DEBTOR_ID_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +191,7 @@ class Case(_message.Message):
     CONSENTS_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     RECENT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SUBDIVISION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     debtor_id: str
     country: str
@@ -201,4 +204,5 @@ class Case(_message.Message):
     consents: _containers.RepeatedCompositeFieldContainer[ChannelConsent]
     flags: CaseFlags
     recent_events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(self, case_id: _Optional[str] = ..., debtor_id: _Optional[str] = ..., country: _Optional[str] = ..., timezone: _Optional[str] = ..., outstanding: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., original: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., days_past_due: _Optional[int] = ..., product: _Optional[_Union[Product, str]] = ..., debtor: _Optional[_Union[DebtorProfile, _Mapping]] = ..., consents: _Optional[_Iterable[_Union[ChannelConsent, _Mapping]]] = ..., flags: _Optional[_Union[CaseFlags, _Mapping]] = ..., recent_events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    subdivision: str
+    def __init__(self, case_id: _Optional[str] = ..., debtor_id: _Optional[str] = ..., country: _Optional[str] = ..., timezone: _Optional[str] = ..., outstanding: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., original: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., days_past_due: _Optional[int] = ..., product: _Optional[_Union[Product, str]] = ..., debtor: _Optional[_Union[DebtorProfile, _Mapping]] = ..., consents: _Optional[_Iterable[_Union[ChannelConsent, _Mapping]]] = ..., flags: _Optional[_Union[CaseFlags, _Mapping]] = ..., recent_events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., subdivision: _Optional[str] = ...) -> None: ...

@@ -5,12 +5,24 @@ from google.rpc import status_pb2 as _status_pb2
 from tact.v1 import case_pb2 as _case_pb2
 from tact.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class EventStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_STATUS_UNSPECIFIED: _ClassVar[EventStatus]
+    EVENT_STATUS_STORED: _ClassVar[EventStatus]
+    EVENT_STATUS_DUPLICATE: _ClassVar[EventStatus]
+    EVENT_STATUS_CONFLICT: _ClassVar[EventStatus]
+EVENT_STATUS_UNSPECIFIED: EventStatus
+EVENT_STATUS_STORED: EventStatus
+EVENT_STATUS_DUPLICATE: EventStatus
+EVENT_STATUS_CONFLICT: EventStatus
 
 class DecideRequest(_message.Message):
     __slots__ = ("case", "now", "dry_run", "include_inputs")
@@ -91,12 +103,28 @@ class RecordEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_case_pb2.Event, _Mapping]]] = ...) -> None: ...
 
 class RecordEventsResponse(_message.Message):
-    __slots__ = ("stored", "duplicates")
+    __slots__ = ("stored", "duplicates", "conflicts", "results")
     STORED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
     stored: int
     duplicates: int
-    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+    conflicts: int
+    results: _containers.RepeatedCompositeFieldContainer[EventResult]
+    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ..., conflicts: _Optional[int] = ..., results: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ...) -> None: ...
+
+class EventResult(_message.Message):
+    __slots__ = ("case_id", "event_id", "status", "detail")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    event_id: str
+    status: EventStatus
+    detail: str
+    def __init__(self, case_id: _Optional[str] = ..., event_id: _Optional[str] = ..., status: _Optional[_Union[EventStatus, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CheckActionRequest(_message.Message):
     __slots__ = ("case", "proposed", "at")

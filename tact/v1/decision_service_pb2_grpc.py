@@ -77,7 +77,9 @@ class DecisionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordEvents(self, request, context):
-        """What actually happened. Idempotent by event_id.
+        """What actually happened. Idempotent by (case_id, event_id): an event already stored with
+        the same content is a duplicate (ignored); one stored with other content is a conflict
+        (not stored, reported in its result); the rest of the request is stored all the same.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -74,6 +74,7 @@ def result_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
 ids = st.sampled_from(["", "c-1", "x" * 128, "x" * 129, "é" * 40])
 countries = st.sampled_from(["SE", "US", "GB", "se", "S", "SWE", "SE\n", "ÅÄ", "S1", ""])
 currencies = st.sampled_from(["SEK", "USD", "sek", "SE", "SEKK", "SEK\n", "ÅÄÖ", ""])
+subdivisions = st.sampled_from(["", "US-MA", "SE-AB", "US-ma", "US-MAXX", "US-MA\n", "US-", "se-1"])
 zones = st.sampled_from(["", "Europe/Stockholm", "America/Chicago", "Mars/Base", "../x", "UTC"])
 enum_values = st.integers(min_value=-2, max_value=30)
 floats = st.one_of(
@@ -121,6 +122,7 @@ def events(draw: st.DrawFn, case_id: str = "c-1") -> dict[str, Any]:
         "channel": draw(st.integers(min_value=-1, max_value=7)),
         "action": draw(st.integers(min_value=-1, max_value=9)),
         "decision_id": draw(st.sampled_from(["", "dec-1"])),
+        "attempt_event_id": draw(st.one_of(ids, st.just("a-1"))),
     }
     for name in ("occurred_at", "until"):
         if draw(st.integers(0, 4)):  # mostly present
@@ -137,6 +139,7 @@ def cases(draw: st.DrawFn) -> case_pb2.Case:
         "case_id": case_id,
         "debtor_id": draw(ids),
         "country": draw(countries),
+        "subdivision": draw(subdivisions),
         "timezone": draw(zones),
         "days_past_due": draw(st.integers(min_value=-3, max_value=400)),
         "product": draw(enum_values),
@@ -229,6 +232,7 @@ def valid_events(draw: st.DrawFn, case_id: str) -> dict[str, Any]:
         "action": draw(st.integers(min_value=0, max_value=8)),
         "occurred_at": draw(valid_timestamps),
         "decision_id": draw(st.sampled_from(["", "dec-1"])),
+        "attempt_event_id": draw(st.one_of(ids, st.just("a-1"))),
     }
     if draw(st.booleans()):
         event["until"] = draw(valid_timestamps)

@@ -25,6 +25,7 @@ from engine.catalogue import Channel
 from engine.compliance import country_zones
 from engine.convert import case_from_proto
 from engine.features import FEATURE_NAMES, N_FEATURES, featurize, featurize_row
+from engine.history import summarise_history
 from engine.state import (
     HISTORY_DAYS,
     N_CHANNEL_SLOTS,
@@ -39,7 +40,6 @@ from engine.state import (
     HistorySummary,
     Product,
     case_row,
-    summarise_history,
 )
 from tact.v1 import case_pb2
 

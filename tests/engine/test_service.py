@@ -59,6 +59,8 @@ def load_case(path: Path, *, fresh_id: bool = True) -> case_pb2.Case:
         for event in case.recent_events:
             event.case_id = case.case_id
             event.event_id = f"{event.event_id}-{suffix}"
+            if event.attempt_event_id:
+                event.attempt_event_id = f"{event.attempt_event_id}-{suffix}"
     return case
 
 

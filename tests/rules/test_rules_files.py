@@ -44,3 +44,25 @@ def test_unconfirmed_facts_are_marked() -> None:
     assert "UNCONFIRMED" in texts["DE"]  # contact hours
     assert "UNCONFIRMED" in texts["FI"]  # waiting-period figures
     assert "UNCONFIRMED" in texts["GB"]  # CONC 7.2.1R number
+
+
+def test_subdivision_files_extend_their_country_and_cite_every_rule() -> None:
+    subdivisions = [p.stem for p in DEFAULT_RULES_DIR.glob("??-*.yaml")]
+    assert "US-MA" in subdivisions
+    for stem in subdivisions:
+        model = _parsed(stem)
+        assert model.jurisdiction == stem and model.extends == stem[:2]
+        assert model.rules and all(r.citation.strip() and r.title.strip() for r in model.rules)
+
+
+def test_the_guide_lists_every_built_in_reason() -> None:
+    """docs/rules.md names every rule id tact gives that no rule file defines."""
+    from pathlib import Path
+
+    from engine.compliance import verdict
+
+    built_in = {hit.rule_id for hit in vars(verdict).values() if isinstance(hit, verdict.RuleHit)}
+    built_in.add(verdict.SUBDIVISION_UNKNOWN_ID)
+    assert {"tact.slot-passed", "tact.send-slots", "tact.fail-closed"} <= built_in
+    guide = (Path(__file__).parents[2] / "docs" / "rules.md").read_text()
+    assert not [rule_id for rule_id in sorted(built_in) if f"`{rule_id}`" not in guide]

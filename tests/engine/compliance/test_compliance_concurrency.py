@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from compliance_factories import random_states
+from compliance_factories import jurisdictions_of, random_states
 
 from engine.compliance import ComplianceEngine
 from engine.state import CaseBatch
@@ -82,7 +82,8 @@ def test_concurrent_batch_and_single_paths() -> None:
     states = random_states(engine, 200, seed=8)
     batch = CaseBatch.from_states(states)
     dates = np.array([s.local_date for s in states], dtype="datetime64[D]")
-    expected = engine.mask_batch(batch, dates)
+    codes = jurisdictions_of(engine, states)
+    expected = engine.mask_batch(batch, dates, codes)
     barrier = threading.Barrier(THREADS)
 
     def single(offset: int) -> bool:
@@ -91,7 +92,7 @@ def test_concurrent_batch_and_single_paths() -> None:
         return all(np.array_equal(engine.evaluate(states[i]).mask, expected[i]) for i in order)
 
     def whole(_: int) -> bool:
-        return bool(np.array_equal(engine.mask_batch(batch, dates), expected))
+        return bool(np.array_equal(engine.mask_batch(batch, dates, codes), expected))
 
     with ThreadPoolExecutor(THREADS + 2) as pool:
         singles = [pool.submit(single, t) for t in range(THREADS)]

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from compliance_factories import CONTACT, make_state, random_states
+from compliance_factories import CONTACT, jurisdictions_of, make_state, random_states
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rule_oracle import at_random_times, load_rules, verdict
@@ -38,7 +38,7 @@ N_BULK = 10_000
 def _compare(engine: ComplianceEngine, states: list) -> None:
     batch = CaseBatch.from_states(states)
     dates = np.array([s.local_date for s in states], dtype="datetime64[D]")
-    batch_masks = engine.mask_batch(batch, dates)
+    batch_masks = engine.mask_batch(batch, dates, jurisdictions_of(engine, states))
     assert batch_masks.shape == (len(states), len(CATALOGUE))
     for i, state in enumerate(states):
         verdict = engine.evaluate(state)
@@ -58,9 +58,10 @@ def test_batch_mask_equals_durable_mask_on_10k_random_fact_sets(
     # The draw must actually exercise the rules, not only the all-allowed corner.
     batch = CaseBatch.from_states(states)
     dates = np.array([s.local_date for s in states], dtype="datetime64[D]")
-    fired = engine.fired_batch(batch, dates)
+    codes = jurisdictions_of(engine, states)
+    fired = engine.fired_batch(batch, dates, codes)
     assert fired.any(axis=0).mean() > 0.9, "most clauses should fire somewhere"
-    masks = engine.mask_batch(batch, dates)
+    masks = engine.mask_batch(batch, dates, codes)
     assert 0.05 < masks[:, 1:].mean() < 0.8
     _compare(engine, states)
 
@@ -166,13 +167,15 @@ def test_row_facts_equal_batch_facts_on_10k_random_cases(engine: ComplianceEngin
     context = engine.compiled.fact_context
     batch = CaseBatch.from_states(states)
     dates = np.array([s.local_date for s in states], dtype="datetime64[D]")
-    columns = derive_facts(batch, dates, context)
+    codes = jurisdictions_of(engine, states)
+    assert "US-MA" in codes.tolist(), "the draw should cover a subdivision"
+    columns = derive_facts(batch, dates, context, codes)
     names = sorted(set(columns) & context.needed | {"_country"})
     assert set(engine.compiled.durable_facts) <= set(names)
     table = np.column_stack([columns[n].astype(np.int64) for n in names]).tolist()
     counts_nonzero = 0
     for i, state in enumerate(states):
-        row_facts = derive_facts_row(case_row(state), state.local_date, context)
+        row_facts = derive_facts_row(case_row(state), state.local_date, context, codes[i])
         got = [row_facts[n] for n in names]
         if got != table[i]:
             wrong = [n for n, a, b in zip(names, got, table[i], strict=True) if a != b]

@@ -100,9 +100,14 @@ def test_sighup_triggers_a_reload(rules_copy: Path) -> None:
         before = holder.version
         os.kill(os.getpid(), signal.SIGHUP)
         deadline = time.monotonic() + 10
-        while holder.version == before and time.monotonic() < deadline:
+
+        def reloaded() -> bool:  # the result is recorded just after the swap: wait for both
+            result = holder.last_result
+            return holder.version != before and result is not None and result.trigger == "SIGHUP"
+
+        while not reloaded() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert holder.version != before and holder.last_result.trigger == "SIGHUP"  # type: ignore[union-attr]
+        assert reloaded()
     finally:
         signal.signal(signal.SIGHUP, previous)
 

@@ -1,10 +1,10 @@
-"""The public interface: verdicts, errors, fail-closed behaviour and next_allowed_at."""
+"""The public interface: verdicts, errors and fail-closed behaviour (next allowed instants:
+test_compliance_planning.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 import pytest
 from compliance_factories import make_state
@@ -18,7 +18,7 @@ from engine.compliance import (
     RuleHit,
     UnknownCountryError,
 )
-from engine.state import CaseFlags, HistorySummary
+from engine.state import CaseFlags
 
 CALL = int(CATALOGUE.find(action=Action.AGENT_CALL, tone=Tone.NEUTRAL, slot=Slot.AFTERNOON)[0])
 CALL_MORNING = int(
@@ -35,7 +35,7 @@ def test_verdict_shape_and_version(engine: ComplianceEngine) -> None:
     assert verdict.mask[0] and verdict.ruleset_version == engine.version
     assert verdict.window_utc(0) is None and verdict.hits_for(0) == []
     assert all(isinstance(h, RuleHit) and h.citation for h in verdict.shaping_hits)
-    assert engine.countries == frozenset({"US", "GB", "SE", "NO", "DK", "FI", "DE"})
+    assert engine.countries == frozenset({"US", "US-MA", "GB", "SE", "NO", "DK", "FI", "DE"})
 
 
 def test_unknown_country_fails_closed(engine: ComplianceEngine) -> None:
@@ -70,67 +70,6 @@ def test_hold_allows_only_wait(engine: ComplianceEngine) -> None:
     )
     assert verdict.hold and verdict.mask.sum() == 1
     assert {h.rule_id for h in verdict.hits_for(EMAIL)} == {"dispute.hold"}
-
-
-def _phone_history(**days_ago_counts: int) -> HistorySummary:
-    h = HistorySummary()
-    for key, count in days_ago_counts.items():
-        h.contacts_by_day[int(key.removeprefix("d")), Channel.PHONE] = count
-    return h
-
-
-def test_next_allowed_after_a_conversation_is_day_8(engine: ComplianceEngine) -> None:
-    monday = date(2024, 3, 4)
-    h = HistorySummary()
-    h.days_since_conversation = 0
-    state = make_state("US", monday, at=time(10), history=h, engine=engine)
-    at = engine.next_allowed_at(state, CALL_MORNING)
-    # Day 8 = next Monday, 08:00 in New York (EDT since 10 March) = 12:00 UTC.
-    assert at == datetime(2024, 3, 11, 12, tzinfo=UTC)
-
-
-def test_next_allowed_after_seven_calls_on_day_1(engine: ComplianceEngine) -> None:
-    state = make_state(
-        "US", date(2024, 3, 4), at=time(14), history=_phone_history(d0=7), engine=engine
-    )
-    assert not engine.evaluate(state).mask[CALL]
-    assert engine.next_allowed_at(state, CALL) == datetime(2024, 3, 11, 18, tzinfo=UTC)
-
-
-def test_next_allowed_today_returns_the_window_start(engine: ComplianceEngine) -> None:
-    state = make_state("NO", date(2024, 3, 12), at=time(9, 15), engine=engine)
-    assert engine.next_allowed_at(state, CALL) == datetime(2024, 3, 12, 13, tzinfo=UTC)
-    assert engine.next_allowed_at(state, 0) == state.as_of
-
-
-def test_next_allowed_skips_holidays_and_calendar_caps(engine: ComplianceEngine) -> None:
-    # 15 calls in March → blocked until April; 1 April 2024 is Easter Monday in Norway.
-    h = HistorySummary()
-    for ago in (26, 23, 22, 21, 20, 19, 16, 15, 14, 13, 12, 9, 8, 7, 6):
-        h.contacts_by_day[ago, Channel.PHONE] = 1
-    state = make_state("NO", date(2024, 3, 27), at=time(9), history=h, engine=engine)
-    at = engine.next_allowed_at(state, CALL_MORNING)
-    assert at is not None and at.date() == date(2024, 4, 2)
-
-
-def test_next_allowed_is_none_within_the_horizon_for_a_permanent_hold(
-    engine: ComplianceEngine,
-) -> None:
-    state = make_state("DK", date(2024, 3, 12), flags=CaseFlags(deceased=True), engine=engine)
-    assert engine.next_allowed_at(state, EMAIL, horizon_days=10) is None
-
-
-def test_next_allowed_respects_notice_periods(engine: ComplianceEngine) -> None:
-    h = HistorySummary()
-    h.days_since_first_demand = 3
-    h.days_since_first_written_reminder = 40
-    state = make_state("SE", date(2024, 3, 12), at=time(9), history=h, engine=engine)
-    at = engine.next_allowed_at(state, LEGAL)
-    # Demand on 9 March (day 0) → 8 days → 17 March is a Sunday (no letters) → Monday 18.
-    assert at is not None
-    assert at.astimezone(ZoneInfo("Europe/Stockholm")) == datetime(
-        2024, 3, 18, tzinfo=ZoneInfo("Europe/Stockholm")
-    )
 
 
 def test_every_allowed_contact_has_a_send_window_still_open(engine: ComplianceEngine) -> None:

@@ -10,11 +10,23 @@ import pytest
 import sqlalchemy as sa
 
 from engine.catalogue import Action, Channel
-from engine.ledger import Ledger, LedgerUnavailable, RecordResult, queries
+from engine.ledger import EventStatus, Ledger, LedgerUnavailable, RecordResult, queries
 from engine.state import EventKind, LedgerEvent
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """The sample records' default instant (conftest.T0)."""
+DAY = timedelta(days=1)
+
+
+def counts(result: RecordResult) -> tuple[int, int, int]:
+    """(stored, duplicates, conflicts), checked against the per-event outcomes."""
+    statuses = [o.status for o in result.events]
+    assert (
+        statuses.count(EventStatus.STORED),
+        statuses.count(EventStatus.DUPLICATE),
+        statuses.count(EventStatus.CONFLICT),
+    ) == (result.stored, result.duplicates, result.conflicts)
+    return result.stored, result.duplicates, result.conflicts
 
 
 def test_same_event_twice_is_stored_once(
@@ -22,21 +34,104 @@ def test_same_event_twice_is_stored_once(
 ) -> None:
     event = make_event("e-1", channel=Channel.SMS, action=Action.REMINDER)
 
-    assert ledger.record_events([event]) == RecordResult(stored=1, duplicates=0)
-    assert ledger.record_events([event]) == RecordResult(stored=0, duplicates=1)
-    assert ledger.record_events([event, event]) == RecordResult(stored=0, duplicates=2)
+    assert counts(ledger.record_events([event])) == (1, 0, 0)
+    assert counts(ledger.record_events([event])) == (0, 1, 0)
+    assert counts(ledger.record_events([event, event])) == (0, 2, 0)
     assert ledger.events_for_case("case-1", since=T0) == [event]
 
 
-def test_repeat_within_one_call_and_first_write_wins(
+def test_same_id_with_other_content_is_a_conflict_and_the_first_write_wins(
     ledger: Ledger, make_event: Callable[..., LedgerEvent]
 ) -> None:
     first = make_event("e-1", amount_minor=100, kind=EventKind.PAYMENT)
     changed = make_event("e-1", amount_minor=999, kind=EventKind.PAYMENT)
 
-    assert ledger.record_events([first, changed]) == RecordResult(stored=1, duplicates=1)
-    assert ledger.record_events([changed]) == RecordResult(stored=0, duplicates=1)
+    result = ledger.record_events([first, changed, first])
+    assert counts(result) == (1, 1, 1)
+    assert [o.status for o in result.events] == [
+        EventStatus.STORED,
+        EventStatus.CONFLICT,
+        EventStatus.DUPLICATE,
+    ]
+    assert result.events[1].detail == "amount: stored 100, sent 999"
+    again = ledger.record_events([changed])
+    assert counts(again) == (0, 0, 1)
+    assert again.events[0].detail == "amount: stored 100, sent 999"
     assert ledger.events_for_case("case-1", since=T0) == [first]
+
+
+def test_every_stored_field_takes_part_in_the_comparison(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    def payment(**fields: object) -> LedgerEvent:
+        return make_event("e-1", kind=EventKind.PAYMENT, amount_minor=5, **fields)
+
+    def record(event: LedgerEvent, currency: str = "SEK", debtor: str = "d-1") -> RecordResult:
+        return ledger.record_events([event], currencies=[currency], debtor_ids=[debtor])
+
+    assert counts(record(payment())) == (1, 0, 0)
+    assert counts(record(payment())) == (0, 1, 0)
+    for changed in (
+        record(payment(), currency="NOK"),
+        record(payment(), debtor="d-2"),
+        record(payment(at=T0 + DAY)),
+        record(payment(channel=Channel.SMS)),
+        record(payment(action=Action.DEMAND)),
+        record(payment(until=date(2027, 1, 1))),
+        record(payment(decision_id="dec-x")),
+        record(payment(attempt_event_id="a-1")),
+        record(make_event("e-1", kind=EventKind.PROMISE_TO_PAY, amount_minor=5)),
+    ):
+        assert counts(changed) == (0, 0, 1), changed.events[0]
+
+
+def test_an_event_id_is_unique_per_case_only(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    """The same id in two cases is two events (the issue's OPT_OUT lost as a duplicate of
+    another case's PAYMENT)."""
+    payment = make_event("ev-7", case_id="case-a", kind=EventKind.PAYMENT, amount_minor=100)
+    opt_out = make_event("ev-7", case_id="case-b", kind=EventKind.OPT_OUT, channel=Channel.SMS)
+    assert counts(ledger.record_events([payment])) == (1, 0, 0)
+    result = ledger.record_events([opt_out])
+    assert counts(result) == (1, 0, 0)
+    assert result.events[0].case_id == "case-b"
+    assert ledger.events_for_case("case-a", since=T0) == [payment]
+    assert ledger.events_for_case("case-b", since=T0) == [opt_out]
+    # Both in one call, with their own debtors and currencies.
+    both = [
+        make_event("ev-8", case_id="case-a", kind=EventKind.PAYMENT, amount_minor=1),
+        make_event("ev-8", case_id="case-b", kind=EventKind.OPT_OUT, channel=Channel.EMAIL),
+    ]
+    result = ledger.record_events(both, debtor_ids=["d-a", "d-b"], currencies=["SEK", ""])
+    assert counts(result) == (2, 0, 0)
+    [stored_b] = [e for e in ledger.events_for_case("case-b", since=T0) if e.event_id == "ev-8"]
+    assert stored_b.debtor_id == "d-b"
+
+
+def test_a_conflict_loses_nothing_else_of_the_call(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    ledger.record_events([make_event("taken", kind=EventKind.PAYMENT, amount_minor=100)])
+    batch = [
+        make_event("new-1", at=T0 + DAY),
+        make_event("taken", kind=EventKind.OPT_OUT, channel=Channel.SMS),
+        make_event("new-2", kind=EventKind.PAYMENT, amount_minor=7, at=T0 + 2 * DAY),
+    ]
+    result = ledger.record_events(batch)
+    assert [o.status for o in result.events] == [
+        EventStatus.STORED,
+        EventStatus.CONFLICT,
+        EventStatus.STORED,
+    ]
+    assert result.events[1].detail == (
+        "type: stored PAYMENT, sent OPT_OUT; channel: stored NONE, sent SMS; "
+        "amount: stored 100, sent 0"
+    )
+    ids = [e.event_id for e in ledger.events_for_case("case-1", since=T0)]
+    assert ids == ["taken", "new-1", "new-2"]
+    outcome = ledger.get_outcome("case-1")
+    assert outcome is not None and outcome.paid_minor_total == 107
 
 
 def test_concurrent_recorders_store_each_event_once(
@@ -83,7 +178,7 @@ def test_record_events_is_all_or_nothing(
     monkeypatch.undo()
 
     assert ledger.events_for_case("case-1", since=T0 - timedelta(days=1)) == []
-    assert ledger.record_events(batch) == RecordResult(stored=2, duplicates=0)
+    assert counts(ledger.record_events(batch)) == (2, 0, 0)
 
 
 def test_invalid_events_are_rejected_before_any_write(
@@ -175,7 +270,7 @@ def test_debtor_ids_fill_events_without_one(
 ) -> None:
     ledger.record_events(
         [make_event("e-1"), make_event("e-2", debtor_id="explicit"), make_event("e-3")],
-        debtor_ids={"e-1": "from-map", "e-2": "ignored"},
+        debtor_ids=["from-map", "ignored", ""],
     )
     stored = ledger.events_for_case("case-1", since=T0)
     assert [e.debtor_id for e in stored] == ["from-map", "explicit", ""]
@@ -205,8 +300,8 @@ def test_outcome_rolls_up_payments_and_closure(
             make_event("close", kind=EventKind.CASE_CLOSED, at=T0 + 3 * day),
             make_event("pay-0", kind=EventKind.PAYMENT, amount_minor=500, at=T0),
         ],
-        debtor_ids={"close": "debtor-1"},
-        currencies={"pay-0": "SEK"},
+        debtor_ids=["", "debtor-1", ""],
+        currencies=["", "", "SEK"],
     )
     outcome = ledger.get_outcome("case-1")
     assert outcome is not None
@@ -222,3 +317,13 @@ def test_closed_without_payment_is_not_resolved(
     outcome = ledger.get_outcome("case-9")
     assert outcome is not None
     assert (outcome.closed, outcome.resolved, outcome.paid_minor_total) == (True, False, 0)
+
+
+def test_event_statuses_are_the_api_values() -> None:
+    from tact.v1 import decision_service_pb2
+
+    assert {s.name: int(s) for s in EventStatus} == {
+        name.removeprefix("EVENT_STATUS_"): value
+        for name, value in decision_service_pb2.EventStatus.items()
+        if value
+    }

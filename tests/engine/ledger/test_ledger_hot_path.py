@@ -360,8 +360,8 @@ def test_events_built_from_rows_are_ordinary_events() -> None:
         sqlite.dialect(), event_keys=store.EVENT_ROW_KEYS, decision_keys=store.DECISION_ROW_KEYS
     )
     rows = [
-        ("e-1", 7, "2026-11-02 09:00:00.000000", 2, 2, 1500, None, None, "debtor-1"),
-        ("e-2", 1, "2026-11-02 10:00:00.000001", 0, None, 0, "2026-12-01", "dec-1", ""),
+        ("e-1", 7, "2026-11-02 09:00:00.000000", 2, 2, 1500, None, None, "debtor-1", None),
+        ("e-2", 1, "2026-11-02 10:00:00.000001", 0, None, 0, "2026-12-01", "dec-1", "", "a-1"),
     ]
     events = store._events_from_rows(rows, "case-1", hot.result_datetime, hot.result_date)
     assert events == [
@@ -388,6 +388,7 @@ def test_events_built_from_rows_are_ordinary_events() -> None:
             date(2026, 12, 1),
             "dec-1",
             "",
+            "a-1",
         ),
     ]
     for event in events:

@@ -84,3 +84,38 @@ def test_threads_opening_at_once_all_succeed(ledger_url: str) -> None:
         ledger.close()
     assert errors == []
     assert len(opened) == 4
+
+
+def test_upgrade_to_0002_keeps_the_events_and_makes_ids_unique_per_case(ledger_url: str) -> None:
+    """0001 → 0002 on a ledger with events: rows survive; an id is then unique per case."""
+    from datetime import UTC, datetime
+
+    from engine.ledger.driver import sqlite_datetime
+    from engine.state import EventKind, LedgerEvent
+
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    engine = sa.create_engine(ledger_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+            connection.execute(
+                sa.text(
+                    "INSERT INTO ledger_event (event_id, case_id, debtor_id, kind, channel, "
+                    "occurred_at, amount_minor, currency, source, recorded_at) VALUES "
+                    "('ev-1', 'case-a', 'd', 9, 0, :at, 100, 'SEK', 'caller', :at)"
+                ),
+                # As UTCDateTime stores it (SQLite: fixed-width text that sorts by time).
+                {"at": sqlite_datetime(at) if engine.dialect.name == "sqlite" else at},
+            )
+    finally:
+        engine.dispose()
+    ledger = open_ledger(ledger_url)  # upgrades to head
+    try:
+        [kept] = ledger.events_for_case("case-a", since=at)
+        assert (kept.event_id, kept.kind, kept.amount_minor) == ("ev-1", EventKind.PAYMENT, 100)
+        other = LedgerEvent("ev-1", "case-b", EventKind.OPT_OUT, at)
+        assert ledger.record_events([other]).stored == 1
+        assert ledger.events_for_case("case-b", since=at) == [other]
+        assert _schema_diff(ledger.engine) == []
+    finally:
+        ledger.close()
