@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.catalogue import CATALOGUE, Action, Channel, Offer, Slot, Tone
 from engine.features import featurize
@@ -21,8 +23,10 @@ from engine.state import (
     DebtorProfile,
     HistorySummary,
 )
-from policies.base import check_decisions
+from policies.base import FEATURE_INDEX, check_decisions
+from policies.observed import PROTECTION_FLAGS
 from policies.segmented import Segment, SegmentedPolicy
+from policies.synthetic_env import random_masks, random_observations
 
 AS_OF = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)  # a Wednesday
 POLICY = SegmentedPolicy()
@@ -31,13 +35,15 @@ POLICY = SegmentedPolicy()
 def _state(
     *,
     dpd: int = 31,
+    balance_minor: int = 400_000,
     profile: DebtorProfile | None = None,
     flags: CaseFlags | None = None,
     consents: dict[Channel, ConsentStatus] | None = None,
     contacts: dict[tuple[int, Channel], int] | None = None,
     **history: Any,
 ) -> CaseState:
-    """A case with a 4,000.00 balance; ``contacts`` maps (days ago, channel) → count."""
+    """A case (4,000.00 unless ``balance_minor``); ``contacts`` maps (days ago, channel) →
+    count."""
     h = HistorySummary(**history)
     for (ago, channel), count in (contacts or {}).items():
         h.contacts_by_day[ago, channel] = count
@@ -47,8 +53,8 @@ def _state(
         country="SE",
         timezone="Europe/Stockholm",
         currency="SEK",
-        outstanding_minor=400_000,
-        original_minor=400_000,
+        outstanding_minor=balance_minor,
+        original_minor=balance_minor,
         days_past_due=dpd,
         debtor=profile or DebtorProfile(age_band=AgeBand.AGE_45_64, risk_score=0.5),
         consents=consents or {},
@@ -85,14 +91,22 @@ def test_hardship_after_a_broken_plan_gets_a_deferral() -> None:
     assert CATALOGUE[index].tone is Tone.EMPATHETIC
 
 
+THREE_UNANSWERED_SMS = {(3, Channel.SMS): 1, (10, Channel.SMS): 1, (17, Channel.SMS): 1}
+"""Three SMS in 30 days, the last one 3 days ago (a rhythm day for dpd ≡ 1 mod 3 is free)."""
+
+
 def test_repeated_broken_promises_get_a_firm_step() -> None:
     index, segment = _decide(_state(dpd=50, promises_broken=3, opens_30d=1))
     assert segment is Segment.WONT_PAY
     treatment = CATALOGUE[index]
     assert treatment.tone is Tone.FIRM
     assert (treatment.action, treatment.channel) == (Action.DEMAND, Channel.LETTER)
-    # Once the demand is out, the next firm step is a call, not another letter.
-    index, _ = _decide(_state(dpd=50, promises_broken=3, days_since_first_demand=10))
+    # Once the demand is out: a firm reminder, cheap; a call only after three cheap contacts
+    # drew nothing (dpd 51: the segment's every-other-day rhythm).
+    demanded: dict[str, Any] = {"dpd": 51, "promises_broken": 3, "days_since_first_demand": 10}
+    index, _ = _decide(_state(**demanded))
+    assert (CATALOGUE[index].action, CATALOGUE[index].tone) == (Action.REMINDER, Tone.FIRM)
+    index, _ = _decide(_state(**demanded, contacts=THREE_UNANSWERED_SMS))
     assert (CATALOGUE[index].action, CATALOGUE[index].tone) == (Action.AGENT_CALL, Tone.FIRM)
 
 
@@ -129,20 +143,46 @@ def test_long_overdue_silent_high_risk_gets_a_settlement_offer() -> None:
     assert CATALOGUE[index].offer is Offer.SETTLE_40
 
 
+def _channels_in_order(state: CaseState) -> list[Channel]:
+    """The channels the policy turns to for ``state`` as each preferred one gets blocked."""
+    masks = np.ones((1, len(CATALOGUE)), dtype=bool)
+    order: list[Channel] = []
+    while True:
+        index, _ = _decide(state, masks)
+        if index == CATALOGUE.WAIT_INDEX:
+            return order
+        channel = CATALOGUE[index].channel
+        order.append(channel)
+        masks[0, CATALOGUE.find(channel=channel)] = False
+
+
 @pytest.mark.parametrize(
-    ("profile", "channel"),
+    ("profile", "order"),
     [
-        (DebtorProfile(age_band=AgeBand.AGE_18_29, risk_score=0.5), Channel.SMS),
-        (DebtorProfile(age_band=AgeBand.AGE_18_29, risk_score=0.5, has_app=True), Channel.PUSH),
-        (DebtorProfile(age_band=AgeBand.AGE_45_64, risk_score=0.5), Channel.EMAIL),
-        (DebtorProfile(age_band=AgeBand.AGE_65_PLUS, risk_score=0.5), Channel.LETTER),
+        (DebtorProfile(age_band=AgeBand.AGE_18_29), [Channel.SMS, Channel.EMAIL, Channel.LETTER]),
+        (
+            DebtorProfile(age_band=AgeBand.AGE_18_29, has_app=True),
+            [Channel.SMS, Channel.EMAIL, Channel.PUSH, Channel.LETTER],
+        ),
+        (
+            DebtorProfile(age_band=AgeBand.AGE_45_64, has_app=True),
+            [Channel.SMS, Channel.EMAIL, Channel.LETTER, Channel.PUSH],
+        ),
+        (
+            DebtorProfile(age_band=AgeBand.AGE_65_PLUS, has_app=True),
+            [Channel.SMS, Channel.LETTER, Channel.EMAIL, Channel.PUSH],
+        ),
+        (DebtorProfile(), [Channel.SMS, Channel.EMAIL, Channel.LETTER]),
     ],
 )
-def test_channel_follows_age_band_and_app(profile: DebtorProfile, channel: Channel) -> None:
-    index, segment = _decide(_state(dpd=4, profile=profile))
-    assert segment is Segment.STANDARD
-    assert CATALOGUE[index].action is Action.REMINDER
-    assert CATALOGUE[index].channel is channel
+def test_cheap_read_channels_first_push_never_first(
+    profile: DebtorProfile, order: list[Channel]
+) -> None:
+    """SMS (read ~98 %) first at every age, push (noticed ~10 %) after e-mail for app users,
+    letters (50× an SMS) last but for 65+; no push without the app."""
+    state = _state(dpd=4, profile=profile)
+    assert _decide(state)[1] is Segment.STANDARD
+    assert _channels_in_order(state) == order
 
 
 def test_habitual_payer_waits_a_few_days_then_gets_a_gentle_morning_nudge() -> None:
@@ -169,11 +209,48 @@ def test_cadence_limits_contacts() -> None:
     assert index == CATALOGUE.WAIT_INDEX
 
 
-def test_unanswered_channel_is_rotated_away_from() -> None:
-    index, _ = _decide(_state(dpd=7, contacts={(3, Channel.EMAIL): 1}))
-    assert CATALOGUE[index].channel is Channel.SMS  # e-mail first for 45–64, but unanswered
-    index, _ = _decide(_state(dpd=7, contacts={(3, Channel.EMAIL): 1}, opens_7d=1))
-    assert CATALOGUE[index].channel is Channel.EMAIL
+def _channel(state: CaseState) -> Channel:
+    index, _ = _decide(state)
+    assert CATALOGUE[index].action is Action.REMINDER, CATALOGUE[index]
+    return CATALOGUE[index].channel
+
+
+def test_an_unanswered_sms_is_not_rotated_away_from_its_reads_are_unobservable() -> None:
+    """No SMS read is ever recorded: one or two unanswered SMS prove nothing."""
+    for sms in ({(3, Channel.SMS): 1}, {(3, Channel.SMS): 1, (9, Channel.SMS): 1}):
+        assert _channel(_state(dpd=7, contacts=sms)) is Channel.SMS
+    # Three SMS in 30 days with nothing back (no click, payment, conversation): worn.
+    assert _channel(_state(dpd=7, contacts=THREE_UNANSWERED_SMS)) is Channel.EMAIL
+    # ...unless something came back, on any channel.
+    for answer in ({"clicks_30d": 1}, {"days_since_last_payment": 12}, {"conversations_30d": 1}):
+        state = _state(dpd=7, contacts=THREE_UNANSWERED_SMS, **answer)
+        assert _channel(state) is Channel.SMS, answer
+
+
+def test_unopened_email_is_rotated_away_from_its_opens_are_tracked() -> None:
+    sms_blocked = np.ones((1, len(CATALOGUE)), dtype=bool)
+    sms_blocked[0, CATALOGUE.find(channel=Channel.SMS)] = False
+    # High risk: up to three contacts a week, so a third can follow two unopened e-mails.
+    high_risk = DebtorProfile(age_band=AgeBand.AGE_45_64, risk_score=0.7)
+    two_emails = {(3, Channel.EMAIL): 1, (5, Channel.EMAIL): 1}
+
+    def channel(**history: Any) -> Channel:
+        index, segment = _decide(_state(dpd=7, profile=high_risk, **history), sms_blocked)
+        assert segment is Segment.HIGH_RISK
+        return CATALOGUE[index].channel
+
+    # With SMS blocked, e-mail comes next...
+    assert channel(contacts={(3, Channel.EMAIL): 1}) is Channel.EMAIL
+    # ...but two unopened e-mails this week move it behind the letter,
+    assert channel(contacts=two_emails) is Channel.LETTER
+    # and an open keeps it.
+    assert channel(contacts=two_emails, opens_7d=1, opens_30d=1) is Channel.EMAIL
+
+
+def test_seniors_get_a_letter_once_sms_is_worn() -> None:
+    profile = DebtorProfile(age_band=AgeBand.AGE_65_PLUS)
+    state = _state(dpd=7, profile=profile, contacts=THREE_UNANSWERED_SMS)
+    assert _channel(state) is Channel.LETTER
 
 
 @pytest.mark.parametrize(
@@ -233,3 +310,84 @@ def test_batch_equals_row_by_row() -> None:
     single = [POLICY.act(obs[i : i + 1], masks[i : i + 1]).indices[0] for i in range(len(states))]
     np.testing.assert_array_equal(batch, single)
     assert len(set(POLICY.segments(obs).tolist())) == len(states)
+
+
+THREE_OLDER_UNANSWERED_SMS = {(8, Channel.SMS): 1, (15, Channel.SMS): 1, (22, Channel.SMS): 1}
+"""Three SMS in 30 days, none this week (so no weekly cap or rhythm is in the way)."""
+
+
+def _step(state: CaseState) -> tuple[Action, Tone]:
+    index, _ = _decide(state)
+    return CATALOGUE[index].action, CATALOGUE[index].tone
+
+
+def test_calls_only_where_they_pay() -> None:
+    """A conversation costs ~5: call a large balance that stayed silent after three cheap
+    contacts, at most twice in 30 days."""
+    silent = _state(dpd=22, contacts=THREE_OLDER_UNANSWERED_SMS)
+    assert _decide(silent)[1] is Segment.STANDARD
+    assert _step(silent) == (Action.AGENT_CALL, Tone.NEUTRAL)
+    small = _state(dpd=22, balance_minor=15_000, contacts=THREE_OLDER_UNANSWERED_SMS)
+    assert _step(small) == (Action.REMINDER, Tone.NEUTRAL)
+    two_sms = {(8, Channel.SMS): 1, (15, Channel.SMS): 1}
+    assert _step(_state(dpd=22, contacts=two_sms)) == (Action.REMINDER, Tone.NEUTRAL)
+    # A click says they read us but cannot pay in full: a plan offer, not a call.
+    answered = _state(dpd=22, contacts=THREE_OLDER_UNANSWERED_SMS, clicks_30d=1)
+    assert _step(answered) == (Action.INSTALMENT_PLAN, Tone.EMPATHETIC)
+    called_twice = {**THREE_OLDER_UNANSWERED_SMS, (10, Channel.PHONE): 1, (20, Channel.PHONE): 1}
+    assert _step(_state(dpd=22, contacts=called_twice)) == (Action.REMINDER, Tone.NEUTRAL)
+
+
+def test_a_call_is_never_chosen_for_a_self_cure_case() -> None:
+    """A habitual payer who owes a lot and has not answered is still nudged cheaply (and
+    at most three times a month, so never silent after three contacts and contactable)."""
+    profile = DebtorProfile(age_band=AgeBand.AGE_45_64, prior_on_time_ratio=0.9, risk_score=0.1)
+    for dpd, contacts in ((8, {}), (22, {(8, Channel.SMS): 1, (15, Channel.SMS): 1})):
+        state = _state(dpd=dpd, balance_minor=2_000_000, profile=profile, contacts=contacts)
+        assert _decide(state)[1] is Segment.SELF_CURE
+        assert _step(state) == (Action.REMINDER, Tone.EMPATHETIC)
+    worn = _state(dpd=22, profile=profile, contacts=THREE_OLDER_UNANSWERED_SMS)
+    assert _step(worn) == (Action.WAIT, Tone.NONE)
+
+
+def test_a_blocked_legal_step_falls_back_to_a_firm_reminder_not_a_call() -> None:
+    ready = _state(dpd=120, promises_broken=2, days_since_first_demand=40)
+    assert CATALOGUE[_decide(ready)[0]].action is Action.LEGAL_ESCALATION
+    masks = np.ones((1, len(CATALOGUE)), dtype=bool)
+    masks[0, CATALOGUE.find(action=Action.LEGAL_ESCALATION)] = False
+    index, _ = _decide(ready, masks)
+    assert (CATALOGUE[index].action, CATALOGUE[index].tone) == (Action.REMINDER, Tone.FIRM)
+
+
+@pytest.mark.parametrize("flags", [CaseFlags(hardship=True), CaseFlags(vulnerable=True)])
+def test_hardship_with_a_good_record_gets_a_deferral_else_a_plan(flags: CaseFlags) -> None:
+    """A good payer hit by a shock is likely to recover: defer 30 days; otherwise (or once
+    a promise broke) smaller instalments."""
+    good = DebtorProfile(age_band=AgeBand.AGE_30_44, prior_on_time_ratio=0.9, risk_score=0.4)
+    index, segment = _decide(_state(flags=flags, profile=good))
+    assert segment is Segment.HARDSHIP
+    assert (CATALOGUE[index].offer, CATALOGUE[index].tone) == (Offer.DEFER_30, Tone.EMPATHETIC)
+    index, _ = _decide(_state(flags=flags, profile=good, promises_broken=1))
+    assert CATALOGUE[index].offer is Offer.PLAN_6
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 64),
+    p_allowed=st.sampled_from([0.05, 0.3, 1.0]),
+    flag=st.sampled_from(["hardship", "vulnerable"]),
+)
+def test_never_firm_demanding_or_legal_with_hardship_or_vulnerability(
+    seed: int, n: int, p_allowed: float, flag: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    obs = random_observations(rng, n)
+    binary = rng.random(obs.shape) < 0.15
+    flags = [FEATURE_INDEX[name] for name in PROTECTION_FLAGS]
+    obs[:, flags] = binary[:, flags]  # some protected, most not
+    obs[:, FEATURE_INDEX[flag]] = 1.0
+    masks = random_masks(rng, n, p_allowed)
+    chosen = POLICY.act(obs, masks).indices
+    assert not (CATALOGUE.tones[chosen] == Tone.FIRM).any()
+    assert not np.isin(CATALOGUE.actions[chosen], [Action.DEMAND, Action.LEGAL_ESCALATION]).any()
