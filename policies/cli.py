@@ -324,17 +324,13 @@ def search_simple(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     for i, stage in enumerate(artifact.stages, start=1):
-        table = Table(
-            title=f"stage {i}: {len(stage.rows)} members × {stage.debtors:,} debtors, "
-            f"seed {stage.seed}, {stage.seconds:.0f} s (net value per case, mean [95 % CI])"
+        console.print(
+            f"[bold]stage {i}[/bold]: {len(stage.rows)} members × {stage.debtors:,} debtors, "
+            f"seed {stage.seed}, {stage.seconds:.0f} s; net value per case [95 % CI], best 10:"
         )
-        table.add_column("rank", justify="right")
-        table.add_column("member", no_wrap=True)
-        table.add_column("net value/case", justify="right")
         for rank, row in enumerate(stage.rows[:10], start=1):
             lo, hi = row.ci95
-            table.add_row(str(rank), row.member, f"{row.mean:.2f} [{lo:.2f}, {hi:.2f}]")
-        console.print(table)
+            console.print(f"  {rank:>2}  {row.mean:7.2f} [{lo:7.2f}, {hi:7.2f}]  {row.member}")
     path = write_artifact(artifact, out)
     console.print(
         f"winner: simple:{artifact.winner}  ({artifact.wall_time_s / 60:.1f} min)\n"

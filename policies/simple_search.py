@@ -159,6 +159,7 @@ def search_simple(
     if len(set(specs)) != len(specs):
         raise ValueError("a member is listed twice; list each spec once")
     started = time.perf_counter()
+    revision = current_code_revision()  # of the code that runs, before anyone edits it
     seeds = stage_seeds(seed, len(plan.stage_debtors))
     by_spec = {m.spec: m for m in members}
     alive = list(members)
@@ -202,7 +203,7 @@ def search_simple(
         grid="SIMPLE_GRID" if is_grid else "custom",
         members=len(members),
         stages=stages,
-        code_revision=current_code_revision(),
+        code_revision=revision,
         wall_time_s=round(time.perf_counter() - started, 1),
         command=command,
     )
