@@ -12,8 +12,9 @@ Only training seeds are used (< ``EVAL_SEED_OFFSET``, 1,000,000): the winner is 
 debtors that ``tact evaluate`` never reports on, so evaluating ``best-simple`` on
 evaluation seeds is an honest out-of-sample figure, as for the trained policy.
 
-Default stages: 420 members on 500 debtors → the best 105 on 2,000 → the best 4 on 16,000
-(about 7 minutes on the shared 2-core development machine; the time is in the artifact).
+Default stages: 420 members on 500 debtors → the best 105 on 2,000 → the best 4 on 16,000:
+about 6 minutes on the shared 2-core development machine when it is quiet, more when it is
+not (docs/policies.md; each artifact records its own wall time).
 """
 
 from __future__ import annotations
