@@ -26,7 +26,8 @@ and ``parse(spec) == strategy`` round-trips)::
              sees the contacts of the last 35 days, ``engine.state.HISTORY_DAYS``)
 
 e.g. ``PLAN_6/EMPATHETIC/SMS>EMAIL>LETTER/MORNING/every-3d``; as a policy name
-``simple:PLAN_6/EMPATHETIC/SMS>EMAIL>LETTER/MORNING/every-3d``.
+``simple:PLAN_6/EMPATHETIC/SMS>EMAIL>LETTER/MORNING/every-3d`` (quoted in a shell, where
+``>`` redirects).
 
 **Cadence** counts days since the last contact (any channel, as the ledger records it),
 not days past due: a contact the rules held back one day goes out the next allowed day

@@ -84,3 +84,28 @@ def test_the_service_serves_best_simple(database_url: str, monkeypatch: pytest.M
             assert contacted > 0  # the examples include cases it may contact now
     finally:
         server.stop(0)
+
+
+def test_evaluate_warns_when_best_simple_was_searched_on_another_scenario_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from policies.cli import app
+
+    shipped = read_artifact("nordic-telecom")
+    monkeypatch.setattr(best_simple, "BEST_SIMPLE_DIR", tmp_path)
+    args = ["evaluate", "--policies", "best-simple", "--debtors", "8", "--audit-contacts", "1"]
+    shipped.write(tmp_path / "nordic-telecom.json")
+    quiet = CliRunner().invoke(app, args)
+    assert quiet.exit_code == 0, quiet.output
+    assert "searched" not in quiet.output  # the shipped search matches the shipped scenario
+    shipped.model_copy(update={"scenario_hash": "0" * 16}).write(tmp_path / "nordic-telecom.json")
+    stale = CliRunner().invoke(app, args)
+    assert stale.exit_code == 0, stale.output
+    said = " ".join(stale.output.split())  # rich wraps lines at the terminal width
+    assert "was searched before scenario 'nordic-telecom' last changed" in said
+    assert "tact search-simple --scenario nordic-telecom --seed 0" in said
+    other = CliRunner().invoke(app, [*args, "--scenario", "consumer-credit"])
+    said = " ".join(other.output.split())
+    assert "was searched on scenario 'nordic-telecom', not 'consumer-credit'" in said
