@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     policy: str = Field(
         "default",
         description="Champion policy: 'default' (the shipped model), 'ladder', 'segmented', "
-        "'random' or 'rl:<model name or path>'.",
+        "'random', 'rl:<model name or path>', 'simple:<spec>' or 'best-simple[:<scenario>]'.",
     )
     challenger_policy: str | None = Field(
         None, description="Optional challenger policy, same syntax as TACT_POLICY."

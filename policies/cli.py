@@ -1,4 +1,5 @@
-"""``tact train`` and ``tact evaluate`` (merged into the root CLI at the top level).
+"""``tact train``, ``tact evaluate`` and ``tact search-simple`` (merged into the root CLI at
+the top level).
 
 torch, stable-baselines3 and the simulator are imported inside the commands, so that
 ``tact --help`` and ``tact serve`` do not pay for them.
@@ -15,10 +16,18 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from rich.progress import Progress
+
+    from policies.base import Policy
     from policies.evaluate import Evaluation
     from policies.train import EvalPoint
+    from simulator.scenario import Scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
+ScenarioOption = Annotated[str, typer.Option(help="Scenario name or YAML path.")]
+BatchSizeOption = Annotated[int, typer.Option(help="Debtors simulated side by side.")]
 console = Console()
 
 _HEADLINE = (
@@ -36,14 +45,14 @@ _HEADLINE = (
 
 @app.command()
 def train(
-    scenario: Annotated[str, typer.Option(help="Scenario name or YAML path.")] = "nordic-telecom",
+    scenario: ScenarioOption = "nordic-telecom",
     algo: Annotated[str, typer.Option(help="Training algorithm.")] = "maskable-ppo",
     timesteps: Annotated[int, typer.Option(help="Debtor-days to train for.")] = 3_000_000,
     seed: Annotated[int, typer.Option(help="Seed of everything (< 1,000,000).")] = 0,
     name: Annotated[
         str | None, typer.Option(help="Artifact name under policies/models/ (default: run name).")
     ] = None,
-    n_envs: Annotated[int, typer.Option(help="Debtors simulated side by side.")] = 512,
+    n_envs: BatchSizeOption = 512,
     eval_every: Annotated[int, typer.Option(help="Timesteps between held-out evaluations.")] = (
         250_000
     ),
@@ -142,9 +151,13 @@ def train(
 
 @app.command()
 def evaluate(
-    scenario: Annotated[str, typer.Option(help="Scenario name or YAML path.")] = "nordic-telecom",
+    scenario: ScenarioOption = "nordic-telecom",
     policies: Annotated[
-        str, typer.Option(help="Comma-separated: ladder, segmented, random, rl:<name>, oracle.")
+        str,
+        typer.Option(
+            help="Comma-separated: ladder, segmented, random, rl:<name>, simple:<spec>, "
+            "best-simple[:<scenario>], oracle."
+        ),
     ] = "ladder,segmented,random,rl:default,oracle",
     debtors: Annotated[int, typer.Option(help="Debtors per policy (the same for all).")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the debtor population and streams.")] = (
@@ -160,11 +173,9 @@ def evaluate(
     audit_contacts: Annotated[
         int, typer.Option(help="Contacts per policy re-checked through durable_rules; 0 = all.")
     ] = 5000,
-    batch_size: Annotated[int, typer.Option(help="Debtors simulated side by side.")] = 4096,
+    batch_size: BatchSizeOption = 4096,
 ) -> None:
     """Evaluate policies on the same simulated debtors: KPIs with 95 % CIs, audit, report."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from engine.compliance import ComplianceEngine
     from engine.errors import PolicyLoadError
     from policies.evaluate import evaluate as run_evaluation
@@ -189,13 +200,8 @@ def evaluate(
                 param_hint="--policies",
             ) from exc
     sc = load_scenario(scenario)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    _warn_if_searched_elsewhere(loaded, sc)
+    with _progress_bars() as progress:
         tasks = {s: progress.add_task(s, total=debtors) for s in specs}
 
         def advance(name: str, finished: int) -> None:
@@ -223,6 +229,124 @@ def evaluate(
         from policies.report import write_report
 
         console.print(f"report: {write_report(result, report)}")
+
+
+def _warn_if_searched_elsewhere(loaded: Mapping[str, Policy], scenario: Scenario) -> None:
+    """A best-simple winner found on another scenario, or on an older version of this one,
+    is still a valid policy, but not the family's best here: say so."""
+    from policies.best_simple import BestSimplePolicy
+    from policies.simple_search import scenario_hash
+
+    for spec, policy in loaded.items():
+        if not isinstance(policy, BestSimplePolicy):
+            continue
+        found = policy.artifact
+        if found.scenario != scenario.name:
+            problem = f"was searched on scenario {found.scenario!r}, not {scenario.name!r}"
+        elif found.scenario_hash != scenario_hash(scenario):
+            problem = f"was searched before scenario {scenario.name!r} last changed"
+        else:
+            continue
+        console.print(
+            f"[yellow]warning:[/yellow] {spec} (simple:{found.winner}) {problem}; re-run "
+            f"`tact search-simple --scenario {scenario.name} --seed {found.seed}`"
+        )
+
+
+@app.command("search-simple")
+def search_simple(
+    scenario: ScenarioOption = "nordic-telecom",
+    seed: Annotated[
+        int, typer.Option(help="Training seed (< 1,000,000) the stage seeds are drawn from.")
+    ] = 0,
+    debtors_per_stage: Annotated[
+        str, typer.Option(help="Comma-separated debtors of each successive-halving stage.")
+    ] = "500,2000,16000",
+    keep_fraction: Annotated[
+        float, typer.Option(help="Share of members promoted after each stage but the last two.")
+    ] = 0.25,
+    finalists: Annotated[int, typer.Option(help="Members in the last stage.")] = 4,
+    member: Annotated[
+        list[str] | None,
+        typer.Option(help="A member spec to search (repeat); default: the whole SIMPLE_GRID."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Artifact path (default: policies/models/best-simple/<scenario>.json)."),
+    ] = None,
+    batch_size: BatchSizeOption = 4096,
+) -> None:
+    """Find the best simple fixed strategy on training debtors; write the best-simple artifact."""
+    from engine.compliance import ComplianceEngine
+    from policies.simple import SIMPLE_GRID, SimpleStrategy, StrategySpecError
+    from policies.simple_search import SearchPlan, search_command, write_artifact
+    from policies.simple_search import search_simple as run_search
+    from simulator.masks import compliance_masks
+    from simulator.scenario_loader import load_scenario
+
+    try:
+        stage_debtors = tuple(int(d) for d in debtors_per_stage.split(",") if d.strip())
+        plan = SearchPlan(stage_debtors, keep_fraction, finalists)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--debtors-per-stage") from exc
+    try:
+        members = [SimpleStrategy.parse(m) for m in member] if member else list(SIMPLE_GRID)
+    except StrategySpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--member") from exc
+    sc = load_scenario(scenario)
+    custom = [m.spec for m in members] if member else []
+    command = search_command(scenario, seed, plan, custom)
+    with _progress_bars() as progress:
+        tasks = [
+            progress.add_task(f"stage {i + 1}: {n:,} debtors", total=None)
+            for i, n in enumerate(plan.stage_debtors)
+        ]
+
+        def advance(stage: int, done: int, total: int) -> None:
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            artifact = run_search(
+                sc,
+                compliance_masks(),
+                ComplianceEngine.load(),
+                seed=seed,
+                members=members,
+                plan=plan,
+                batch_size=batch_size,
+                command=command,
+                progress=advance,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    for i, stage in enumerate(artifact.stages, start=1):
+        console.print(
+            f"[bold]stage {i}[/bold]: {len(stage.rows)} members × {stage.debtors:,} debtors, "
+            f"seed {stage.seed}, {stage.seconds:.0f} s; net value per case [95 % CI], best 10:"
+        )
+        for rank, row in enumerate(stage.rows[:10], start=1):
+            lo, hi = row.ci95
+            console.print(f"  {rank:>2}  {row.mean:7.2f} [{lo:7.2f}, {hi:7.2f}]  {row.member}")
+    path = write_artifact(artifact, out)
+    console.print(
+        f"winner: simple:{artifact.winner}  ({artifact.wall_time_s / 60:.1f} min)\n"
+        f"artifact: {path}  (evaluate with --policies segmented,best-simple"
+        + ("" if sc.name == "nordic-telecom" else f":{sc.name}")
+        + ")"
+    )
+
+
+def _progress_bars() -> Progress:
+    """One bar per task: description, bar, done of total, time elapsed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _print_table(result: Evaluation) -> None:

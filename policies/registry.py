@@ -1,7 +1,10 @@
 """The small loading interface the service and the CLIs use to get a policy by name.
 
-Names: ``ladder``, ``segmented``, ``random``, ``default`` (the shipped model), or
-``rl:<name or path>`` for a trained model under ``policies/models/``.
+Names: ``ladder``, ``segmented``, ``random``, ``default`` (the shipped model),
+``rl:<name or path>`` for a trained model under ``policies/models/``, ``simple:<spec>`` for
+a member of the simple-strategy family (``policies/simple.py`` gives the grammar), and
+``best-simple`` / ``best-simple:<scenario>`` for the family's best member as found by
+``tact search-simple`` (``policies/models/best-simple/<scenario>.json``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ DEFAULT_POLICY = "rl:default"
 
 
 def available_policies() -> list[str]:
-    return [*sorted(_BASELINES), "default", "rl:<name>"]
+    return [
+        *sorted(_BASELINES),
+        "default",
+        "rl:<name>",
+        "simple:<spec>",
+        "best-simple[:<scenario>]",
+    ]
 
 
 def load_policy(spec: str) -> Policy:
@@ -35,6 +44,14 @@ def load_policy(spec: str) -> Policy:
         from policies.artifacts import load_rl_policy  # torch-free numpy runtime
 
         return load_rl_policy(name.removeprefix("rl:"))
+    if name.startswith("simple:"):
+        from policies.simple import SimplePolicy, SimpleStrategy
+
+        return SimplePolicy(SimpleStrategy.parse(name))
+    if name == "best-simple" or name.startswith("best-simple:"):
+        from policies.best_simple import load_best_simple
+
+        return load_best_simple(name)
     if name not in _BASELINES:
         raise PolicyLoadError(
             f"unknown policy {spec!r}; choose one of {', '.join(available_policies())}"

@@ -12,6 +12,7 @@ from policies.base import Policy, check_decisions
 from policies.ladder import LadderPolicy
 from policies.numpy_runtime import ActorWeights, NumpyPolicy
 from policies.segmented import SegmentedPolicy
+from policies.simple import SimplePolicy, SimpleStrategy
 from policies.synthetic_env import random_masks, random_observations
 
 
@@ -39,6 +40,9 @@ def _random_numpy_policy(seed: int) -> NumpyPolicy:
 POLICIES: dict[str, Policy] = {
     "ladder": LadderPolicy(),
     "segmented": SegmentedPolicy(),
+    "simple": SimplePolicy(
+        SimpleStrategy.parse("PLAN_6/EMPATHETIC/SMS>EMAIL>LETTER/MORNING/every-3d")
+    ),
     "numpy": _random_numpy_policy(0),
 }
 
@@ -82,7 +86,7 @@ def test_large_seeded_batch(name: str) -> None:
 def test_rule_based_policies_are_deterministic() -> None:
     rng = np.random.default_rng(1)
     obs, masks = _decoded_observations(rng, 500), random_masks(rng, 500, 0.5)
-    for name in ("ladder", "segmented"):
+    for name in ("ladder", "segmented", "simple"):
         a = POLICIES[name].act(obs, masks, np.random.default_rng(1))
         b = POLICIES[name].act(obs, masks, np.random.default_rng(2))
         np.testing.assert_array_equal(a.indices, b.indices)
