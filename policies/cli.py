@@ -142,7 +142,8 @@ def train(
 
         result = run_training(config, on_step=on_step, on_eval=on_eval)
     console.print(
-        f"trained in {result.wall_time_s / 60:.1f} min; segmented on the same held-out debtors: "
+        f"trained in {result.wall_time_s / 60:.1f} min; {config.reference} on the same held-out "
+        "debtors: "
         f"reward/case {result.reference['reward_per_case']:+.3f}, net value "
         f"{result.reference['net_value_per_case']:.2f}"
     )

@@ -259,9 +259,11 @@ def train(
     )
     if config.reward_scale != 1.0:
         env = _ScaledReward(env, config.reward_scale, VecEnvWrapper)
-    from policies.segmented import SegmentedPolicy
+    from policies.registry import load_policy
 
-    reference = kpi_means(held_out_run(SegmentedPolicy(), scenario, masks, config), scenario)
+    reference = kpi_means(
+        held_out_run(load_policy(config.reference), scenario, masks, config), scenario
+    )
 
     # 3. The agent.
     activation = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.activation]
@@ -292,8 +294,6 @@ def train(
     wait_bias = 0.0
     imitation: dict[str, float] = {}
     if config.warm_start is not None:
-        from policies.registry import load_policy
-
         imitation = imitate(model, env, load_policy(config.warm_start), config)
         log.info("run %s: imitation of %s %s", config.run_name, config.warm_start, imitation)
     else:
@@ -317,7 +317,7 @@ def train(
         for name, value in kpis.items():
             logger.record(f"eval/{name}", value)
             if name in reference:
-                logger.record(f"eval_vs_segmented/{name}", value - reference[name])
+                logger.record(f"eval_vs_{config.reference}/{name}", value - reference[name])
         logger.dump(timesteps)
         if on_eval is not None:
             on_eval(point)
@@ -396,7 +396,7 @@ def export_run(result: TrainResult, *, best_timesteps: int | None = None) -> Pat
             "deterministic": True,
             "timesteps": chosen.timesteps if chosen else None,
             "kpis": chosen.kpis if chosen else {},
-            "reference_segmented": result.reference,
+            "reference": {"policy": config.reference, "kpis": result.reference},
         },
         "curve": [_point_dict(p) for p in result.curve],
         "imitation": result.imitation,

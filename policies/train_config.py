@@ -15,8 +15,9 @@ ALGOS = ("maskable-ppo",)
 """Training algorithms ``tact train --algo`` accepts."""
 ACTIVATIONS = ("tanh", "relu")
 """Hidden-layer activations the numpy serving runtime reproduces (and that we offer)."""
-WARM_START_POLICIES = ("segmented", "ladder")
-"""Hand-written baselines a run may imitate before PPO (never a trained model)."""
+WARM_START_POLICIES = ("segmented", "ladder", "best-simple")
+"""Hand-written baselines a run may imitate before PPO (never a trained model); any
+``simple:<spec>`` member of the simple family too."""
 EVAL_SEED_OFFSET = 1_000_000
 """Held-out evaluation debtors are drawn with seeds ≥ this offset, training debtors with
 seeds below it: the two sets never share a random stream."""
@@ -74,7 +75,11 @@ class TrainConfig:
     fatigue; starting patient lets PPO discover which contacts pay. 0 = leave SB3's init."""
     warm_start: str | None = "segmented"
     """Baseline to imitate before PPO (behaviour cloning on its decisions in the training
-    simulator, actor and critic), e.g. ``segmented``; None = PPO from the random init."""
+    simulator, actor and critic): ``segmented``, ``ladder``, ``best-simple`` or a
+    ``simple:<spec>``; None = PPO from the random init."""
+    reference: str = "best-simple"
+    """Baseline scored on the held-out debtors next to every evaluation (TensorBoard, model
+    card): the policy to beat. ``segmented`` or ``best-simple`` (the champion's candidates)."""
     warm_start_timesteps: int = 200_000
     """Debtor-days of the warm-start baseline's decisions to imitate (not counted in
     total_timesteps; recorded in the model card)."""
@@ -134,10 +139,17 @@ class TrainConfig:
             )
         if not 0.0 <= self.wait_prior < 1.0:
             raise ValueError(f"wait_prior must lie in [0, 1), got {self.wait_prior}")
-        if self.warm_start is not None and self.warm_start not in WARM_START_POLICIES:
+        if self.warm_start is not None and not (
+            self.warm_start in WARM_START_POLICIES or self.warm_start.startswith("simple:")
+        ):
             raise ValueError(
                 f"warm_start {self.warm_start!r} is not a baseline to imitate; choose one of "
-                f"{WARM_START_POLICIES} or None"
+                f"{WARM_START_POLICIES}, a simple:<spec>, or None"
+            )
+        if self.reference not in ("segmented", "best-simple"):
+            raise ValueError(
+                f"reference {self.reference!r} is not a champion candidate; choose segmented "
+                "or best-simple"
             )
         if not 0.0 <= self.warm_start_smoothing < 1.0:
             raise ValueError(
