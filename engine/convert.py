@@ -371,8 +371,11 @@ def _event_from_proto(
     else:
         _check_text(problems, event_id, "event_id")
     if attempt_event_id:
+        reported = len(problems)
         _check_text(problems, attempt_event_id, "attempt_event_id")
-        if attempt_event_id == event_id:
+        # A valid id may still be the wrong one (one problem per field: an id that is not
+        # valid is not also compared).
+        if len(problems) == reported and attempt_event_id == event_id:
             problems.append(
                 ("attempt_event_id", "names the event itself; name the attempt's event_id")
             )
