@@ -71,7 +71,6 @@ _CHANNELS = frozenset(int(ch) for ch in Channel if ch is not Channel.NONE)
 _CHANNEL_NAMES = [ch.name for ch in Channel if ch is not Channel.NONE]
 _ACTIONS = frozenset(int(a) for a in Action)
 _EVENT_KINDS = frozenset(int(k) for k in EventKind)
-_CONSENT_STATUSES = frozenset(int(s) for s in ConsentStatus)
 
 # Enum members by wire value: a dict lookup instead of an IntEnum call per field.
 _PRODUCT_BY_VALUE = {int(m): m for m in Product}
@@ -115,20 +114,6 @@ def _timestamp_to_date(ts: Timestamp) -> date:
     if _SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < _NANOS_PER_SECOND:
         return date.fromordinal(_EPOCH_ORDINAL + seconds // _SECONDS_PER_DAY)
     return ts.ToDatetime(tzinfo=UTC).date()  # out of range: raises its ValueError
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.violations: list[FieldViolation] = []
-
-    def check(self, ok: bool, field: str, description: str) -> bool:
-        if not ok:
-            self.violations.append(FieldViolation(field, description))
-        return ok
-
-    def raise_if_any(self) -> None:
-        if self.violations:
-            raise InvalidRequestError(self.violations)
 
 
 def _is_code(value: str, length: int) -> bool:
@@ -371,8 +356,11 @@ def _event_from_proto(
     else:
         _check_text(problems, event_id, "event_id")
     if attempt_event_id:
+        reported = len(problems)
         _check_text(problems, attempt_event_id, "attempt_event_id")
-        if attempt_event_id == event_id:
+        # A valid id may still be the wrong one (one problem per field: an id that is not
+        # valid is not also compared).
+        if len(problems) == reported and attempt_event_id == event_id:
             problems.append(
                 ("attempt_event_id", "names the event itself; name the attempt's event_id")
             )
@@ -472,20 +460,22 @@ class ParsedEvents:
 
 def events_from_proto(events: list[case_pb2.Event]) -> ParsedEvents:
     """Validate ``RecordEvents`` input; InvalidRequestError lists every bad field."""
-    c = _Collector()
-    c.check(bool(events), "events", "is empty; send at least one event")
-    if not check_count(c.violations, len(events), "events", MAX_EVENTS):
-        c.raise_if_any()
+    violations: list[FieldViolation] = []
+    if not events:
+        violations.append(FieldViolation("events", "is empty; send at least one event"))
+    if not check_count(violations, len(events), "events", MAX_EVENTS):
+        raise InvalidRequestError(violations)
     out: list[LedgerEvent] = []
     debtors: list[str] = []
     currencies: list[str] = []
     for i, e in enumerate(events):
-        ev = _event_from_proto(c.violations, e, "events", i, case_id=None)
+        ev = _event_from_proto(violations, e, "events", i, case_id=None)
         if ev is not None:
             out.append(ev)
             debtors.append(e.debtor_id)
             currencies.append(e.amount.currency)
-    c.raise_if_any()
+    if violations:
+        raise InvalidRequestError(violations)
     return ParsedEvents(out, debtors, currencies)
 
 

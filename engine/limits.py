@@ -19,7 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from engine.errors import FieldViolation
 
 MAX_ID_LENGTH = 128
-"""Ids (case, debtor, event, decision): 1–128 printable characters."""
+"""Ids (case, debtor, event, decision, an event's attempt): 1–128 printable characters."""
 MAX_TIMEZONE_LENGTH = 64
 """IANA zone names are at most 30-odd characters; longer is not a zone."""
 MAX_LANGUAGE_LENGTH = 35

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.catalogue import CATALOGUE, SLOT_HOURS, Offer, Slot, Tone, Treatment
 from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit
+from engine.compliance.jurisdictions import is_subdivision
 from engine.compliance.planning import check_step, states_from_events, step_entries
 from engine.errors import FailedPreconditionError
 from engine.features import featurize, featurize_row
@@ -168,7 +169,7 @@ class DecisionPipeline:
         if snapshot.country not in engine.countries:
             raise FailedPreconditionError(
                 f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
-                f"Countries with rules: {', '.join(sorted(engine.countries))}"
+                + _jurisdictions_text(engine.countries)
             )
         # Without a zone, history days are counted in the jurisdiction's first (reference)
         # zone (for US-MA: New York); the rules still check every zone for send times.
@@ -543,6 +544,17 @@ def _explain(
         f"{head}; chosen by {arm.policy.name} ({arm.name}) among {allowed} allowed "
         f"contact steps{restricted}."
     )
+
+
+def _jurisdictions_text(codes: frozenset[str]) -> str:
+    """Which ``Case.country`` values have rules (subdivisions are not countries: they are
+    named apart, as ``Case.subdivision`` values)."""
+    countries = sorted(c for c in codes if not is_subdivision(c))
+    subdivisions = sorted(c for c in codes if is_subdivision(c))
+    text = f"Countries with rules: {', '.join(countries)}"
+    if subdivisions:
+        text += f" (subdivisions with their own: {', '.join(subdivisions)})"
+    return text
 
 
 __all__ = ["CheckOutcome", "DecisionOutcome", "DecisionPipeline"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.catalogue import CATALOGUE
 from engine.compliance.calendar import local_instant
-from engine.compliance.compiler import Clause
+from engine.compliance.clauses import Clause
 from engine.compliance.verdict import SEND_SLOTS, SLOT_PASSED, UNKNOWN_TIMEZONE, RuleHit
 
 

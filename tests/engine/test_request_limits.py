@@ -110,6 +110,8 @@ def _set(request: Message, path: str, value: object) -> Message:
         ("case.recent_events[0].event_id", "e" * limits.MAX_ID_LENGTH, "e\n1"),
         ("case.recent_events[0].decision_id", "", "x" * (limits.MAX_ID_LENGTH + 1)),
         ("case.recent_events[0].debtor_id", "", "\x1b[31m"),
+        ("case.recent_events[0].attempt_event_id", "a" * limits.MAX_ID_LENGTH, "a\x00"),
+        ("case.subdivision", "SE-AB", "SE-AB\n"),  # of the case's country (SE), or empty
         ("case.timezone", "America/Argentina/ComodRivadavia", "Europe/" + "x" * 60),
         ("case.debtor.language", "x" * limits.MAX_LANGUAGE_LENGTH, "sv_SE"),
         ("case.outstanding.amount_minor", limits.MAX_AMOUNT_MINOR, limits.MAX_AMOUNT_MINOR + 1),

@@ -163,7 +163,9 @@ EXPECTED: dict[str, tuple[str, str | None, str, str | None, list[str]]] = {
         "2026-11-26T10:00:00+00:00",
         "2026-11-26T11:00:00+01:00",
         None,
-        ["legal.notice", "window.calls", "window.messages"],
+        # No inkassokrav yet: both of its notice periods hold legal action back
+        # (legal.notice, the 8 days; SE.legal.bank-days, the 4 bank days after receipt).
+        ["legal.notice", "window.calls", "window.messages", "SE.legal.bank-days"],
     ),
     "us-card-7in7": (
         "DEMAND/EMAIL/FIRM/MORNING",
@@ -276,7 +278,7 @@ def test_unknown_country_fails_closed(stub) -> None:
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert info.value.details() == (
         "no rule file for country 'ZZ': tact recommends no contact. "
-        "Countries with rules: DE, DK, FI, GB, NO, SE, US"
+        "Countries with rules: DE, DK, FI, GB, NO, SE, US (subdivisions with their own: US-MA)"
     )
 
 
@@ -342,7 +344,9 @@ def test_check_action_blocks_calls_at_night_with_next_allowed_time(stub) -> None
     night = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 23:30 in Stockholm
     check = check_action(stub, case, types_pb2.ACTION_AGENT_CALL, types_pb2.CHANNEL_PHONE, night)
     assert not check.allowed
-    assert [v.rule_id for v in check.violations] == ["TACT-SEND-SLOTS"]  # no slot at 23:30
+    # The rule that excludes 23:30 is cited (SE window.calls: weekdays 08-20), not tact's
+    # own send slots (tact.send-slots is for hours no rule sets).
+    assert [v.rule_id for v in check.violations] == ["window.calls"]
     # Friday 08:00 in Stockholm, when window.calls (weekdays 08–20) opens.
     assert _utc(check.next_allowed_at) == "2026-11-27T07:00:00+00:00"
 

@@ -3,12 +3,15 @@ instant, computed without any of the engine's compliance code.
 
 The parity and property tests hold the engine to this oracle. To be worth anything it
 shares nothing with what it checks: it reads the YAML itself (``yaml.safe_load``,
-``extends``/``disable``/same-id replacement as docs/rules.md describes), evaluates
+``extends`` chains — a subdivision's file extends its country's, which extends the
+defaults — ``disable`` and same-id replacement, as docs/rules.md describes), evaluates
 ``when:`` conditions with Python's own expression grammar (restricted to names, numbers,
 comparisons, ``and``/``or``/``not``), parses ``"HH:MM-HH:MM"`` windows with its own
-regular expression, derives the facts from the case state itself, reads holidays from the
-``holidays`` package directly, and applies the decision instant (any time of day: a slot
-whose window has ended is closed).
+regular expression, derives the facts from the case state itself, reads holidays (a
+subdivision's included) and bank holidays from the ``holidays`` package directly, counts
+notice periods day by day from the notice's (assumed) receipt, picks the rule file of a
+case's subdivision or else its country's, and applies the decision instant (any time of
+day: a slot whose window has ended is closed).
 """
 
 from __future__ import annotations
@@ -83,51 +86,135 @@ def holds(text: str | None, facts: dict[str, int]) -> bool:
     return bool(eval(_condition(text), {"__builtins__": {}}, {**facts, **_CONSTANTS}))
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """Which holidays apply to a jurisdiction (docs/rules.md, ``holidays:``)."""
+
+    country: str
+    subdivision: str | None = None
+    categories: tuple[str, ...] = ("public",)
+    bank_categories: tuple[str, ...] = ("public",)
+    """Holidays that are not bank days (besides Saturdays and Sundays)."""
+
+
 @dataclass
 class CountryRules:
+    """The rules in effect for one jurisdiction: a country (``US``) or a subdivision with a
+    rule file of its own (``US-MA``)."""
+
     code: str
     rules: list[dict[str, Any]]
-    holiday_country: str
-    holiday_categories: tuple[str, ...]
+    calendar: Calendar
+
+
+SUBDIVISIONS_WITHOUT_FILES = {
+    "US": ("US-CA", "US-TX", "US-NY"),
+    "GB": ("GB-SCT", "GB-WLS"),
+    "DE": ("DE-BY", "DE-BE"),
+    "SE": ("SE-AB", "SE-O"),
+    "DK": ("DK-84",),
+    "FI": ("FI-18",),
+    "NO": ("NO-03",),
+}
+"""Real ISO 3166-2 codes of each country that have no rule file: their cases are decided
+by the country's file (with the country's holidays only) and say so."""
+SUBDIVISION_UNKNOWN = "tact.subdivision-unknown"
 
 
 def load_rules(rules_dir: Path) -> dict[str, CountryRules]:
-    """Every country file with its inherited rules, by country code."""
+    """Every country or subdivision file with its inherited rules, by its code."""
     texts = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(rules_dir.glob("*.yaml"))}
-    out = {}
-    for name, data in texts.items():
-        if name == "defaults":
-            continue
+
+    def rules_of(name: str) -> list[dict[str, Any]]:
+        data = texts[name]
         rules: list[dict[str, Any]] = []
         if data.get("extends"):
             disabled = set(data.get("disable", []))
-            rules = [r for r in texts[data["extends"]]["rules"] if r["id"] not in disabled]
+            rules = [r for r in rules_of(data["extends"]) if r["id"] not in disabled]
         for rule in data.get("rules", []):
             ids = [r["id"] for r in rules]
             if rule["id"] in ids:
                 rules[ids.index(rule["id"])] = rule
             else:
                 rules.append(rule)
-        calendar = data.get("holidays") or {}
-        # The file name, not `jurisdiction:` (YAML 1.1 reads a bare NO as false).
-        out[name] = CountryRules(
-            code=name,
-            rules=rules,
-            holiday_country=calendar.get("country") or name,
-            holiday_categories=tuple(calendar.get("categories", ["public"])),
-        )
-    return out
+        return rules
+
+    def calendar_of(name: str) -> Calendar:
+        spec = texts[name].get("holidays")
+        if spec:  # the file says
+            categories = tuple(spec.get("categories", ["public"]))
+            return Calendar(
+                spec.get("country") or name[:2],
+                spec.get("subdivision"),
+                categories,
+                tuple(spec.get("bank_categories") or categories),
+            )
+        if "-" in name:  # a subdivision: its country's, with its own where the package has them
+            country = calendar_of(texts[name]["extends"])
+            part = name[3:]
+            known = part in holidays.country_holidays(country.country).subdivisions
+            return replace(country, subdivision=part if known else None)
+        return Calendar(name)
+
+    # The file name, not `jurisdiction:` (YAML 1.1 reads a bare NO as false).
+    return {
+        name: CountryRules(code=name, rules=rules_of(name), calendar=calendar_of(name))
+        for name in texts
+        if name != "defaults"
+    }
+
+
+def rules_for(rules: dict[str, CountryRules], state: CaseState) -> tuple[CountryRules, list[str]]:
+    """The rules that decide ``state``'s case — its subdivision's file if there is one, else
+    its country's — and the built-in notes the verdict must carry (an unknown subdivision)."""
+    subdivision = state.snapshot.subdivision
+    if subdivision and subdivision in rules:
+        return rules[subdivision], []
+    return rules[state.snapshot.country], [SUBDIVISION_UNKNOWN] if subdivision else []
 
 
 @cache
-def _holidays(country: str, categories: tuple[str, ...], year: int) -> frozenset[date]:
-    table = holidays.country_holidays(country, years=year, categories=categories)
+def _holidays(
+    country: str, subdivision: str | None, categories: tuple[str, ...], year: int
+) -> frozenset[date]:
+    table = holidays.country_holidays(
+        country, subdiv=subdivision, years=year, categories=categories
+    )
     # A Sunday is a Sunday (Sweden lists every Sunday as a holiday named "Söndag").
     return frozenset(
         d
         for d, name in table.items()
         if not (d.weekday() == 6 and set(name.split("; ")) <= {"Sunday", "Söndag"})
     )
+
+
+def is_holiday(day: date, calendar: Calendar) -> bool:
+    return day in _holidays(calendar.country, calendar.subdivision, calendar.categories, day.year)
+
+
+def is_bank_day(day: date, calendar: Calendar) -> bool:
+    """Monday to Friday, not a bank holiday."""
+    closed = _holidays(calendar.country, calendar.subdivision, calendar.bank_categories, day.year)
+    return day.weekday() < 5 and day not in closed
+
+
+def _bank_days_after(day: date, n: int, calendar: Calendar) -> date:
+    """The ``n``-th bank day after ``day`` (``day`` itself for 0)."""
+    while n:
+        day += timedelta(days=1)
+        n -= is_bank_day(day, calendar)
+    return day
+
+
+def notice_last_day(notice: dict[str, Any], sent: date, calendar: Calendar) -> date:
+    """The last day of the period a notice sent on ``sent`` gives (docs/rules.md,
+    ``min_notice``): it is received the day it is sent or ``received_after_bank_days``
+    bank days later; the period starts the day after receipt and lasts ``days`` days or
+    ``bank_days`` bank days."""
+    received = _bank_days_after(sent, notice.get("received_after_bank_days", 0), calendar)
+    if "bank_days" in notice:
+        return _bank_days_after(received, notice["bank_days"], calendar)
+    return received + timedelta(days=notice["days"])
 
 
 def facts(state: CaseState, country: CountryRules) -> dict[str, int]:
@@ -137,7 +224,7 @@ def facts(state: CaseState, country: CountryRules) -> dict[str, int]:
     consent = {**s.consents, **h.consent_overrides}
     ends = [u for u in (flags.breathing_space_until, h.breathing_space_until) if u]
     until = max(ends, default=None)
-    holiday = day in _holidays(country.holiday_country, country.holiday_categories, day.year)
+    holiday = is_holiday(day, country.calendar)
     f: dict[str, int] = {
         "days_past_due": s.days_past_due,
         "outstanding_minor": s.outstanding_minor,
@@ -203,6 +290,10 @@ class OracleVerdict:
     hold: bool = False
     human_only: bool = False
     fired: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    running_notices: set[str] = field(default_factory=set)
+    """min_notice rules whose notice was sent and whose period has not run out."""
+    """Built-in ids the verdict must name first, blocking nothing (an unknown subdivision)."""
 
 
 _CONTACT_ENTRIES = [i for i in range(len(CATALOGUE)) if i != CATALOGUE.WAIT_INDEX]
@@ -246,7 +337,9 @@ def _count(state: CaseState, limit: dict[str, Any]) -> int:
     return max(total, 0)
 
 
-def _blocked(rule: dict[str, Any], f: dict[str, int], state: CaseState) -> frozenset[int]:
+def _blocked(
+    rule: dict[str, Any], f: dict[str, int], state: CaseState, calendar: Calendar
+) -> frozenset[int]:
     """The contact entries ``rule`` blocks (its condition holds; not a send window)."""
     if "block" in rule:
         return _select(**(rule["block"] or {}))
@@ -274,7 +367,11 @@ def _blocked(rule: dict[str, Any], f: dict[str, int], state: CaseState) -> froze
     if "min_notice" in rule:
         notice = rule["min_notice"]
         since = f[f"days_since_{notice['after']}"]
-        waiting = since >= NEVER or since < notice["days"]
+        day = state.local_date
+        # Blocked while no notice was sent, and through the last day of its period.
+        waiting = since >= NEVER or day <= notice_last_day(
+            notice, day - timedelta(days=since), calendar
+        )
         return _select(**notice["blocks"]) if waiting else frozenset()
     raise AssertionError(f"rule {rule['id']}: unknown effect")
 
@@ -285,8 +382,9 @@ def _utc(day: date, minute: int, tz: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=minute // 1440), clock, tz).astimezone(UTC)
 
 
-def verdict(state: CaseState, country: CountryRules) -> OracleVerdict:
+def verdict(state: CaseState, rules: dict[str, CountryRules]) -> OracleVerdict:
     """The oracle's verdict for ``state`` (a known time zone) at ``state.as_of``."""
+    country, notes = rules_for(rules, state)
     tz = ZoneInfo(state.snapshot.timezone or "")
     local = state.as_of.astimezone(tz)
     assert local.date() == state.local_date, "the decision instant is on the local date"
@@ -296,7 +394,7 @@ def verdict(state: CaseState, country: CountryRules) -> OracleVerdict:
     reasons: list[set[str]] = [set() for _ in range(n)]
     channel_window = {c.name: (0, 24 * 60) for c in CONTACT}
     window_rules: dict[str, list[str]] = {c.name: [] for c in CONTACT}
-    out = OracleVerdict(np.zeros(n, dtype=bool), reasons, [None] * n)
+    out = OracleVerdict(np.zeros(n, dtype=bool), reasons, [None] * n, notes=notes)
     for rule in country.rules:
         if not holds(rule.get("when"), f):
             continue
@@ -312,8 +410,12 @@ def verdict(state: CaseState, country: CountryRules) -> OracleVerdict:
             continue
         out.hold |= "hold" in rule
         out.human_only |= "human_only" in rule
-        for i in _blocked(rule, f, state):
+        blocked = _blocked(rule, f, state, country.calendar)
+        for i in blocked:
             reasons[i].add(rule["id"])
+        if blocked and "min_notice" in rule:
+            sent = f[f"days_since_{rule['min_notice']['after']}"] < NEVER
+            out.running_notices |= {rule["id"]} if sent else set()
     out.mask[CATALOGUE.WAIT_INDEX] = True
     for i, t in enumerate(CATALOGUE.treatments):
         if i == CATALOGUE.WAIT_INDEX:
@@ -350,4 +452,30 @@ def at_random_times(states: list[CaseState], seed: int) -> list[CaseState]:
     return out
 
 
-__all__ = ["CountryRules", "OracleVerdict", "at_random_times", "load_rules", "verdict"]
+def with_unknown_subdivisions(states: list[CaseState], seed: int) -> list[CaseState]:
+    """The same cases, a tenth of those without a subdivision naming one that has no rule
+    file (:data:`SUBDIVISIONS_WITHOUT_FILES`)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for state in states:
+        codes = SUBDIVISIONS_WITHOUT_FILES.get(state.snapshot.country, ())
+        if codes and state.snapshot.subdivision is None and rng.random() < 0.1:
+            code = codes[int(rng.integers(len(codes)))]
+            state = replace(state, snapshot=replace(state.snapshot, subdivision=code))
+        out.append(state)
+    return out
+
+
+__all__ = [
+    "SUBDIVISION_UNKNOWN",
+    "Calendar",
+    "CountryRules",
+    "OracleVerdict",
+    "at_random_times",
+    "is_bank_day",
+    "load_rules",
+    "notice_last_day",
+    "rules_for",
+    "verdict",
+    "with_unknown_subdivisions",
+]

@@ -9,6 +9,7 @@ the oracle at random times of day.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ import numpy as np
 from compliance_factories import CONTACT, jurisdictions_of, make_state, random_states
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rule_oracle import at_random_times, load_rules, verdict
+from rule_oracle import at_random_times, load_rules, verdict, with_unknown_subdivisions
 
 from engine.catalogue import CATALOGUE, Channel
 from engine.compliance import ComplianceEngine
@@ -142,23 +143,43 @@ def test_durable_mask_equals_the_independent_oracle_on_10k_cases_at_random_times
     engine: ComplianceEngine,
 ) -> None:
     """The durable_rules path against rule_oracle.py (its own reading of the rule files)
-    on the bulk cases, each decided at a random local time: slots that have passed,
-    windows that have not opened yet, the whole day."""
+    on the bulk cases (some of them in a subdivision without a rule file), each decided
+    at a random local time: slots that have passed, windows that have not opened yet, the
+    whole day."""
     rules = load_rules(engine.rules_dir)
-    states = at_random_times(random_states(engine, N_BULK, seed=20240311), seed=11)
+    drawn = with_unknown_subdivisions(random_states(engine, N_BULK, seed=20240311), seed=11)
+    states = at_random_times(drawn, seed=11)
     morning_over = 0  # the morning slot's time has passed: some slots closed by the clock
+    counted_in_bank_days = {  # notice periods with a receipt delay or counted in bank days
+        r["id"]
+        for jurisdiction in rules.values()
+        for r in jurisdiction.rules
+        if "bank_days" in r.get("min_notice", {})
+        or r.get("min_notice", {}).get("received_after_bank_days")
+    }
+    bank_day_periods = Counter[str]()
+    subdivisions = 0
     for i, state in enumerate(states):
         v = engine.evaluate(state)
-        expected = verdict(state, rules[state.snapshot.country])
+        expected = verdict(state, rules)
+        bank_day_periods.update(expected.running_notices & counted_in_bank_days)
+        subdivisions += state.snapshot.subdivision is not None
         if not np.array_equal(v.mask, expected.mask):
             diff = np.flatnonzero(v.mask != expected.mask)
+            snap = state.snapshot
             raise AssertionError(
-                f"row {i} ({state.snapshot.country}, {state.as_of} UTC): engine and oracle "
-                f"differ at {[CATALOGUE[int(j)].label for j in diff[:5]]}"
+                f"row {i} ({snap.subdivision or snap.country}, {state.as_of} UTC): engine "
+                f"and oracle differ at {[CATALOGUE[int(j)].label for j in diff[:5]]}"
             )
         local = state.as_of.astimezone(ZoneInfo(state.snapshot.timezone or ""))
         morning_over += int(local.hour >= 11)
     assert N_BULK // 3 < morning_over < N_BULK
+    # ... each bank-day notice period still running in some cases; subdivisions with and
+    # without a rule file.
+    assert counted_in_bank_days and all(bank_day_periods[r] > 50 for r in counted_in_bank_days), (
+        bank_day_periods
+    )
+    assert subdivisions > N_BULK // 10
 
 
 def test_row_facts_equal_batch_facts_on_10k_random_cases(engine: ComplianceEngine) -> None:
