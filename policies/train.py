@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from policies.base import Policy
+from policies.base import Policy, PolicyDecisions
 from policies.evaluate import Served
 from policies.train_config import TrainConfig
 
@@ -112,6 +112,38 @@ def set_wait_prior(model: MaskablePPO, masks: np.ndarray, wait_prior: float) -> 
     return bias
 
 
+class MixedTeacher:
+    """Several teachers, one per debtor: each training slot follows the teacher drawn for
+    its current debtor, redrawn when the slot's episode ends. Imitating a mixture of good
+    strategies leaves the warm-started policy real probability on each of their steps in
+    every kind of case, so PPO can find which step fits which case (imitating one
+    deterministic teacher leaves it almost nothing to explore)."""
+
+    name = "mixed-teacher"
+    version = "1"
+
+    def __init__(self, teachers: list[Policy], n_slots: int, seed: int) -> None:
+        if not teachers:
+            raise ValueError("a mixed teacher needs at least one teacher")
+        self.teachers = teachers
+        self.rng = np.random.default_rng(seed)
+        self.assigned = self.rng.integers(0, len(teachers), size=n_slots)
+
+    def act(
+        self, observations: np.ndarray, masks: np.ndarray, rng: np.random.Generator | None = None
+    ) -> PolicyDecisions:
+        chosen = np.zeros(observations.shape[0], dtype=np.int64)
+        for k, teacher in enumerate(self.teachers):
+            rows = np.flatnonzero(self.assigned == k)
+            if rows.size:
+                chosen[rows] = teacher.act(observations[rows], masks[rows], None).indices
+        return PolicyDecisions(indices=chosen, propensities=np.ones(chosen.size))
+
+    def episodes_ended(self, done: np.ndarray) -> None:
+        rows = np.flatnonzero(done)
+        self.assigned[rows] = self.rng.integers(0, len(self.teachers), size=rows.size)
+
+
 def imitate(model: MaskablePPO, env: Any, teacher: Policy, config: TrainConfig) -> dict[str, float]:
     """Behaviour cloning: fit the actor to ``teacher``'s choices and the critic to the
     discounted returns that followed them, on ``config.warm_start_timesteps`` debtor-days
@@ -139,6 +171,8 @@ def imitate(model: MaskablePPO, env: Any, teacher: Policy, config: TrainConfig) 
         obs_buf[t], mask_buf[t], act_buf[t] = obs, masks, actions
         obs, rewards, dones, _ = env.step(actions)
         rew_buf[t], done_buf[t] = rewards, dones
+        if isinstance(teacher, MixedTeacher):
+            teacher.episodes_ended(dones)
     # Discounted returns, backwards; samples whose episode did not end inside the window
     # have no return (we would have to guess their tail) and train only the actor.
     returns = np.zeros((steps, n_envs), dtype=np.float32)
@@ -294,7 +328,13 @@ def train(
     wait_bias = 0.0
     imitation: dict[str, float] = {}
     if config.warm_start is not None:
-        imitation = imitate(model, env, load_policy(config.warm_start), config)
+        teachers = [load_policy(spec) for spec in config.warm_start_specs]
+        teacher = (
+            teachers[0]
+            if len(teachers) == 1
+            else MixedTeacher(teachers, config.n_envs, seed=config.seed)
+        )
+        imitation = imitate(model, env, teacher, config)
         log.info("run %s: imitation of %s %s", config.run_name, config.warm_start, imitation)
     else:
         wait_bias = set_wait_prior(model, env.action_masks(), config.wait_prior)
@@ -451,6 +491,7 @@ def _ScaledReward(env: Any, scale: float, wrapper: type) -> Any:
 
 __all__ = [
     "EvalPoint",
+    "MixedTeacher",
     "Served",
     "TrainResult",
     "export_run",

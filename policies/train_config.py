@@ -74,9 +74,10 @@ class TrainConfig:
     start contacts debtors almost daily, which buries the signal in complaints and
     fatigue; starting patient lets PPO discover which contacts pay. 0 = leave SB3's init."""
     warm_start: str | None = "segmented"
-    """Baseline to imitate before PPO (behaviour cloning on its decisions in the training
-    simulator, actor and critic): ``segmented``, ``ladder``, ``best-simple`` or a
-    ``simple:<spec>``; None = PPO from the random init."""
+    """Baseline(s) to imitate before PPO (behaviour cloning on their decisions in the
+    training simulator, actor and critic): ``segmented``, ``ladder``, ``best-simple`` or a
+    ``simple:<spec>``; several, comma-separated, are a mixture (each debtor follows one,
+    policies.train.MixedTeacher); None = PPO from the random init."""
     reference: str = "best-simple"
     """Baseline scored on the held-out debtors next to every evaluation (TensorBoard, model
     card): the policy to beat. ``segmented`` or ``best-simple`` (the champion's candidates)."""
@@ -139,13 +140,12 @@ class TrainConfig:
             )
         if not 0.0 <= self.wait_prior < 1.0:
             raise ValueError(f"wait_prior must lie in [0, 1), got {self.wait_prior}")
-        if self.warm_start is not None and not (
-            self.warm_start in WARM_START_POLICIES or self.warm_start.startswith("simple:")
-        ):
-            raise ValueError(
-                f"warm_start {self.warm_start!r} is not a baseline to imitate; choose one of "
-                f"{WARM_START_POLICIES}, a simple:<spec>, or None"
-            )
+        for spec in self.warm_start_specs:
+            if not (spec in WARM_START_POLICIES or spec.startswith("simple:")):
+                raise ValueError(
+                    f"warm_start {spec!r} is not a baseline to imitate; choose one of "
+                    f"{WARM_START_POLICIES}, a simple:<spec>, several comma-separated, or None"
+                )
         if self.reference not in ("segmented", "best-simple"):
             raise ValueError(
                 f"reference {self.reference!r} is not a champion candidate; choose segmented "
@@ -157,6 +157,13 @@ class TrainConfig:
             )
         if self.eval_debtors < 1:
             raise ValueError(f"eval_debtors must be at least 1, got {self.eval_debtors}")
+
+    @property
+    def warm_start_specs(self) -> list[str]:
+        """The teachers of the warm start (empty without one)."""
+        if self.warm_start is None:
+            return []
+        return [spec.strip() for spec in self.warm_start.split(",") if spec.strip()]
 
     @property
     def run_name(self) -> str:
