@@ -379,11 +379,15 @@ def _print_table(result: Evaluation) -> None:
             if rel is None:
                 continue
             diff = block["paired"][best]["net_value_per_case"]
-            lo, hi = rel["ci95"]
             dlo, dhi = diff["ci95"]
+            if rel["mean"] is None:
+                share = f"(not relative: {best}'s net value is not distinguishable from 0)"
+            else:
+                lo, hi = rel["ci95"]
+                share = f"= {rel['mean']:+.1f} % [{lo:+.1f}, {hi:+.1f}]"
             console.print(
                 f"  {name}: net value per case {diff['mean']:+.2f} [{dlo:+.2f}, {dhi:+.2f}] "
-                f"= {rel['mean']:+.1f} % [{lo:+.1f}, {hi:+.1f}] vs {best} (paired)"
+                f"{share} vs {best} (paired)"
             )
     for name, block in data.items():
         mix = block["treatment_mix"]

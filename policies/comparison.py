@@ -87,7 +87,12 @@ def champion(evaluation: Evaluation) -> str | None:
 
 
 def interval(mean: float, low: float, high: float) -> dict[str, Any]:
-    return {"mean": float(mean), "ci95": [float(low), float(high)]}
+    """``{"mean", "ci95"}``; an undefined value (NaN) is null, so the JSON stays strict."""
+
+    def number(x: float) -> float | None:
+        return None if x != x else float(x)
+
+    return {"mean": number(mean), "ci95": [number(low), number(high)]}
 
 
 def violation_rate(violations: int, audited: int) -> tuple[float, float, float]:
@@ -127,13 +132,15 @@ def paired_relative_difference(
 
     Dividing by the magnitude keeps the sign meaningful when the reference is negative (net
     value after churn cost often is): +10 % is always an improvement of a tenth of the
-    reference's size.
+    reference's size. When the reference's own 95 % interval contains 0 a relative change
+    means nothing (its size is unknown, its sign too): the answer is NaN — read the absolute
+    paired difference instead.
     """
     check_paired(run, ref)
     x = per_debtor_values(run)[kpi]
     y = per_debtor_values(ref)[kpi]
-    my = float(y.mean())
-    if my == 0:
+    my, low, high = mean_ci(y)
+    if low <= 0.0 <= high:
         return float("nan"), float("nan"), float("nan")
     ratio = float(x.mean()) / my
     residual = (x - ratio * y) / abs(my)

@@ -57,6 +57,8 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}
 th{background:#f3f3f3}
 img{max-width:100%;height:auto;display:block;margin:1em 0}
+.wide{overflow-x:auto;max-width:100%}
+small{color:#555}
 .note{color:#555;font-size:0.9em}
 """
 
@@ -287,36 +289,47 @@ def oracle_gap(evaluation: Evaluation, oracle: str) -> Figure:
 
 
 def _fmt(k: dict[str, Any] | None) -> str:
-    if k is None:
+    if k is None or k["mean"] is None:
         return "—"
     lo, hi = k["ci95"]
     return f"{k['mean']:.2f} <small>[{lo:.2f}, {hi:.2f}]</small>"
 
 
+def _table(head: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    """An HTML table (cells already HTML), scrolling sideways if it is wide."""
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(
+        f"<tr><td>{html.escape(label)}</td>{''.join(f'<td>{c}</td>' for c in cells)}</tr>"
+        for label, cells in rows
+    )
+    return f'<div class="wide"><table><tr>{th}</tr>{body}</table></div>'
+
+
+def _label(kpi: str) -> str:
+    return kpi.replace("_", " ")
+
+
 def _kpi_table(data: dict[str, Any]) -> str:
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in _TABLE_KPIS)
-    rows = []
-    for name, block in data.items():
-        kpis = block["kpis"]
-        cells = "".join(f"<td>{_fmt(kpis.get(k))}</td>" for k in _TABLE_KPIS)
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+    """KPIs as rows, policies as columns."""
+    names = list(data)
+    rows = [(_label(k), [_fmt(data[n]["kpis"].get(k)) for n in names]) for k in _TABLE_KPIS]
+    return _table(["KPI", *names], rows)
 
 
 def _paired_table(data: dict[str, Any], reference: str) -> str:
-    """Every paired KPI of each policy against ``reference``."""
-    keys = ["net_value_per_case_rel_pct", "net_collections_per_case_rel_pct", *PAIRED_KPIS]
-    rows = []
-    for name, block in data.items():
-        paired = block["paired"].get(reference)
-        if paired is None:
-            continue
-        cells = "".join(f"<td>{_fmt(paired.get(k))}</td>" for k in keys)
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    if not rows:
+    """Every paired KPI of each policy against ``reference``: KPIs as rows."""
+    names = [n for n, block in data.items() if reference in block["paired"]]
+    if not names:
         return ""
-    head = "".join(f"<th>Δ {html.escape(k)}</th>" for k in keys)
-    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+    keys = ["net_value_per_case_rel_pct", "net_collections_per_case_rel_pct", *PAIRED_KPIS]
+    rows = [
+        (
+            f"Δ {_label(k).replace(' rel pct', ', %')}",
+            [_fmt(data[n]["paired"][reference].get(k)) for n in names],
+        )
+        for k in keys
+    ]
+    return _table(["policy − " + reference, *names], rows)
 
 
 def _baseline_matrix(data: dict[str, Any]) -> str:
@@ -324,34 +337,32 @@ def _baseline_matrix(data: dict[str, Any]) -> str:
     baselines = sorted({b for block in data.values() for b in block["paired"]})
     if not baselines:
         return ""
-    head = "".join(f"<th>− {html.escape(b)}</th>" for b in baselines)
-    rows = []
-    for name, block in data.items():
-        cells = "".join(
-            f"<td>{_fmt(block['paired'].get(b, {}).get('net_value_per_case'))}</td>"
-            for b in baselines
+    rows = [
+        (
+            name,
+            [_fmt(block["paired"].get(b, {}).get("net_value_per_case")) for b in baselines],
         )
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+        for name, block in data.items()
+    ]
+    return _table(["policy", *[f"− {b}" for b in baselines]], rows)
 
 
 def _mix_table(data: dict[str, Any], segments: list[str]) -> str:
-    """Top treatment's share and entropy per policy, overall and per segment."""
-    head = "".join(f"<th>{html.escape(s)}</th>" for s in ["all", *segments])
-    rows = []
-    for name, block in data.items():
-        mixes = [block["treatment_mix"]] + [
-            block["by_segment"].get(s, {}).get("treatment_mix") for s in segments
-        ]
-        cells = "".join(
-            "<td>—</td>"
-            if m is None or not m["contacts"]
-            else f"<td>{m['top_share']:.0%} · {m['entropy_bits']:.1f} bits"
-            f"<br><small>{html.escape(m['top_treatment'])}</small></td>"
-            for m in mixes
-        )
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+    """Top treatment's share and entropy: segments as rows, policies as columns."""
+    names = list(data)
+
+    def cell(mix: dict[str, Any] | None) -> str:
+        if mix is None or not mix["contacts"]:
+            return "—"
+        top = html.escape(mix["top_treatment"].replace("/", " "))
+        return f"{mix['top_share']:.0%} · {mix['entropy_bits']:.1f} bits<br><small>{top}</small>"
+
+    rows = [("all", [cell(data[n]["treatment_mix"]) for n in names])]
+    rows += [
+        (s, [cell(data[n]["by_segment"].get(s, {}).get("treatment_mix")) for n in names])
+        for s in segments
+    ]
+    return _table(["segment", *names], rows)
 
 
 def _audit_table(evaluation: Evaluation) -> str:
@@ -410,7 +421,8 @@ def render_report(evaluation: Evaluation) -> str:
             '<p class="note">The champion is the better of <code>segmented</code> and '
             "<code>best-simple</code> by net value per case. Per-debtor differences over the "
             "same debtors (policy − champion); relative differences are divided by the "
-            "champion's magnitude.</p>",
+            "champion's magnitude, and left out (—) where the champion's own interval contains "
+            "0: a change relative to an unknown size means nothing.</p>",
             _paired_table(data, best),
             _img(segment_gains(evaluation, best), "paired net value by segment"),
         ]

@@ -289,7 +289,11 @@ def train(
     scenario = load_scenario(config.scenario)
     masks = compliance_masks()
     env: Any = CollectionsVecEnv(
-        config.n_envs, scenario, masks=masks, seed=config.seed, randomise=config.randomise
+        config.n_envs,
+        training_scenario(scenario, config),
+        masks=masks,
+        seed=config.seed,
+        randomise=config.randomise,
     )
     if config.reward_scale != 1.0:
         env = _ScaledReward(env, config.reward_scale, VecEnvWrapper)
@@ -342,14 +346,15 @@ def train(
 
     # 4. Learn, with held-out evaluations and the best checkpoint.
     curve: list[EvalPoint] = []
-    best: dict[str, Any] = {"reward": -np.inf, "state": None}
+    best: dict[str, Any] = {"rank": (False, -np.inf), "state": None}
 
     def evaluate_now(timesteps: int, logger: Any) -> None:
         run = held_out_run(served_policy(model, "candidate"), scenario, masks, config)
         kpis = kpi_means(run, scenario)
-        is_best = kpis["reward_per_case"] > best["reward"]
+        rank = _rank(kpis, reference, config)
+        is_best = rank > best["rank"]
         if is_best:
-            best["reward"] = kpis["reward_per_case"]
+            best["rank"] = rank
             best["state"] = copy.deepcopy(model.policy.state_dict())
             best["timesteps"] = timesteps
         point = EvalPoint(timesteps, time.perf_counter() - started, kpis, is_best)
@@ -426,7 +431,11 @@ def export_run(result: TrainResult, *, best_timesteps: int | None = None) -> Pat
     from policies.artifacts import MODELS_DIR, build_model_card, export_policy
 
     config = result.config
-    chosen = _best_point(result.curve) if config.keep_best else result.curve[-1]
+    chosen = (
+        _best_point(result.curve, result.reference, config)
+        if config.keep_best
+        else (result.curve[-1])
+    )
     evaluation = {
         "held_out": {
             "scenario": config.scenario,
@@ -457,10 +466,36 @@ def export_run(result: TrainResult, *, best_timesteps: int | None = None) -> Pat
     return export_policy(result.model, root / config.artifact_name, card)
 
 
-def _best_point(curve: list[EvalPoint]) -> EvalPoint | None:
+def training_scenario(scenario: Scenario, config: TrainConfig) -> Scenario:
+    """The scenario the agent trains on: the real one, with the training complaint price."""
+    if config.train_complaint_price is None:
+        return scenario
+    from simulator.scenario import NonNeg
+
+    reward = scenario.reward.model_copy(
+        update={"complaint_price": NonNeg(value=config.train_complaint_price)}
+    )
+    return scenario.model_copy(update={"reward": reward})
+
+
+def _rank(
+    kpis: dict[str, float], reference: dict[str, float], config: TrainConfig
+) -> tuple[bool, float]:
+    """Checkpoints compare by (qualifies, reward per case): a checkpoint qualifies when it
+    complains no more than the reference (if the config caps complaints)."""
+    cap = reference.get("complaints_per_1000")
+    qualifies = (
+        not config.cap_complaints_at_reference or cap is None or kpis["complaints_per_1000"] <= cap
+    )
+    return qualifies, kpis["reward_per_case"]
+
+
+def _best_point(
+    curve: list[EvalPoint], reference: dict[str, float], config: TrainConfig
+) -> EvalPoint | None:
     if not curve:
         return None
-    return max(curve, key=lambda p: p.kpis["reward_per_case"])
+    return max(curve, key=lambda p: _rank(p.kpis, reference, config))
 
 
 def _point_dict(point: EvalPoint) -> dict[str, Any]:

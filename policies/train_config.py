@@ -90,6 +90,13 @@ class TrainConfig:
     """Adam step size of the imitation phase."""
     warm_start_smoothing: float = 0.05
     """Label smoothing over the allowed treatments: keeps PPO some room to explore."""
+    train_complaint_price: float | None = None
+    """Price of a complaint in the *training* reward only (a constraint weight: a higher price
+    makes PPO trade value for fewer complaints); None = the scenario's price. Held-out
+    evaluations and every reported KPI use the scenario's prices."""
+    cap_complaints_at_reference: bool = True
+    """Checkpoint selection (keep_best): only held-out evaluations whose complaints per 1,000
+    are at most the reference's qualify (the best overall if none does)."""
     reward_scale: float = 1.0
     """Multiplier on the simulator's reward (money − costs − complaint and churn prices,
     already divided by the scenario's reward.scale) for training only."""
@@ -154,6 +161,10 @@ class TrainConfig:
         if not 0.0 <= self.warm_start_smoothing < 1.0:
             raise ValueError(
                 f"warm_start_smoothing must lie in [0, 1), got {self.warm_start_smoothing}"
+            )
+        if self.train_complaint_price is not None and self.train_complaint_price < 0:
+            raise ValueError(
+                f"train_complaint_price must be ≥ 0 or None, got {self.train_complaint_price}"
             )
         if self.eval_debtors < 1:
             raise ValueError(f"eval_debtors must be at least 1, got {self.eval_debtors}")

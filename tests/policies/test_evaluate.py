@@ -395,3 +395,23 @@ def test_the_cli_writes_json_and_report(tmp_path: Path) -> None:
     assert report.read_text().startswith("<!DOCTYPE html>")
     bad = CliRunner().invoke(app, ["evaluate", "--policies", "bogus", "--debtors", "4"])
     assert bad.exit_code != 0 and "oracle" in bad.output
+
+
+def test_relative_difference_is_undefined_when_the_reference_may_be_zero(
+    evaluation: Evaluation,
+) -> None:
+    from dataclasses import replace
+
+    run = evaluation.runs["ladder"].outcomes
+    values = compute_kpis(run)["net_value_per_case"]
+    # Shift the reference's churn cost so that its net value straddles 0.
+    centred = replace(run, churn_price=run.churn_price + values.mean / run.churn_expected.mean())
+    centred_kpi = compute_kpis(centred)["net_value_per_case"]
+    assert centred_kpi.ci_low < 0 < centred_kpi.ci_high
+    mean, low, high = paired_relative_difference(run, centred, "net_value_per_case")
+    assert mean != mean and low != low and high != high  # NaN: no size to be relative to
+    block = json.loads(json.dumps(evaluation.to_json()))
+    assert all(
+        v is None or isinstance(v, float)
+        for v in block["policies"]["ladder"]["kpis"]["plan_break_rate"]["ci95"]
+    )
