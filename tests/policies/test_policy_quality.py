@@ -23,7 +23,9 @@ from simulator.scenario_loader import load_scenario
 CANDIDATES = ["segmented", "best-simple", "default"]
 
 
-def _evaluate(debtors: int, seed: int, *, randomise: bool = False, audit: int | None = 0) -> Evaluation:
+def _evaluate(
+    debtors: int, seed: int, *, randomise: bool = False, audit: int | None = 0
+) -> Evaluation:
     engine = ComplianceEngine.load()
     return evaluate(
         load_scenario("nordic-telecom"),
