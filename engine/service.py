@@ -338,15 +338,14 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 stored_requests.append(request)
         if to_store:
             try:
-                self.pipeline.persist(to_store)
+                # As stored: a contact that another reservation now blocks became a WAIT.
+                stored = self.pipeline.persist(to_store)
             except Exception as exc:
                 # Nothing of the group is reported as decided unless it was stored.
                 for row in stored_rows:
                     results[row] = exc
             else:
-                for row, request, (outcome, _digest) in zip(
-                    stored_rows, stored_requests, to_store, strict=True
-                ):
+                for row, request, outcome in zip(stored_rows, stored_requests, stored, strict=True):
                     try:
                         results[row] = self._render(outcome, request)
                     except Exception as exc:  # stored, but this caller gets an error

@@ -1,0 +1,55 @@
+"""Per-case locks that serialise a decision's ledger re-read with its contact reservation.
+
+The rules count contacts in a case's ledger (``Ledger.events_for_case`` reads by
+``case_id``), so the case is the unit a reservation must be serialised on: two decisions
+for one case must not both read "no call today" and both reserve a call. Decisions for
+different cases take different locks and still commit together (group commit).
+
+* **PostgreSQL**: transaction-scoped advisory locks (``pg_advisory_xact_lock``) on a
+  stable 64-bit hash of the case id, in ascending order so that two groups never wait on
+  each other in a cycle; released by the COMMIT or ROLLBACK that ends the transaction.
+  They hold across threads, processes and replicas sharing the database. A hash collision
+  only serialises two unrelated cases.
+* **SQLite**: nothing to take here: the write transaction begins with ``BEGIN IMMEDIATE``
+  (:attr:`engine.ledger.driver.HotPath.begin_write`), which holds the database's single
+  write lock from the re-read to the commit, across threads and processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from engine.ledger.driver import HotPath
+
+LOCK_NAMESPACE = b"tact.case-reservation:"
+"""Prefix hashed with the case id, so tact's keys stay apart from other users' advisory
+locks in the same database."""
+
+_LOCK_STATEMENT = "SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS k"
+"""One round trip for a whole group; ``unnest`` yields the keys in array order."""
+
+
+def lock_key(case_id: str) -> int:
+    """The signed 64-bit advisory-lock key of ``case_id`` (the same in every process)."""
+    digest = hashlib.blake2b(LOCK_NAMESPACE + case_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_keys(case_ids: Iterable[str]) -> list[int]:
+    """The distinct keys of ``case_ids``, ascending: the order every transaction locks in."""
+    return sorted({lock_key(case_id) for case_id in case_ids})
+
+
+def lock_cases(*, cursor: Any, hot: HotPath, case_ids: Iterable[str]) -> None:
+    """Lock ``case_ids`` until the open write transaction on ``cursor`` ends."""
+    if hot.sqlite:  # BEGIN IMMEDIATE already holds the database's write lock
+        return
+    keys = lock_keys(case_ids)
+    if keys:
+        cursor.execute(_LOCK_STATEMENT, {"keys": keys})
+        cursor.fetchall()
+
+
+__all__ = ["LOCK_NAMESPACE", "lock_cases", "lock_key", "lock_keys"]
