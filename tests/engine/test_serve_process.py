@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,13 +12,16 @@ from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from engine.convert import datetime_to_timestamp
 from engine.ledger import open_ledger
 from engine.settings import REPO_ROOT
 from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc
-from tests.support.serving import start_serve, stopped, wait_serving
+from tests.support.serving import kill, start_serve, stopped, wait_serving
 
 CASE = json_format.Parse(
     (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()
@@ -99,3 +103,73 @@ def test_serve_decides_reloads_on_sighup_and_stops_on_sigterm(
         assert all(ledger.get_decision(i) is not None for i in ids)  # every replica wrote
     finally:
         ledger.close()
+
+
+def test_sigterm_drains_a_stream_delivering_every_stored_decision(tmp_path: Path) -> None:
+    """SIGTERM mid-stream: the stream takes no more cases, delivers what it stored, and ends
+    UNAVAILABLE with reason STREAM_DRAINED (well before the grace period is over); every
+    decision delivered is in the ledger and every decision stored was delivered."""
+    db = f"sqlite:///{tmp_path / 'tact.db'}"
+    grace = 10.0
+    address, proc = start_serve(
+        {
+            "TACT_DATABASE_URL": db,
+            "TACT_POLICY": "ladder",
+            "TACT_RULES_WATCH": "false",
+            "TACT_GRACE_SECONDS": str(grace),
+            "TACT_STREAM_BATCH_SIZE": "8",
+        }
+    )
+    done = threading.Event()
+
+    def requests() -> Iterator[decision_service_pb2.DecideRequest]:
+        for i in range(5000):  # an endless nightly batch, sent as fast as it is taken
+            if done.is_set():
+                return
+            case = case_pb2.Case()
+            case.CopyFrom(CASE)
+            case.case_id = f"drain-{i}"
+            yield decision_service_pb2.DecideRequest(
+                case=case, now=datetime_to_timestamp(datetime(2026, 11, 26, 9, tzinfo=UTC))
+            )
+            time.sleep(0.002)
+
+    delivered: list[decision_service_pb2.Decision] = []
+    try:
+        wait_serving(address, proc)
+        with grpc.insecure_channel(address) as channel:
+            stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+            stream = stub.DecideStream(requests(), timeout=60)
+            with pytest.raises(grpc.RpcError) as info:
+                for decision in stream:
+                    delivered.append(decision)
+                    if len(delivered) == 40:
+                        proc.send_signal(signal.SIGTERM)
+                        signalled = time.monotonic()
+            ended_after = time.monotonic() - signalled
+            done.set()
+        assert stopped(proc, grace + 30) == 0
+    finally:
+        done.set()
+        kill(proc)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value.details()
+    status = rpc_status.from_call(info.value)
+    assert status is not None
+    reasons = []
+    for detail in status.details:
+        error_info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(error_info):
+            reasons.append((error_info.reason, error_info.domain))
+    assert reasons == [("STREAM_DRAINED", "tact.v1")]
+    assert f"delivered {len(delivered)} decisions" in info.value.details()
+    assert ended_after < grace / 2, "the stream kept taking cases through the grace period"
+    assert not [d for d in delivered if d.error.code]
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as connection:
+            stored = set(connection.execute(sa.text("SELECT decision_id FROM decision")).scalars())
+    finally:
+        engine.dispose()
+    assert {d.decision_id for d in delivered} == stored
+    # Order-preserving: what was delivered is the first cases sent, with no gap.
+    assert [d.case_id for d in delivered] == [f"drain-{i}" for i in range(len(delivered))]
