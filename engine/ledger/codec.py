@@ -122,6 +122,22 @@ def event_from_row(row: Sequence[Any]) -> LedgerEvent:
     return event
 
 
+def events_by_case(
+    rows: Sequence[Sequence[Any]],
+    case_ids: Sequence[str],
+    to_datetime: Callable[[Any], datetime],
+    to_date: Callable[[Any], date | None],
+) -> dict[str, list[LedgerEvent]]:
+    """Rows of ``queries.EVENT_COLUMNS`` → each case's events (every id a key), in row order."""
+    by_case: dict[str, list[Sequence[Any]]] = {case_id: [] for case_id in case_ids}
+    for event_id, case_id, *rest in rows:
+        by_case[case_id].append((event_id, *rest))
+    return {
+        case_id: events_from_rows(case_rows, case_id, to_datetime, to_date)
+        for case_id, case_rows in by_case.items()
+    }
+
+
 def _as_is(value: Any) -> Any:
     return value
 

@@ -274,19 +274,14 @@ class Ledger:
 
         def work(cursor: Any) -> None:
             locks.lock_cases(cursor=cursor, hot=hot, case_ids=unique)
-            read = {
-                case_id: codec.events_from_rows(
-                    driver.select_case_events(cursor=cursor, hot=hot, case_id=case_id, since=since),
-                    case_id,
-                    hot.result_datetime,
-                    hot.result_date,
-                )
-                for case_id in unique
-            }
+            rows = driver.select_events_of_cases(
+                cursor=cursor, hot=hot, case_ids=unique, since=since
+            )
+            read = codec.events_by_case(rows, unique, hot.result_datetime, hot.result_date)
             pairs = chosen[0] = recheck(read)
-            rows = self._decision_rows(pairs)
-            if rows[0]:
-                self._insert(cursor, hot, rows)
+            written = self._decision_rows(pairs)
+            if written[0]:
+                self._insert(cursor, hot, written)
 
         self._store(_saving(len(unique)), work, lambda: chosen[0])
         return chosen[0]

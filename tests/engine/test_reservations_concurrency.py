@@ -34,7 +34,7 @@ from engine.ledger import open_ledger
 from engine.state import EventKind
 from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc, types_pb2
 from tests.support.databases import require_postgres
-from tests.support.service_calls import fresh
+from tests.support.service_calls import fresh, phone_only_case
 from tests.support.serving import kill, start_serve, wait_serving
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)  # Thursday 09:30 in Oslo
@@ -44,28 +44,6 @@ CASES = 3
 HOLD_S = "0.3"
 RECHECKED = "reserved a contact for this case meanwhile"
 """What the explanation of a decision turned into a wait by the re-check says."""
-
-
-def phone_only_case(case_id: str) -> case_pb2.Case:
-    """A Norwegian case 40 days past due that has opted out of every channel but the phone:
-    the ``ladder`` policy calls (NO.calls.per-day: at most one call a day)."""
-    return case_pb2.Case(
-        case_id=case_id,
-        debtor_id=f"debtor-{case_id}",
-        country="NO",
-        timezone="Europe/Oslo",
-        outstanding=types_pb2.Money(amount_minor=50_000, currency="NOK"),
-        days_past_due=40,
-        consents=[
-            case_pb2.ChannelConsent(channel=channel, status=case_pb2.CONSENT_STATUS_OPTED_OUT)
-            for channel in (
-                types_pb2.CHANNEL_EMAIL,
-                types_pb2.CHANNEL_SMS,
-                types_pb2.CHANNEL_LETTER,
-                types_pb2.CHANNEL_PUSH,
-            )
-        ],
-    )
 
 
 @dataclass
