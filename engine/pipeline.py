@@ -275,7 +275,7 @@ class DecisionPipeline:
     ) -> DecisionOutcome:
         """``outcome`` as it may be stored, given its case's ledger events now.
 
-        Unchanged when the ledger holds what the decision read, or when the rules still
+        ``outcome`` itself when the ledger holds what the decision read, or when the rules still
         allow its contact at its send time with what the ledger holds now. Otherwise a
         WAIT of the same decision id that names the rules that now block the contact (fail
         closed: never a reservation past a limit).
@@ -288,7 +288,7 @@ class DecisionPipeline:
         p = self._prepare(outcome.snapshot, outcome.caller_events, now, current)
         window = p.verdict.window_utc(outcome.index)
         if window is not None and window[0] <= outcome.send_at < window[1]:
-            return replace(outcome, ledger_events=tuple(p.ledger_events))
+            return outcome  # still allowed with what the ledger holds now
         arm = self.challenger if outcome.arm == "challenger" else self.champion
         assert arm is not None  # a challenger's decision was made by the challenger
         waited = self._finish(

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from engine.pipeline import DecisionOutcome
 
 Recheck = Callable[["DecisionOutcome", Sequence[LedgerEvent]], "DecisionOutcome"]
-"""``(decision, its case's ledger events now) → the decision as it may be stored``."""
+"""``(decision, its case's ledger events now) → the decision as it may be stored``: the
+same object when it stands, another (a WAIT) when the ledger no longer allows it."""
 
 
 class Reservations:
@@ -63,35 +64,38 @@ class Reservations:
         """
         if self.hold_s:
             time.sleep(self.hold_s)
-        reserving = [o.snapshot.case_id for o, _ in outcomes if o.send_at is not None]
-        if not reserving or not self.serialise:
-            self.ledger.save_decisions([(o.record(d), o.reservation()) for o, d in outcomes])
-            return [o for o, _ in outcomes]
+        pairs = [(outcome.record(digest), outcome.reservation()) for outcome, digest in outcomes]
+        if not self.serialise or all(reservation is None for _, reservation in pairs):
+            self.ledger.save_decisions(pairs)
+            return [outcome for outcome, _ in outcomes]
         assert since is not None
         own = {outcome.decision_id for outcome, _ in outcomes}
-        stored: list[DecisionOutcome] = []
+        stored = [outcome for outcome, _ in outcomes]
 
         def decide_again(
             read: dict[str, list[LedgerEvent]],
-        ) -> list[tuple[DecisionRecord, LedgerEvent | None]]:
+        ) -> dict[int, tuple[DecisionRecord, LedgerEvent | None]]:
             # Runs inside the transaction, with the cases locked; again if it is retried.
             taken: dict[str, list[LedgerEvent]] = {}  # reserved earlier in this group
-            stored.clear()
-            for outcome, _ in outcomes:
-                if outcome.send_at is not None:
-                    case_id = outcome.snapshot.case_id
-                    now = [e for e in read[case_id] if not _own(e, own)]
-                    outcome = recheck(outcome, [*now, *taken.get(case_id, ())])
-                    if (reservation := outcome.reservation()) is not None:
-                        taken.setdefault(case_id, []).append(reservation)
-                stored.append(outcome)
-            return [
-                (outcome.record(digest), outcome.reservation())
-                for outcome, (_, digest) in zip(stored, outcomes, strict=True)
-            ]
+            replaced: dict[int, tuple[DecisionRecord, LedgerEvent | None]] = {}
+            for index, (outcome, digest) in enumerate(outcomes):
+                stored[index] = outcome
+                reservation = pairs[index][1]
+                if reservation is None:
+                    continue
+                case_id = outcome.snapshot.case_id
+                now = [e for e in read[case_id] if not _own(e, own)]
+                checked = recheck(outcome, [*now, *taken.get(case_id, ())])
+                if checked is not outcome:
+                    stored[index] = checked
+                    reservation = checked.reservation()
+                    replaced[index] = (checked.record(digest), reservation)
+                if reservation is not None:
+                    taken.setdefault(case_id, []).append(reservation)
+            return replaced
 
-        self.ledger.reserve_decisions(reserving, since=since, recheck=decide_again)
-        return list(stored)
+        self.ledger.reserve_decisions(pairs, since=since, recheck=decide_again)
+        return stored
 
 
 def _own(event: LedgerEvent, decision_ids: set[str]) -> bool:

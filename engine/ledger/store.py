@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DecisionPair = tuple[DecisionRecord, LedgerEvent | None]
 """A decision and its contact reservation (``None`` for a wait)."""
+_PairRows = tuple[tuple[Any, ...], tuple[Any, ...] | None]
+"""A decision's row and its reservation's row (``None`` for a wait), bound for the driver."""
 
 _RETRIES = 3
 """Attempts of a transaction that PostgreSQL aborted to break a deadlock or conflict."""
@@ -237,9 +239,9 @@ class Ledger:
         Used by ``DecideStream`` to commit a batch at once; the rules of
         :meth:`save_decision` apply to every pair.
         """
-        rows = self._decision_rows(decisions)
-        if not rows[0]:
+        if not decisions:
             return
+        rows = self._pair_rows(decisions)
         hot = self._hot
 
         def work(cursor: Any) -> None:
@@ -249,69 +251,73 @@ class Ledger:
 
     def reserve_decisions(
         self,
-        case_ids: Sequence[str],
+        decisions: Sequence[DecisionPair],
         *,
         since: datetime,
-        recheck: Callable[[dict[str, list[LedgerEvent]]], Sequence[DecisionPair]],
-    ) -> Sequence[DecisionPair]:
+        recheck: Callable[[dict[str, list[LedgerEvent]]], dict[int, DecisionPair]],
+    ) -> list[DecisionPair]:
         """Store decisions whose reservations still hold, serialised per case.
 
-        In ONE write transaction: lock ``case_ids`` (:mod:`engine.ledger.locks`: advisory
-        locks on PostgreSQL, the write lock on SQLite), read their events with
-        ``occurred_at >= since`` (every id is a key), store the (decision, reservation)
-        pairs ``recheck`` returns for them (the rules of :meth:`save_decision` apply),
-        commit. Returns those pairs. Nobody else's reservation for these cases can be
-        written between the read and the commit. ``recheck`` runs again when the
-        transaction is retried, so it must only compute.
+        In ONE write transaction: lock the cases that ``decisions`` reserve contacts for
+        (:mod:`engine.ledger.locks`: advisory locks on PostgreSQL, the write lock on
+        SQLite), read their events with ``occurred_at >= since`` (every such case is a
+        key), store ``decisions`` — with the pairs ``recheck(events by case)`` returns in
+        place of some, by index — and commit (the rules of :meth:`save_decision` apply).
+        Returns the pairs stored. Nobody else's reservation for these cases can be written
+        between the read and the commit. ``recheck`` runs again when the transaction is
+        retried, so it must only compute.
         """
         if since.utcoffset() is None:
             raise ValueError(
                 f"since={since.isoformat()} is naive; pass a timezone-aware datetime (UTC)"
             )
+        if not decisions:
+            return []
         hot = self._hot
-        unique = list(dict.fromkeys(case_ids))
-        chosen: list[Sequence[DecisionPair]] = [()]
+        cases = list(dict.fromkeys(r.case_id for r, reservation in decisions if reservation))
+        # Converted before the transaction: the lock is held only for what must be in it.
+        rows = self._pair_rows(decisions)
+        stored: list[DecisionPair] = list(decisions)
 
         def work(cursor: Any) -> None:
-            locks.lock_cases(cursor=cursor, hot=hot, case_ids=unique)
-            rows = driver.select_events_of_cases(
-                cursor=cursor, hot=hot, case_ids=unique, since=since
+            locks.lock_cases(cursor=cursor, hot=hot, case_ids=cases)
+            found = driver.select_events_of_cases(
+                cursor=cursor, hot=hot, case_ids=cases, since=since
             )
-            read = codec.events_by_case(rows, unique, hot.result_datetime, hot.result_date)
-            pairs = chosen[0] = recheck(read)
-            written = self._decision_rows(pairs)
-            if written[0]:
-                self._insert(cursor, hot, written)
+            read = codec.events_by_case(found, cases, hot.result_datetime, hot.result_date)
+            replaced = recheck(read)
+            written = list(rows)
+            stored[:] = decisions
+            if replaced:
+                for index, pair in replaced.items():
+                    stored[index] = pair
+                    [written[index]] = self._pair_rows([pair])
+            self._insert(cursor, hot, written)
 
-        self._store(_saving(len(unique)), work, lambda: chosen[0])
-        return chosen[0]
+        self._store(_saving(len(decisions)), work, lambda: stored)
+        return stored
 
-    def _decision_rows(
-        self, decisions: Sequence[DecisionPair]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """(decision rows, reservation rows) of ``decisions``, bound for the driver."""
+    def _pair_rows(self, decisions: Sequence[DecisionPair]) -> list[_PairRows]:
+        """Per (decision, reservation): its decision row and reservation row (or ``None``),
+        bound for the driver. Raises ``ValueError`` for a reservation that does not fit."""
         hot = self._hot
         bind = hot.bind_datetime
         recorded_at = bind(datetime.now(UTC))
-        decision_rows: list[tuple[Any, ...]] = []
-        event_rows: list[tuple[Any, ...]] = []
+        rows: list[_PairRows] = []
         for record, reservation in decisions:
-            decision_rows.append(codec.decision_values(record, bind))
+            event = None
             if reservation is not None:
                 codec.check_reservation(record, reservation)
-                event_rows.append(codec.reservation_values(record, reservation, hot, recorded_at))
-        return decision_rows, event_rows
+                event = codec.reservation_values(record, reservation, hot, recorded_at)
+            rows.append((codec.decision_values(record, bind), event))
+        return rows
 
     @staticmethod
-    def _insert(
-        cursor: Any,
-        hot: driver.HotPath,
-        rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]],
-    ) -> None:
-        decision_rows, event_rows = rows
-        driver.insert_decisions(cursor=cursor, hot=hot, rows=decision_rows)
-        if event_rows:
-            driver.insert_events(cursor=cursor, hot=hot, rows=event_rows)
+    def _insert(cursor: Any, hot: driver.HotPath, rows: Sequence[_PairRows]) -> None:
+        driver.insert_decisions(cursor=cursor, hot=hot, rows=[d for d, _ in rows])
+        events = [e for _, e in rows if e is not None]
+        if events:
+            driver.insert_events(cursor=cursor, hot=hot, rows=events)
 
     def _store(
         self, what: str, work: Callable[[Any], None], stored: Callable[[], Sequence[DecisionPair]]
