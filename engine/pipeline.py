@@ -22,9 +22,9 @@ import numpy as np
 
 from engine.catalogue import CATALOGUE, SLOT_HOURS, Offer, Slot, Tone, Treatment
 from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit
-from engine.compliance.jurisdictions import is_subdivision
 from engine.compliance.planning import check_step, states_from_events, step_entries
 from engine.errors import FailedPreconditionError
+from engine.explanations import explain, jurisdictions_text
 from engine.features import featurize, featurize_row
 from engine.history import summarise_history
 from engine.ledger import DecisionRecord, Ledger
@@ -37,7 +37,6 @@ from engine.state import (
     LedgerEvent,
     case_row,
 )
-from engine.timetext import LocalTimeText
 from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions
 
 _LOOKBACK = timedelta(days=3650)
@@ -180,7 +179,7 @@ class DecisionPipeline:
         if snapshot.country not in engine.countries:
             raise FailedPreconditionError(
                 f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
-                + _jurisdictions_text(engine.countries)
+                + jurisdictions_text(engine.countries)
             )
         # Without a zone, history days are counted in the jurisdiction's first (reference)
         # zone (for US-MA: New York); the rules still check every zone for send times.
@@ -426,7 +425,10 @@ class DecisionPipeline:
         else:
             hits = _unique_hits(shaping)
             rule_ids = [h.rule_id for h in hits]
-        explanation = _explain(index, send_at, next_review, p.zone, open_steps - 1, arm, rule_ids)
+        chosen_by = f"{arm.policy.name} ({arm.name})"
+        explanation = explain(
+            index, send_at, next_review, p.zone, open_steps - 1, chosen_by, rule_ids
+        )
         return DecisionOutcome(
             decision_id=str(uuid.uuid4()),
             snapshot=p.snapshot,
@@ -554,76 +556,6 @@ def _label(index: int, treatment: Treatment) -> str:
 def _local_morning(day: date, zone: ZoneInfo) -> datetime:
     """UTC instant of the morning slot's start on local ``day`` in ``zone``."""
     return datetime.combine(day, _MORNING, zone).astimezone(UTC)
-
-
-def _contact_text(treatment: Treatment) -> str:
-    what = (
-        f"{treatment.action.name.replace('_', ' ').lower()} by "
-        f"{treatment.channel.name.lower()}, {treatment.tone.name.lower()} tone"
-    )
-    if treatment.offer.name != "NONE":
-        what += f", offer {treatment.offer.name}"
-    return what
-
-
-_CONTACT_TEXT = tuple(_contact_text(t) for t in _TREATMENTS)
-"""What each catalogue entry does, in words (the explanation's head for a contact)."""
-
-_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTH_ABBR = (
-    "",
-    *("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-)
-
-
-def _minute_text(local: datetime) -> str:
-    """``f"{local:%a %d %b %H:%M}"`` as strftime writes it in the C locale (Python never
-    sets LC_TIME by itself), without strftime."""
-    return (
-        f"{_WEEKDAY_ABBR[local.weekday()]} {local.day:02d} {_MONTH_ABBR[local.month]} "
-        f"{local.hour:02d}:{local.minute:02d}"
-    )
-
-
-_local_minute = LocalTimeText(_minute_text)
-"""A send or review time in the debtor's zone, for the explanation."""
-
-
-def _explain(
-    index: int,
-    send_at: datetime | None,
-    next_review: datetime | None,
-    zone: ZoneInfo,
-    allowed: int,
-    arm: PolicyArm,
-    rule_ids: Sequence[str],
-) -> str:
-    """The decision in one sentence. ``index``: the chosen catalogue entry; ``allowed``:
-    how many contact steps the mask allowed; ``rule_ids``: the shaping rules, once each."""
-    if send_at is not None:
-        head = f"{_CONTACT_TEXT[index]} at {_local_minute(send_at, zone)} local ({zone.key})"
-    else:
-        assert next_review is not None
-        head = f"wait review again {_local_minute(next_review, zone)} local"
-    n = len(rule_ids)
-    restricted = f"; restricted today by {', '.join(rule_ids[:4])}" if n else ""
-    if n > 4:
-        restricted += f" (+{n - 4} more)"
-    return (
-        f"{head}; chosen by {arm.policy.name} ({arm.name}) among {allowed} allowed "
-        f"contact steps{restricted}."
-    )
-
-
-def _jurisdictions_text(codes: frozenset[str]) -> str:
-    """Which ``Case.country`` values have rules (subdivisions are not countries: they are
-    named apart, as ``Case.subdivision`` values)."""
-    countries = sorted(c for c in codes if not is_subdivision(c))
-    subdivisions = sorted(c for c in codes if is_subdivision(c))
-    text = f"Countries with rules: {', '.join(countries)}"
-    if subdivisions:
-        text += f" (subdivisions with their own: {', '.join(subdivisions)})"
-    return text
 
 
 __all__ = ["CheckOutcome", "DecisionOutcome", "DecisionPipeline"]

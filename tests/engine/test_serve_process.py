@@ -50,9 +50,7 @@ def served(
         wait_serving(address, proc)
         yield address, proc, db
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+        kill(proc)
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
@@ -70,9 +68,7 @@ def test_a_reload_request_during_start_up_does_not_kill_it(processes: int, tmp_p
         proc.send_signal(signal.SIGTERM)
         assert stopped(proc, 30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+        kill(proc)
 
 
 def test_serve_decides_reloads_on_sighup_and_stops_on_sigterm(

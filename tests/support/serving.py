@@ -67,7 +67,13 @@ def stopped(proc: subprocess.Popen[bytes], timeout: float) -> int:
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
-    """End ``proc`` if it still runs (test clean-up)."""
+    """End ``proc`` if it still runs (test clean-up): SIGTERM first, so that a supervisor
+    of ``TACT_PROCESSES`` ends its server processes too (SIGKILL would orphan them), then
+    SIGKILL if it has not stopped in 15 s."""
     if proc.poll() is None:
-        proc.kill()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     proc.wait(10)

@@ -44,3 +44,9 @@ def test_a_locked_case_waits_for_the_holding_transaction(postgres_schema_url: st
             cursor.execute(probe, (locks.lock_key("case-a"),))
             assert cursor.fetchone() == (True,)
         other.rollback()
+
+
+def test_a_group_is_locked_in_one_statement_in_ascending_order() -> None:
+    keys = locks.lock_keys(["case-b", "case-a"])
+    assert locks.lock_statement(keys[:1]) == f"SELECT pg_advisory_xact_lock({keys[0]})"
+    assert f"ARRAY[{keys[0]},{keys[1]}]" in locks.lock_statement(keys)
