@@ -7,10 +7,10 @@ different cases take different locks and still commit together (group commit).
 
 * **PostgreSQL**: transaction-scoped advisory locks (``pg_advisory_xact_lock``) on a
   stable 64-bit hash of the case id, in ascending order so that two groups never wait on
-  each other in a cycle; released by the COMMIT or ROLLBACK that ends the transaction.
-  They hold across threads, processes and replicas sharing the database. A hash collision
-  only serialises two unrelated cases.
-* **SQLite**: nothing to take here: the write transaction begins with ``BEGIN IMMEDIATE``
+  each other in a cycle, taken in the same round trip as the BEGIN; released by the COMMIT
+  or ROLLBACK that ends the transaction. They hold across threads, processes and replicas
+  sharing the database. A hash collision only serialises two unrelated cases.
+* **SQLite**: the transaction begins with ``BEGIN IMMEDIATE``
   (:attr:`engine.ledger.driver.HotPath.begin_write`), which holds the database's single
   write lock from the re-read to the commit, across threads and processes.
 """
@@ -49,14 +49,15 @@ def lock_keys(case_ids: Iterable[str]) -> list[int]:
     return sorted({lock_key(case_id) for case_id in case_ids})
 
 
-def lock_cases(*, cursor: Any, hot: HotPath, case_ids: Iterable[str]) -> None:
-    """Lock ``case_ids`` until the open write transaction on ``cursor`` ends."""
-    if hot.sqlite:  # BEGIN IMMEDIATE already holds the database's write lock
-        return
+def begin_and_lock(*, cursor: Any, hot: HotPath, case_ids: Iterable[str]) -> None:
+    """Begin a write transaction on ``cursor`` (a driver connection in autocommit) that
+    holds the locks of ``case_ids`` until it ends: one round trip."""
     keys = lock_keys(case_ids)
-    if keys:
-        cursor.execute(lock_statement(keys))
-        cursor.fetchall()
+    if hot.sqlite or not keys:  # BEGIN IMMEDIATE: the database's write lock
+        cursor.execute(hot.begin_write)
+        return
+    # Two statements without parameters go as one simple query.
+    cursor.execute(f"{hot.begin_write}; {lock_statement(keys)}")
 
 
-__all__ = ["LOCK_NAMESPACE", "lock_cases", "lock_key", "lock_keys", "lock_statement"]
+__all__ = ["LOCK_NAMESPACE", "begin_and_lock", "lock_key", "lock_keys", "lock_statement"]

@@ -280,7 +280,7 @@ class Ledger:
         stored: list[DecisionPair] = list(decisions)
 
         def work(cursor: Any) -> None:
-            locks.lock_cases(cursor=cursor, hot=hot, case_ids=cases)
+            locks.begin_and_lock(cursor=cursor, hot=hot, case_ids=cases)
             found = driver.select_events_of_cases(
                 cursor=cursor, hot=hot, case_ids=cases, since=since
             )
@@ -294,7 +294,7 @@ class Ledger:
                     [written[index]] = self._pair_rows([pair])
             self._insert(cursor, hot, written)
 
-        self._store(_saving(len(decisions)), work, lambda: stored)
+        self._store(_saving(len(decisions)), work, lambda: stored, begins=True)
         return stored
 
     def _pair_rows(self, decisions: Sequence[DecisionPair]) -> list[_PairRows]:
@@ -320,13 +320,18 @@ class Ledger:
             driver.insert_events(cursor=cursor, hot=hot, rows=events)
 
     def _store(
-        self, what: str, work: Callable[[Any], None], stored: Callable[[], Sequence[DecisionPair]]
+        self,
+        what: str,
+        work: Callable[[Any], None],
+        stored: Callable[[], Sequence[DecisionPair]],
+        *,
+        begins: bool = False,
     ) -> None:
         """Run the write ``work``; an id clash is fine when ``stored()`` (the pairs the last
         attempt wrote) are all stored exactly so: a retry of a call whose commit succeeded
-        but whose reply was lost."""
+        but whose reply was lost. ``begins``: ``work`` begins the transaction itself."""
         try:
-            self._run_on_driver(what, work, write=True)
+            self._run_on_driver(what, work, write=True, begins=begins)
         except LedgerIntegrityError:
             pairs = stored()
             if pairs and all(
@@ -421,7 +426,9 @@ class Ledger:
                 raise_translated(error, what, self._engine)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _run_on_driver(self, what: str, work: Callable[[Any], T], *, write: bool) -> T:
+    def _run_on_driver(
+        self, what: str, work: Callable[[Any], T], *, write: bool, begins: bool = False
+    ) -> T:
         """Like :meth:`_run`, on this thread's driver connection (in autocommit).
 
         A read runs without BEGIN: one SELECT is its own consistent snapshot. A write runs
@@ -437,7 +444,9 @@ class Ledger:
             ):
                 self._raise_write_lock_timeout(what)
             try:
-                result = self._attempt_on_driver(what, work, write=write, attempt=attempt)
+                result = self._attempt_on_driver(
+                    what, work, write=write, begins=begins, attempt=attempt
+                )
             finally:
                 if write_lock is not None:
                     write_lock.release()
@@ -446,7 +455,7 @@ class Ledger:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _attempt_on_driver(
-        self, what: str, work: Callable[[Any], T], *, write: bool, attempt: int
+        self, what: str, work: Callable[[Any], T], *, write: bool, begins: bool, attempt: int
     ) -> T | object:
         """One try of :meth:`_run_on_driver`; returns ``_RETRY`` to ask for another.
 
@@ -470,7 +479,7 @@ class Ledger:
         ok = False
         try:
             cursor = connection.cursor()
-            if write:
+            if write and not begins:
                 cursor.execute(self._hot.begin_write)
             result = work(cursor)
             if write:

@@ -31,15 +31,16 @@ def test_a_locked_case_waits_for_the_holding_transaction(postgres_schema_url: st
     )
     probe = "SELECT pg_try_advisory_xact_lock(%s)"
     with psycopg.connect(dsn) as holder, psycopg.connect(dsn) as other:
+        holder.autocommit = True  # as the ledger's driver connections
         with holder.cursor() as cursor:
-            locks.lock_cases(cursor=cursor, hot=hot, case_ids=["case-a", "case-b"])
+            locks.begin_and_lock(cursor=cursor, hot=hot, case_ids=["case-a", "case-b"])
         with other.cursor() as cursor:
             cursor.execute(probe, (locks.lock_key("case-a"),))
             assert cursor.fetchone() == (False,)  # held by the other transaction
             cursor.execute(probe, (locks.lock_key("case-c"),))
             assert cursor.fetchone() == (True,)  # another case is free
         other.rollback()
-        holder.commit()  # the transaction ends: its locks are released
+        holder.execute("COMMIT")  # the transaction ends: its locks are released
         with other.cursor() as cursor:
             cursor.execute(probe, (locks.lock_key("case-a"),))
             assert cursor.fetchone() == (True,)
