@@ -6,10 +6,12 @@
 SQLAlchemy's exceptions into :mod:`engine.ledger.errors` so that the service can map them
 to gRPC status codes (fail closed: no decision is returned unless it was stored).
 
-The two calls of every decision (``events_for_case``, ``save_decision``) run on the
-calling thread's own driver connection (:mod:`engine.ledger.connections`,
-:mod:`engine.ledger.driver`; measured by ``bench/bench_ledger.py``); everything else goes
-through SQLAlchemy's pool (:mod:`engine.ledger.queries`).
+The two calls of every decision (``events_for_case``; ``save_decisions``, or for
+contacts ``reserve_decisions``: per-case locks, a re-read and a re-check before the
+write, :mod:`engine.reservations`) run on the calling thread's own driver connection
+(:mod:`engine.ledger.connections`, :mod:`engine.ledger.driver`; measured by
+``bench/bench_ledger.py``); everything else goes through SQLAlchemy's pool
+(:mod:`engine.ledger.queries`).
 """
 
 from __future__ import annotations
@@ -462,8 +464,10 @@ class Ledger:
         Retried: PostgreSQL's deadlock / serialization failures, and a connection found
         broken that had served earlier calls (the database restarted, a proxy dropped it:
         what ``pool_pre_ping`` does for pooled connections, without a round trip per call).
-        The only driver write, :meth:`save_decisions`, is idempotent, so a retry after a
-        commit whose outcome was lost stores nothing twice.
+        The driver writes, :meth:`save_decisions` and :meth:`reserve_decisions`, are
+        idempotent (a retried re-check does not count the group's own reservations and
+        decides the same), so a retry after a commit whose outcome was lost stores nothing
+        twice.
         """
         connections = self._connections
         try:
