@@ -216,9 +216,11 @@ def _core_decision(ledger: Ledger) -> Callable[[DecisionRecord, LedgerEvent], No
     is kept here so that the gain stays measured (house rule: benchmark before and after).
     """
     from engine.ledger import queries
+    from engine.ledger.codec import decision_row as _decision_row
+    from engine.ledger.codec import event_from_row as _event_from_row
+    from engine.ledger.codec import event_row as _event_row
     from engine.ledger.db import WRITE_OPTION
     from engine.ledger.models import SOURCE_DECISION
-    from engine.ledger.store import _decision_row, _event_from_row, _event_row
 
     writer = ledger.engine.execution_options(**{WRITE_OPTION: True})
 

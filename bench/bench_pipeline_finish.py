@@ -45,12 +45,12 @@ from engine.catalogue import CATALOGUE, SLOT_HOURS, Slot, Treatment  # noqa: E40
 from engine.compliance import RuleHit  # noqa: E402
 from engine.features import featurize, featurize_row  # noqa: E402
 from engine.ledger import DecisionRecord  # noqa: E402
+from engine.explanations import explain  # noqa: E402
 from engine.pipeline import (  # noqa: E402
     DecisionOutcome,
     DecisionPipeline,
     PolicyArm,
     _checked_single,
-    _explain,
     _Prepared,
 )
 from engine.state import CaseBatch, CaseSnapshot, EventKind, LedgerEvent  # noqa: E402
@@ -372,7 +372,8 @@ def _run(pipeline: DecisionPipeline, rounds: int) -> dict[str, dict[str, float]]
         # The mask count and the rule ids now come from _finish (timed there).
         rule_ids = [h.rule_id for h in o.rule_hits]
         allowed = int(np.count_nonzero(p.mask)) - 1
-        return _explain(index, o.send_at, o.next_review_at, p.zone, allowed, arm, rule_ids)
+        chosen_by = f"{arm.policy.name} ({arm.name})"
+        return explain(index, o.send_at, o.next_review_at, p.zone, allowed, chosen_by, rule_ids)
 
     def explain_old(p: _Prepared, index: int, arm: PolicyArm, o: DecisionOutcome) -> str:
         return reference_explain(o.treatment, o.send_at, o.next_review_at, p, arm, o.rule_hits)

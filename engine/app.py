@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from engine.compliance import RulesHolder
 from engine.ledger import Ledger, open_ledger
 from engine.pipeline import DecisionPipeline
+from engine.reservations import Reservations
 from engine.settings import Settings
 from policies.registry import load_policy
 
@@ -65,6 +66,11 @@ def build_components(settings: Settings) -> ServiceComponents:
         challenger=challenger,
         challenger_share=settings.challenger_share,
         explore=settings.explore,
+        reservations=Reservations(
+            ledger,
+            serialise=settings.test_serialise_reservations,
+            hold_s=settings.test_reservation_hold_seconds,
+        ),
     )
     return ServiceComponents(
         ledger=ledger,

@@ -13,7 +13,10 @@ that finds nobody leading runs its job at once, on its own thread: with one clie
 runner is a lock acquisition and nothing more.
 
 A group never holds two jobs with the same key (the same case): the second waits for
-the next group, so it sees the first one's decision and contact reservation.
+the next group, so it sees the first one's decision and contact reservation. That keeps
+one process's unary calls apart only; the contact limits hold against streams, other
+processes and replicas through the reservation's per-case lock and re-check
+(:mod:`engine.reservations`).
 """
 
 from __future__ import annotations

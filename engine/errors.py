@@ -40,5 +40,13 @@ class ServiceUnavailableError(TactError):
     """A dependency (database, rules mid-reload) is not available; retry later. No contact."""
 
 
+class StreamDrainedError(ServiceUnavailableError):
+    """The server began its graceful shutdown: a ``DecideStream`` delivered every decision
+    it stored and took no more cases. UNAVAILABLE with ``google.rpc.ErrorInfo`` reason
+    :attr:`REASON`: resend the cases after the last decision received, on a new stream."""
+
+    REASON = "STREAM_DRAINED"
+
+
 class PolicyLoadError(TactError):
     """A policy artifact cannot be served (missing, or trained on another schema/catalogue)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -22,12 +22,13 @@ import numpy as np
 
 from engine.catalogue import CATALOGUE, SLOT_HOURS, Offer, Slot, Tone, Treatment
 from engine.compliance import ComplianceEngine, ComplianceVerdict, RuleHit
-from engine.compliance.jurisdictions import is_subdivision
 from engine.compliance.planning import check_step, states_from_events, step_entries
 from engine.errors import FailedPreconditionError
+from engine.explanations import explain, jurisdictions_text
 from engine.features import featurize, featurize_row
 from engine.history import summarise_history
 from engine.ledger import DecisionRecord, Ledger
+from engine.reservations import Reservations
 from engine.state import (
     CaseBatch,
     CaseSnapshot,
@@ -36,7 +37,6 @@ from engine.state import (
     LedgerEvent,
     case_row,
 )
-from engine.timetext import LocalTimeText
 from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions
 
 _LOOKBACK = timedelta(days=3650)
@@ -81,6 +81,11 @@ class DecisionOutcome:
     """The featurizer's output the policy saw (float32, N_FEATURES)."""
     mask: np.ndarray
     """The action mask the policy chose under (bool, len(CATALOGUE))."""
+    caller_events: tuple[LedgerEvent, ...] = ()
+    """The history the caller sent with the case."""
+    ledger_events: tuple[LedgerEvent, ...] = ()
+    """The case's ledger events the decision read (since ``decided_at`` - lookback): a
+    reservation re-checks the decision when the ledger holds anything else by then."""
 
     def record(self, inputs_digest: str) -> DecisionRecord:
         propensity = self.propensity
@@ -138,6 +143,8 @@ class _Prepared:
     zone: ZoneInfo
     verdict: ComplianceVerdict
     mask: np.ndarray
+    caller_events: Sequence[LedgerEvent]
+    ledger_events: Sequence[LedgerEvent]
 
 
 class DecisionPipeline:
@@ -152,7 +159,9 @@ class DecisionPipeline:
         challenger: Policy | None = None,
         challenger_share: float = 0.0,
         explore: bool = False,
+        reservations: Reservations | None = None,
     ) -> None:
+        """``reservations``: how decisions are stored (default: serialised per case)."""
         if challenger is None and challenger_share > 0:
             raise ValueError("challenger_share > 0 needs a challenger policy")
         self.rules = rules
@@ -161,6 +170,7 @@ class DecisionPipeline:
         self.challenger = PolicyArm("challenger", challenger) if challenger else None
         self.challenger_share = challenger_share
         self.explore = explore
+        self.reservations = reservations or Reservations(ledger)
 
     # ---- facts ---------------------------------------------------------------------
     def _reference_zone(self, snapshot: CaseSnapshot) -> ZoneInfo:
@@ -169,7 +179,7 @@ class DecisionPipeline:
         if snapshot.country not in engine.countries:
             raise FailedPreconditionError(
                 f"no rule file for country {snapshot.country!r}: tact recommends no contact. "
-                + _jurisdictions_text(engine.countries)
+                + jurisdictions_text(engine.countries)
             )
         # Without a zone, history days are counted in the jurisdiction's first (reference)
         # zone (for US-MA: New York); the rules still check every zone for send times.
@@ -184,6 +194,17 @@ class DecisionPipeline:
     ) -> tuple[CaseState, ZoneInfo]:
         """The case as of ``now``; ``stored``: its ledger events if already read (at least
         those since ``now - lookback``), else they are read here."""
+        state, zone, _ = self._state(snapshot, caller_events, now, stored)
+        return state, zone
+
+    def _state(
+        self,
+        snapshot: CaseSnapshot,
+        caller_events: Sequence[LedgerEvent],
+        now: datetime,
+        stored: Sequence[LedgerEvent] | None,
+    ) -> tuple[CaseState, ZoneInfo, list[LedgerEvent]]:
+        """:meth:`build_state`, and the ledger events it counted."""
         zone = self._reference_zone(snapshot)
         since = _since(now)
         if stored is None:
@@ -194,7 +215,8 @@ class DecisionPipeline:
         # summarise_history de-duplicates by event_id: caller history merges with the
         # ledger without double counting.
         history = summarise_history([*stored, *caller_events], as_of=today, tz=zone)
-        return CaseState(snapshot=snapshot, history=history, as_of=now, local_date=today), zone
+        state = CaseState(snapshot=snapshot, history=history, as_of=now, local_date=today)
+        return state, zone, stored
 
     def _prepare(
         self,
@@ -203,14 +225,14 @@ class DecisionPipeline:
         now: datetime,
         stored: Sequence[LedgerEvent] | None = None,
     ) -> _Prepared:
-        state, zone = self.build_state(snapshot, caller_events, now, stored)
+        state, zone, counted = self._state(snapshot, caller_events, now, stored)
         row = case_row(state)
         verdict = self.rules.current.evaluate(state, row)
         # The verdict allows a contact only inside a send window that is still open at
         # ``now`` (both the known-zone and the every-zone paths); the chosen step's UTC
         # window is computed (and checked again) in _finish.
         mask = verdict.mask
-        return _Prepared(snapshot, state, row, zone, verdict, mask)
+        return _Prepared(snapshot, state, row, zone, verdict, mask, caller_events, counted)
 
     # ---- decide --------------------------------------------------------------------
     def arm_for(self, case_id: str) -> PolicyArm:
@@ -234,13 +256,57 @@ class DecisionPipeline:
         if isinstance(outcome, Exception):
             raise outcome
         if not dry_run:
-            self.persist([(outcome, inputs_digest)])
+            [outcome] = self.persist([(outcome, inputs_digest)])
         return outcome
 
-    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> None:
-        """Store decisions with their contact reservations in one transaction (all or none)."""
-        self.ledger.save_decisions(
-            [(outcome.record(digest), outcome.reservation()) for outcome, digest in outcomes]
+    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> list[DecisionOutcome]:
+        """Store decisions with their contact reservations in one transaction (all or none),
+        re-checked against the ledger as it is at the write (:mod:`engine.reservations`).
+
+        Returns the decisions as stored, in order: each the given one, or a WAIT where
+        another reservation for its case now blocks the contact it chose.
+        """
+        since = _since(min(outcome.decided_at for outcome, _ in outcomes)) if outcomes else None
+        return self.reservations.reserve(outcomes, recheck=self.recheck, since=since)
+
+    def recheck(
+        self, outcome: DecisionOutcome, ledger_events: Sequence[LedgerEvent]
+    ) -> DecisionOutcome:
+        """``outcome`` as it may be stored, given its case's ledger events now.
+
+        ``outcome`` itself when the ledger holds what the decision read, or when the rules still
+        allow its contact at its send time with what the ledger holds now. Otherwise a
+        WAIT of the same decision id that names the rules that now block the contact (fail
+        closed: never a reservation past a limit).
+        """
+        now = outcome.decided_at
+        since = _since(now)
+        current = [e for e in ledger_events if e.occurred_at >= since]
+        if outcome.send_at is None or current == list(outcome.ledger_events):
+            return outcome
+        p = self._prepare(outcome.snapshot, outcome.caller_events, now, current)
+        window = p.verdict.window_utc(outcome.index)
+        if window is not None and window[0] <= outcome.send_at < window[1]:
+            return outcome  # still allowed with what the ledger holds now
+        arm = self.challenger if outcome.arm == "challenger" else self.champion
+        assert arm is not None  # a challenger's decision was made by the challenger
+        waited = self._finish(
+            p, CATALOGUE.WAIT_INDEX, 1.0, arm, featurize_row(p.row), dry_run=outcome.dry_run
+        )
+        blocking = p.verdict.hits_for(outcome.index) or p.verdict.reasons_at(
+            [outcome.index], outcome.send_at
+        )
+        hits = _unique_hits([*blocking, *waited.rule_hits])
+        because = ", ".join(h.rule_id for h in blocking) or "the rules"
+        return replace(
+            waited,
+            decision_id=outcome.decision_id,
+            rule_hits=hits,
+            explanation=(
+                f"{waited.explanation} {_label(outcome.index, outcome.treatment)} was chosen, "
+                f"but another decision reserved a contact for this case meanwhile and "
+                f"{because} now block it: no contact."
+            ),
         )
 
     def decide_many(
@@ -359,7 +425,10 @@ class DecisionPipeline:
         else:
             hits = _unique_hits(shaping)
             rule_ids = [h.rule_id for h in hits]
-        explanation = _explain(index, send_at, next_review, p.zone, open_steps - 1, arm, rule_ids)
+        chosen_by = f"{arm.policy.name} ({arm.name})"
+        explanation = explain(
+            index, send_at, next_review, p.zone, open_steps - 1, chosen_by, rule_ids
+        )
         return DecisionOutcome(
             decision_id=str(uuid.uuid4()),
             snapshot=p.snapshot,
@@ -380,6 +449,8 @@ class DecisionPipeline:
             dry_run=dry_run,
             observation=observation,
             mask=p.mask,
+            caller_events=tuple(p.caller_events),
+            ledger_events=tuple(p.ledger_events),
         )
 
     def _next_review(self, p: _Prepared, contact_open: bool) -> datetime:
@@ -485,76 +556,6 @@ def _label(index: int, treatment: Treatment) -> str:
 def _local_morning(day: date, zone: ZoneInfo) -> datetime:
     """UTC instant of the morning slot's start on local ``day`` in ``zone``."""
     return datetime.combine(day, _MORNING, zone).astimezone(UTC)
-
-
-def _contact_text(treatment: Treatment) -> str:
-    what = (
-        f"{treatment.action.name.replace('_', ' ').lower()} by "
-        f"{treatment.channel.name.lower()}, {treatment.tone.name.lower()} tone"
-    )
-    if treatment.offer.name != "NONE":
-        what += f", offer {treatment.offer.name}"
-    return what
-
-
-_CONTACT_TEXT = tuple(_contact_text(t) for t in _TREATMENTS)
-"""What each catalogue entry does, in words (the explanation's head for a contact)."""
-
-_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTH_ABBR = (
-    "",
-    *("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-)
-
-
-def _minute_text(local: datetime) -> str:
-    """``f"{local:%a %d %b %H:%M}"`` as strftime writes it in the C locale (Python never
-    sets LC_TIME by itself), without strftime."""
-    return (
-        f"{_WEEKDAY_ABBR[local.weekday()]} {local.day:02d} {_MONTH_ABBR[local.month]} "
-        f"{local.hour:02d}:{local.minute:02d}"
-    )
-
-
-_local_minute = LocalTimeText(_minute_text)
-"""A send or review time in the debtor's zone, for the explanation."""
-
-
-def _explain(
-    index: int,
-    send_at: datetime | None,
-    next_review: datetime | None,
-    zone: ZoneInfo,
-    allowed: int,
-    arm: PolicyArm,
-    rule_ids: Sequence[str],
-) -> str:
-    """The decision in one sentence. ``index``: the chosen catalogue entry; ``allowed``:
-    how many contact steps the mask allowed; ``rule_ids``: the shaping rules, once each."""
-    if send_at is not None:
-        head = f"{_CONTACT_TEXT[index]} at {_local_minute(send_at, zone)} local ({zone.key})"
-    else:
-        assert next_review is not None
-        head = f"wait review again {_local_minute(next_review, zone)} local"
-    n = len(rule_ids)
-    restricted = f"; restricted today by {', '.join(rule_ids[:4])}" if n else ""
-    if n > 4:
-        restricted += f" (+{n - 4} more)"
-    return (
-        f"{head}; chosen by {arm.policy.name} ({arm.name}) among {allowed} allowed "
-        f"contact steps{restricted}."
-    )
-
-
-def _jurisdictions_text(codes: frozenset[str]) -> str:
-    """Which ``Case.country`` values have rules (subdivisions are not countries: they are
-    named apart, as ``Case.subdivision`` values)."""
-    countries = sorted(c for c in codes if not is_subdivision(c))
-    subdivisions = sorted(c for c in codes if is_subdivision(c))
-    text = f"Countries with rules: {', '.join(countries)}"
-    if subdivisions:
-        text += f" (subdivisions with their own: {', '.join(subdivisions)})"
-    return text
 
 
 __all__ = ["CheckOutcome", "DecisionOutcome", "DecisionPipeline"]

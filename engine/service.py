@@ -41,7 +41,7 @@ from engine.convert import (
     treatment_values,
     utc_seconds_nanos,
 )
-from engine.errors import InvalidRequestError
+from engine.errors import InvalidRequestError, StreamDrainedError
 from engine.features import feature_schema_hash
 from engine.interceptor import ErrorMappingInterceptor
 from engine.ledger import inputs_digest
@@ -134,6 +134,10 @@ def _error_decision(
 
 
 _END = object()
+_DRAINED = object()
+"""The decider's last item when the server's graceful shutdown began."""
+_DRAIN_POLL_S = 0.05
+"""How often an idle stream's decider looks whether the shutdown began."""
 
 
 def _put(box: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
@@ -160,6 +164,8 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         self.pipeline = components.pipeline
         self.settings = settings
         self.metrics = metrics
+        self.draining = threading.Event()
+        """Set by :meth:`drain`: streams take no more cases."""
         # Concurrent Decide calls are decided and committed together (group commit); a
         # lone call runs at once on its own thread. One case is never twice in a group.
         self.groups: GroupRunner[_Job, decision_service_pb2.Decision] = GroupRunner(
@@ -167,6 +173,11 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             key=lambda job: job[0].case.case_id,
             max_group=settings.decide_group_size,
         )
+
+    def drain(self) -> None:
+        """The graceful shutdown began: every ``DecideStream`` delivers what it stored and
+        ends with UNAVAILABLE (reason STREAM_DRAINED) instead of taking more cases."""
+        self.draining.set()
 
     def _render(
         self, outcome: DecisionOutcome, request: decision_service_pb2.DecideRequest
@@ -230,6 +241,9 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         # without waiting for more: works for pipelined and ping-pong clients alike. One
         # decider keeps the order. The outbox holds one batch, so at most three stored
         # batches (being sent, queued, being decided) wait for gRPC to take them.
+        # When the server begins its graceful shutdown (drain()), the decider takes no more
+        # cases; what it stored is still sent, then the stream ends UNAVAILABLE
+        # (StreamDrainedError): the client resends the cases after the last decision.
         size = self.settings.stream_batch_size
         inbox: queue.Queue[Any] = queue.Queue(maxsize=4 * size)
         outbox: queue.Queue[Any] = queue.Queue(maxsize=1)
@@ -256,8 +270,14 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             try:
                 finished = False
                 while not finished and not stop.is_set():
+                    if self.draining.is_set():
+                        _put(outbox, _DRAINED, stop)
+                        return
                     arrived: list[Any] = []
-                    got = inbox.get()
+                    try:  # waits a little at a time, to see a drain start
+                        got = inbox.get(timeout=_DRAIN_POLL_S)
+                    except queue.Empty:
+                        continue
                     while True:  # what has arrived, up to `size`, never past the end
                         if got is _END:
                             finished = True
@@ -269,6 +289,9 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                             got = inbox.get_nowait()
                         except queue.Empty:
                             break
+                    if arrived and self.draining.is_set():  # taken, not decided: resent
+                        _put(outbox, _DRAINED, stop)
+                        return
                     if arrived:
                         results = self._decide_batch(arrived, [context] * len(arrived))
                         if not _put(outbox, (arrived, results), stop):
@@ -281,10 +304,18 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         try:
             threading.Thread(target=read, name="decide-stream-reader", daemon=True).start()
             threading.Thread(target=decide, name="decide-stream-decider", daemon=True).start()
+            delivered = 0
             while (item := outbox.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
+                if item is _DRAINED:
+                    raise StreamDrainedError(
+                        f"the server is shutting down: this stream delivered {delivered} "
+                        "decisions, each stored, and decided nothing after them; resend the "
+                        "cases after the last decision received, on a new stream"
+                    )
                 batch, decided = item
+                delivered += len(batch)
                 yield from (
                     _error_decision(request, r, self.metrics) if isinstance(r, Exception) else r
                     for request, r in zip(batch, decided, strict=True)
@@ -338,15 +369,14 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                 stored_requests.append(request)
         if to_store:
             try:
-                self.pipeline.persist(to_store)
+                # As stored: a contact that another reservation now blocks became a WAIT.
+                stored = self.pipeline.persist(to_store)
             except Exception as exc:
                 # Nothing of the group is reported as decided unless it was stored.
                 for row in stored_rows:
                     results[row] = exc
             else:
-                for row, request, (outcome, _digest) in zip(
-                    stored_rows, stored_requests, to_store, strict=True
-                ):
+                for row, request, outcome in zip(stored_rows, stored_requests, stored, strict=True):
                     try:
                         results[row] = self._render(outcome, request)
                     except Exception as exc:  # stored, but this caller gets an error
@@ -407,6 +437,7 @@ class RunningServer:
     def stop(self, grace: float | None = None) -> None:
         self._stop_monitor.set()
         self.health.enter_graceful_shutdown()
+        self.decisions.drain()
         self.server.stop(grace).wait()
         self.components.close()
 

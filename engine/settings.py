@@ -64,6 +64,19 @@ class Settings(BaseSettings):
         128, ge=1, le=4096, description="DecideStream: cases decided and committed together."
     )
     grace_seconds: float = Field(5.0, ge=0, description="Graceful shutdown grace period.")
+    test_serialise_reservations: bool = Field(
+        True,
+        description="TESTS ONLY, never turn off in production: serialise each decision's "
+        "ledger re-read with its contact reservation per case (engine.reservations). Off, "
+        "concurrent decisions for one case can both pass a contact limit.",
+    )
+    test_reservation_hold_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="TESTS ONLY: wait this long between deciding and storing a group of "
+        "decisions, so that tests can make concurrent decisions for one case overlap.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )

@@ -19,6 +19,7 @@ from engine.errors import (
     InvalidRequestError,
     PolicyLoadError,
     ServiceUnavailableError,
+    StreamDrainedError,
     TactError,
 )
 
@@ -41,6 +42,9 @@ def _precondition_types() -> tuple[type[BaseException], ...]:
 
     return (FailedPreconditionError, PolicyLoadError, UnknownCountryError, InvalidCaseError)
 
+
+ERROR_DOMAIN = "tact.v1"
+"""``google.rpc.ErrorInfo.domain`` of tact's error reasons."""
 
 VIOLATIONS_BUDGET = 2048
 """Bytes of field violations one status lists at most (the rest are counted in its
@@ -73,6 +77,10 @@ def to_status(exc: BaseException) -> status_pb2.Status:
         return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
     if isinstance(exc, _precondition_types()):
         return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
+    if isinstance(exc, StreamDrainedError):
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.ErrorInfo(reason=exc.REASON, domain=ERROR_DOMAIN))
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[detail])
     if isinstance(exc, _unavailable_types()):
         return status_pb2.Status(
             code=code_pb2.UNAVAILABLE, message=f"{exc}; no contact recommended, retry later"

@@ -14,6 +14,7 @@ Callers pass row values as tuples in the statements' ``keys`` order, already bou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -98,6 +99,8 @@ class HotPath:
 
     select_case_events: DriverStatement
     """Rows of ``queries.CASE_EVENT_COLUMNS``: a case's events, without its case id."""
+    select_events_of_cases: Callable[[int], DriverStatement]
+    """Rows of ``queries.EVENT_COLUMNS`` of ``n`` cases (``c0`` … ``c{n-1}``, ``since``)."""
     insert_event: DriverStatement
     insert_decision: DriverStatement
     sqlite: bool
@@ -116,10 +119,19 @@ class HotPath:
         cls, dialect: Dialect, *, event_keys: Sequence[str], decision_keys: Sequence[str]
     ) -> HotPath:
         sqlite = dialect.name == "sqlite"
+
+        @functools.lru_cache(maxsize=64)
+        def select_events_of_cases(n: int) -> DriverStatement:
+            keys = tuple(f"c{i}" for i in range(n))
+            return compile_statement(
+                queries.select_events_of_cases(keys), dialect, keys=(*keys, "since")
+            )
+
         return cls(
             select_case_events=compile_statement(
                 queries.SELECT_CASE_EVENT_ROWS, dialect, keys=("case_id", "since")
             ),
+            select_events_of_cases=select_events_of_cases,
             # inline(): no RETURNING of the surrogate id, which nobody reads.
             insert_event=compile_statement(
                 sa.insert(queries.EVENTS).inline(), dialect, keys=event_keys, insert=True
@@ -149,6 +161,25 @@ def select_case_events(*, cursor: Any, hot: HotPath, case_id: str, since: dateti
     statement = hot.select_case_events
     cursor.execute(statement.sql, statement.parameters((case_id, hot.bind_datetime(since))))
     rows: list[Any] = cursor.fetchall()
+    return rows
+
+
+MAX_CASES_PER_READ = 256
+"""Cases read by one statement (SQLite allows 999 parameters in old builds)."""
+
+
+def select_events_of_cases(
+    *, cursor: Any, hot: HotPath, case_ids: Sequence[str], since: datetime
+) -> list[Any]:
+    """Rows of ``queries.EVENT_COLUMNS`` of ``case_ids`` at or after ``since``, by case and
+    then oldest first: a few statements for many cases (the reservation's re-read)."""
+    rows: list[Any] = []
+    bound_since = hot.bind_datetime(since)
+    for start in range(0, len(case_ids), MAX_CASES_PER_READ):
+        chunk = case_ids[start : start + MAX_CASES_PER_READ]
+        statement = hot.select_events_of_cases(len(chunk))
+        cursor.execute(statement.sql, statement.parameters((*chunk, bound_since)))
+        rows.extend(cursor.fetchall())
     return rows
 
 

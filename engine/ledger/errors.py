@@ -8,6 +8,10 @@ Messages say what went wrong and what to do about it.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+from sqlalchemy import Engine, exc
+
 
 class LedgerError(Exception):
     """Base class of every error raised by :mod:`engine.ledger`."""
@@ -25,3 +29,38 @@ class LedgerIntegrityError(LedgerError):
 
     Nothing was written. Retrying the same request fails again: fix the ids or the content.
     """
+
+
+UNAVAILABLE_SQLSTATES = frozenset({"25006", "57014"})  # read-only transaction, timeout
+
+
+# -- translation ------------------------------------------------------------------------------
+
+
+def sqlstate(error: exc.DBAPIError) -> str:
+    """PostgreSQL's SQLSTATE of the error ("" on SQLite)."""
+    return getattr(error.orig, "sqlstate", None) or ""
+
+
+def raise_translated(error: exc.SQLAlchemyError, what: str, engine: Engine) -> NoReturn:
+    """Raise the :mod:`engine.ledger.errors` equivalent of a SQLAlchemy error."""
+    where = engine.url.render_as_string(hide_password=True)
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if isinstance(error, exc.IntegrityError):
+        raise LedgerIntegrityError(
+            f"{what}: an id is already stored with other content ({cause}); nothing was "
+            "written — use a new decision_id / event_id, or resend exactly the stored content"
+        ) from error
+    unavailable = isinstance(
+        error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError
+    ) or (
+        isinstance(error, exc.DBAPIError)
+        and (error.connection_invalidated or sqlstate(error) in UNAVAILABLE_SQLSTATES)
+    )
+    if unavailable:
+        raise LedgerUnavailable(
+            f"ledger database {where} unavailable while {what} ({cause}); nothing was "
+            "written — retry later, and check that the database is running, reachable and "
+            "writable (TACT_DATABASE_URL)"
+        ) from error
+    raise LedgerError(f"ledger failed while {what} on {where}: {cause}") from error

@@ -55,6 +55,19 @@ SELECT_CASE_EVENT_ROWS = (
     .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
 )
 """``SELECT_CASE_EVENTS`` without the case id: what ``engine.ledger.driver`` runs."""
+
+
+def select_events_of_cases(keys: Sequence[str]) -> sa.Select[Any]:
+    """``SELECT_CASE_EVENTS`` of the cases bound to ``keys`` (one placeholder each; then
+    ``since``), by case, then oldest first."""
+    return (
+        sa.select(*EVENT_COLUMNS)
+        .where(EVENTS.c.case_id.in_([sa.bindparam(key) for key in keys]))
+        .where(EVENTS.c.occurred_at >= sa.bindparam("since"))
+        .order_by(EVENTS.c.case_id, EVENTS.c.occurred_at, EVENTS.c.id)
+    )
+
+
 _SELECT_EVENT = (
     sa.select(*EVENT_COLUMNS)
     .where(EVENTS.c.case_id == sa.bindparam("case_id"))

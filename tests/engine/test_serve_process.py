@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,74 +12,33 @@ from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from engine.convert import datetime_to_timestamp
 from engine.ledger import open_ledger
 from engine.settings import REPO_ROOT
 from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc
+from tests.support.serving import kill, start_serve, stopped, wait_serving
 
 CASE = json_format.Parse(
     (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                response = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.2)
-    raise AssertionError(f"tact serve did not become healthy on {address}")
-
-
-def _stopped(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    """The exit code; if the server does not stop in time, fail with its thread stacks
-    (`tact serve` dumps them on SIGUSR1) and the rest of its stderr."""
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGUSR1)
-        time.sleep(2)
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(
-            f"tact serve did not stop; its stderr:\n{err.decode()[-20000:]}"
-        ) from None
-
-
 def _start(processes: int, tmp_path: Path) -> tuple[str, subprocess.Popen[bytes], str]:
-    port = _free_port()
     db = f"sqlite:///{tmp_path / 'tact.db'}"
-    env = {
-        **os.environ,
-        "TACT_PORT": str(port),
-        "TACT_DATABASE_URL": db,
-        "TACT_PROCESSES": str(processes),
-        "TACT_POLICY": "ladder",
-        "TACT_GRACE_SECONDS": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    address, proc = start_serve(
+        {
+            "TACT_DATABASE_URL": db,
+            "TACT_PROCESSES": str(processes),
+            "TACT_POLICY": "ladder",
+            "TACT_GRACE_SECONDS": "1",
+        }
     )
-    return f"127.0.0.1:{port}", proc, db
+    return address, proc, db
 
 
 @pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
@@ -90,12 +47,10 @@ def served(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
     address, proc, db = _start(request.param, tmp_path)
     try:
-        _wait_serving(address, proc)
+        wait_serving(address, proc)
         yield address, proc, db
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+        kill(proc)
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
@@ -106,16 +61,14 @@ def test_a_reload_request_during_start_up_does_not_kill_it(processes: int, tmp_p
     try:
         time.sleep(0.3)  # the interpreter (and the supervisor's children) are starting
         proc.send_signal(signal.SIGHUP)
-        _wait_serving(address, proc)
+        wait_serving(address, proc)
         proc.send_signal(signal.SIGHUP)  # and once serving, it reloads
         time.sleep(0.5)
-        _wait_serving(address, proc)
+        wait_serving(address, proc)
         proc.send_signal(signal.SIGTERM)
-        assert _stopped(proc, 30) == 0
+        assert stopped(proc, 30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+        kill(proc)
 
 
 def test_serve_decides_reloads_on_sighup_and_stops_on_sigterm(
@@ -138,11 +91,81 @@ def test_serve_decides_reloads_on_sighup_and_stops_on_sigterm(
             ids.append(decision.decision_id)
     proc.send_signal(signal.SIGHUP)  # reload the rules: the server keeps serving
     time.sleep(0.5)
-    _wait_serving(address, proc)
+    wait_serving(address, proc)
     proc.send_signal(signal.SIGTERM)
-    assert _stopped(proc, 30) == 0
+    assert stopped(proc, 30) == 0
     ledger = open_ledger(db)
     try:
         assert all(ledger.get_decision(i) is not None for i in ids)  # every replica wrote
     finally:
         ledger.close()
+
+
+def test_sigterm_drains_a_stream_delivering_every_stored_decision(tmp_path: Path) -> None:
+    """SIGTERM mid-stream: the stream takes no more cases, delivers what it stored, and ends
+    UNAVAILABLE with reason STREAM_DRAINED (well before the grace period is over); every
+    decision delivered is in the ledger and every decision stored was delivered."""
+    db = f"sqlite:///{tmp_path / 'tact.db'}"
+    grace = 10.0
+    address, proc = start_serve(
+        {
+            "TACT_DATABASE_URL": db,
+            "TACT_POLICY": "ladder",
+            "TACT_RULES_WATCH": "false",
+            "TACT_GRACE_SECONDS": str(grace),
+            "TACT_STREAM_BATCH_SIZE": "8",
+        }
+    )
+    done = threading.Event()
+
+    def requests() -> Iterator[decision_service_pb2.DecideRequest]:
+        for i in range(5000):  # an endless nightly batch, sent as fast as it is taken
+            if done.is_set():
+                return
+            case = case_pb2.Case()
+            case.CopyFrom(CASE)
+            case.case_id = f"drain-{i}"
+            yield decision_service_pb2.DecideRequest(
+                case=case, now=datetime_to_timestamp(datetime(2026, 11, 26, 9, tzinfo=UTC))
+            )
+            time.sleep(0.002)
+
+    delivered: list[decision_service_pb2.Decision] = []
+    try:
+        wait_serving(address, proc)
+        with grpc.insecure_channel(address) as channel:
+            stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+            stream = stub.DecideStream(requests(), timeout=60)
+            with pytest.raises(grpc.RpcError) as info:
+                for decision in stream:
+                    delivered.append(decision)
+                    if len(delivered) == 40:
+                        proc.send_signal(signal.SIGTERM)
+                        signalled = time.monotonic()
+            ended_after = time.monotonic() - signalled
+            done.set()
+        assert stopped(proc, grace + 30) == 0
+    finally:
+        done.set()
+        kill(proc)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value.details()
+    status = rpc_status.from_call(info.value)
+    assert status is not None
+    reasons = []
+    for detail in status.details:
+        error_info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(error_info):
+            reasons.append((error_info.reason, error_info.domain))
+    assert reasons == [("STREAM_DRAINED", "tact.v1")]
+    assert f"delivered {len(delivered)} decisions" in info.value.details()
+    assert ended_after < grace / 2, "the stream kept taking cases through the grace period"
+    assert not [d for d in delivered if d.error.code]
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as connection:
+            stored = set(connection.execute(sa.text("SELECT decision_id FROM decision")).scalars())
+    finally:
+        engine.dispose()
+    assert {d.decision_id for d in delivered} == stored
+    # Order-preserving: what was delivered is the first cases sent, with no gap.
+    assert [d.case_id for d in delivered] == [f"drain-{i}" for i in range(len(delivered))]

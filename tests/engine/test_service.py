@@ -646,7 +646,8 @@ def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise LedgerUnavailable("the database went away mid-commit")
 
-    monkeypatch.setattr(running.components.ledger, "save_decisions", refuse)
+    for write in ("save_decisions", "reserve_decisions"):  # waits / contacts
+        monkeypatch.setattr(running.components.ledger, write, refuse)
     cases = [se_case() for _ in range(3)]
     requests = [
         decision_service_pb2.DecideRequest(case=c, now=datetime_to_timestamp(NOW), dry_run=i == 1)

@@ -28,6 +28,28 @@ def case(case_id: str, country: str = "US", timezone: str = "", **fields: Any) -
     )
 
 
+def phone_only_case(case_id: str) -> case_pb2.Case:
+    """A Norwegian case 40 days past due that has opted out of every channel but the phone:
+    the ``ladder`` policy calls (NO.calls.per-day: at most one call a day)."""
+    return case_pb2.Case(
+        case_id=case_id,
+        debtor_id=f"debtor-{case_id}",
+        country="NO",
+        timezone="Europe/Oslo",
+        outstanding=types_pb2.Money(amount_minor=50_000, currency="NOK"),
+        days_past_due=40,
+        consents=[
+            case_pb2.ChannelConsent(channel=channel, status=case_pb2.CONSENT_STATUS_OPTED_OUT)
+            for channel in (
+                types_pb2.CHANNEL_EMAIL,
+                types_pb2.CHANNEL_SMS,
+                types_pb2.CHANNEL_LETTER,
+                types_pb2.CHANNEL_PUSH,
+            )
+        ],
+    )
+
+
 def event(case_id: str, event_id: str, kind: int, at: datetime, **fields: Any) -> case_pb2.Event:
     return case_pb2.Event(
         event_id=event_id,

@@ -24,6 +24,7 @@ from engine.ledger import (
     Ledger,
     LedgerIntegrityError,
     LedgerUnavailable,
+    codec,
     driver,
     store,
 )
@@ -295,7 +296,7 @@ HOT_PATHS = [
 @pytest.fixture(params=HOT_PATHS)
 def hot(request: pytest.FixtureRequest) -> driver.HotPath:
     return driver.HotPath.for_dialect(
-        request.param, event_keys=store.EVENT_ROW_KEYS, decision_keys=store.DECISION_ROW_KEYS
+        request.param, event_keys=codec.EVENT_ROW_KEYS, decision_keys=codec.DECISION_ROW_KEYS
     )
 
 
@@ -317,9 +318,9 @@ def test_driver_rows_match_the_sqlalchemy_rows(
     record = make_decision(
         decided_at=T0.astimezone(cet), next_review_at=T0 + timedelta(days=2), rule_ids=["a", "b"]
     )
-    assert tuple(store._decision_row(record)) == store.DECISION_ROW_KEYS
-    assert store._decision_values(record, hot.bind_datetime) == _bound(
-        store._decision_row(record), hot
+    assert tuple(codec.decision_row(record)) == codec.DECISION_ROW_KEYS
+    assert codec.decision_values(record, hot.bind_datetime) == _bound(
+        codec.decision_row(record), hot
     )
 
     recorded_at = datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC)
@@ -327,16 +328,16 @@ def test_driver_rows_match_the_sqlalchemy_rows(
         _reservation("res-1", until=date(2026, 12, 1), debtor_id="debtor-9"),
         _reservation("res-2", action=None, channel=Channel.NONE, decision_id="dec-1"),
     ):
-        planned = store._reservation_for(record, reservation)
-        row = store._event_row(
+        planned = codec.reservation_for(record, reservation)
+        row = codec.event_row(
             planned,
             debtor_id=planned.debtor_id,
             currency="",
             source=SOURCE_DECISION,
             recorded_at=recorded_at,
         )
-        assert tuple(row) == store.EVENT_ROW_KEYS
-        values = store._reservation_values(record, reservation, hot, hot.bind_datetime(recorded_at))
+        assert tuple(row) == codec.EVENT_ROW_KEYS
+        values = codec.reservation_values(record, reservation, hot, hot.bind_datetime(recorded_at))
         assert values == _bound(row, hot)
 
 
@@ -357,13 +358,13 @@ def test_sqlite_datetimes_are_sqlalchemys_text(value: datetime) -> None:
 
 def test_events_built_from_rows_are_ordinary_events() -> None:
     hot = driver.HotPath.for_dialect(
-        sqlite.dialect(), event_keys=store.EVENT_ROW_KEYS, decision_keys=store.DECISION_ROW_KEYS
+        sqlite.dialect(), event_keys=codec.EVENT_ROW_KEYS, decision_keys=codec.DECISION_ROW_KEYS
     )
     rows = [
         ("e-1", 7, "2026-11-02 09:00:00.000000", 2, 2, 1500, None, None, "debtor-1", None),
         ("e-2", 1, "2026-11-02 10:00:00.000001", 0, None, 0, "2026-12-01", "dec-1", "", "a-1"),
     ]
-    events = store._events_from_rows(rows, "case-1", hot.result_datetime, hot.result_date)
+    events = codec.events_from_rows(rows, "case-1", hot.result_datetime, hot.result_date)
     assert events == [
         LedgerEvent(
             "e-1",
