@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -67,8 +68,11 @@ def call_service(server: str, method: str, request: Any, *, admin: bool = False)
             if admin
             else decision_service_pb2_grpc.DecisionServiceStub(channel)
         )
+        # A server with TACT_AUTH_TOKENS_FILE wants a bearer token: TACT_TOKEN carries it.
+        token = os.environ.get("TACT_TOKEN")
+        metadata = [("authorization", f"Bearer {token}")] if token else None
         try:
-            return getattr(stub, method)(request, timeout=60 if admin else 10)
+            return getattr(stub, method)(request, timeout=60 if admin else 10, metadata=metadata)
         except grpc.RpcError as err:
             lines = [f"{err.code().name}: {err.details()}"]
             status = rpc_status.from_call(cast(grpc.Call, err))
