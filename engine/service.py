@@ -73,6 +73,9 @@ SERVICE_NAME = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService
 ADMIN_SERVICE_NAME = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 RULES_HEALTH_NAME = "tact.rules"
 """Health entry that is NOT_SERVING while the last rule-file edit failed to load."""
+PROCESS_HEALTH_NAME = "tact.process"
+"""Health entry for liveness probes: SERVING while the process serves, whatever the ledger
+(a database outage must not get every replica restarted)."""
 
 
 def decision_to_proto(
@@ -506,7 +509,7 @@ def create_server(
         components.close()
         raise
     server.start()
-    for name in ("", SERVICE_NAME, RULES_HEALTH_NAME):
+    for name in ("", SERVICE_NAME, RULES_HEALTH_NAME, PROCESS_HEALTH_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = threading.Event()
     running = RunningServer(server, port, components, health_servicer, stop, decisions, doors)
