@@ -12,6 +12,7 @@ from engine.compliance import RulesHolder
 from engine.ledger import Ledger, open_ledger
 from engine.pipeline import DecisionPipeline
 from engine.settings import Settings
+from engine.telemetry import LEDGER_ERRORS
 from policies.registry import load_policy
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class ServiceComponents:
             self.ledger.ping()
         except Exception as exc:
             log.warning("ledger unreachable: %s", exc)
+            LEDGER_ERRORS.labels("health").inc()
             return False
         return True
 

@@ -196,6 +196,7 @@ class _DoorHandler(BaseHTTPRequestHandler):
     server: HttpDoor
     protocol_version = "HTTP/1.1"
     server_version = "tact"
+    disable_nagle_algorithm = True  # small answers must not wait for the client's ACK
 
     def log_message(self, format: str, *args: Any) -> None:  # the access log covers calls
         log.debug("http %s: " + format, self.address_string(), *args)
@@ -204,8 +205,10 @@ class _DoorHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        # end_headers, with the body in the same write (one segment for small answers)
+        buffered: list[bytes] = self._headers_buffer  # type: ignore[attr-defined]
+        buffered += [b"\r\n", body]
+        self.flush_headers()
 
     def _reply_error(self, status: status_pb2.Status) -> None:
         http_status, body = connect_error(status)
@@ -221,7 +224,18 @@ class _DoorHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
-        length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # the unread chunks must not be taken for a request
+            self._reply(HTTPStatus.LENGTH_REQUIRED, b"send a Content-Length\n", "text/plain")
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._reply(HTTPStatus.BAD_REQUEST, b"bad Content-Length\n", "text/plain")
+            return
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             self._reply_error(
@@ -263,8 +277,9 @@ class _DoorHandler(BaseHTTPRequestHandler):
 
     def _call(self, path: str, method: UnaryMethod, body: bytes, *, binary: bool) -> None:
         context = HttpCallContext(path, self.headers, self._timeout())
-        rpc, started, failed = rpc_name(path), time.perf_counter(), True
+        rpc, started = rpc_name(path), time.perf_counter()
         response: message.Message | None = None
+        error: status_pb2.Status | None = None
         door_token = CURRENT_DOOR.set("http")
         principal_token = None
         try:
@@ -272,40 +287,36 @@ class _DoorHandler(BaseHTTPRequestHandler):
             principal_token = CURRENT_PRINCIPAL.set(principal)
             request = self._parse(method.request_type, body, binary=binary)
             response = method.call(request, context)
-            failed = False
         except AuthError as exc:
             AUTH_DENIED.labels(exc.reason).inc()
-            context.set_code(
-                grpc.StatusCode.UNAUTHENTICATED
-                if exc.unauthenticated
-                else grpc.StatusCode.PERMISSION_DENIED
-            )
-            self._reply_error(auth_status(exc, path))
+            error = auth_status(exc, path)
         except _CallAborted as exc:
-            context.set_code(grpc_code(exc.status))
-            self._reply_error(exc.status)
+            error = exc.status
         except Exception as exc:
-            status = to_status(exc)
-            context.set_code(grpc_code(status))
-            self._reply_error(status)
-        else:
-            assert response is not None
-            if binary:
-                self._reply(200, response.SerializeToString(), "application/proto")
-            else:
-                payload = json_format.MessageToJson(response, indent=None)
-                self._reply(200, payload.encode(), "application/json")
+            error = to_status(exc)
         finally:
-            TelemetryInterceptor.finish(
-                rpc,
-                started,
-                context,
-                failed,
-                decision_id=getattr(response, "decision_id", "") or "",
-            )
             if principal_token is not None:
                 CURRENT_PRINCIPAL.reset(principal_token)
             CURRENT_DOOR.reset(door_token)
+        if error is not None:
+            context.set_code(grpc_code(error))
+        # Counted before the answer leaves, as the gRPC server does.
+        TelemetryInterceptor.finish(
+            rpc,
+            started,
+            context,
+            error is not None,
+            decision_id=getattr(response, "decision_id", "") or "",
+        )
+        if error is not None:
+            self._reply_error(error)
+            return
+        assert response is not None
+        if binary:
+            self._reply(200, response.SerializeToString(), "application/proto")
+        else:
+            payload = json_format.MessageToJson(response, indent=None)
+            self._reply(200, payload.encode(), "application/json")
 
     @staticmethod
     def _parse(request_type: type[message.Message], body: bytes, *, binary: bool) -> Any:

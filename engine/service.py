@@ -11,13 +11,9 @@ import contextlib
 import faulthandler
 import gc
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import queue
-import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent import futures
@@ -49,7 +45,6 @@ from engine.errors import InvalidRequestError
 from engine.features import feature_schema_hash
 from engine.interceptor import ErrorMappingInterceptor
 from engine.ledger import inputs_digest
-from engine.logs import configure_logging
 from engine.metrics import ServiceMetrics, count_reload
 from engine.pipeline import DecisionOutcome
 from engine.security import AuthInterceptor, check_exposure, server_credentials
@@ -527,7 +522,9 @@ def serve(settings: Settings) -> None:
     sharing the port (SO_REUSEPORT), forwarding signals to them.
     """
     if settings.processes > 1:
-        _serve_processes(settings)
+        from engine.supervisor import serve_processes
+
+        serve_processes(settings)
     else:
         _serve_one(settings)
 
@@ -579,63 +576,3 @@ def _serve_one(settings: Settings) -> None:
     # kin; seen once in this project's CI), so the process ends here, like a pre-fork
     # server's worker.
     os._exit(0)
-
-
-def _serve_child(settings: Settings) -> None:
-    """A server process of ``TACT_PROCESSES > 1`` (spawned: it sets its logging up anew)."""
-    configure_logging(settings.log_level, settings.log_format)
-    _serve_one(settings)
-
-
-def _serve_processes(settings: Settings) -> None:
-    if settings.port == 0:
-        raise ValueError(
-            "TACT_PROCESSES > 1 needs a fixed TACT_PORT: processes share one port, and port 0 "
-            "would give each its own"
-        )
-    # Migrate once here, so that the children never race to create the schema.
-    from engine.app import prepare_database
-
-    prepare_database(settings.database_url)
-    check_exposure(settings)
-    # Metrics of every process, served by this one (the children write sample files).
-    metrics_dir = tempfile.mkdtemp(prefix="tact-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the children
-    doors = SideDoors()
-    if settings.metrics_port is not None:
-        doors.metrics_server, doors.metrics_port = telemetry.start_metrics_server(
-            settings.host, settings.metrics_port
-        )
-    child_settings = settings.model_copy(update={"metrics_port": None})
-    context = multiprocessing.get_context("spawn")  # no gRPC state crosses a fork
-    # Inherited through exec: a child ignores a reload or stack-dump request until it has
-    # installed its own handlers (the default action of both would end it mid-start-up).
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    children = [
-        context.Process(target=_serve_child, args=(child_settings,), name=f"tact-serve-{i}")
-        for i in range(settings.processes)
-    ]
-    for child in children:
-        child.start()
-    log.info("tact: %d server processes on port %d", len(children), settings.port)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.is_alive() and child.pid is not None:
-                os.kill(child.pid, signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(signum, forward)
-    # One replica dying takes the group down: the orchestrator restarts the whole unit.
-    multiprocessing.connection.wait([c.sentinel for c in children])
-    forward(signal.SIGTERM, None)
-    for child in children:
-        child.join(settings.grace_seconds + 5)
-        if child.pid is not None:
-            telemetry.process_ended(child.pid)
-    doors.close_metrics()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    failed = [c.name for c in children if c.exitcode not in (0, -signal.SIGTERM)]
-    if failed:
-        raise SystemExit(f"server processes failed: {', '.join(failed)}")

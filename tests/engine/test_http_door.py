@@ -138,3 +138,27 @@ def test_errors_have_connects_shape_and_grpcs_details(running: RunningServer) ->
     assert status == 501 and "gRPC only" in error["message"]
     status, _, _ = post(running, DECIDE, b"{}", content_type="text/plain")
     assert status == 415
+
+
+def test_erasure_over_http_is_audited_as_such(running: RunningServer) -> None:
+    from engine.ledger.erasure import erasures_of
+
+    payload = {"debtorId": "d-http-1", "reference": "DSR-HTTP"}
+    status, answer = post_json(running, "/tact.v1.AdminService/EraseDebtor", payload, token=OPS)
+    assert status == 200 and answer["auditId"]
+    audit = erasures_of(running.components.ledger, "d-http-1")
+    assert [(a.via, a.requested_by, a.reference) for a in audit] == [("http", "ops", "DSR-HTTP")]
+
+
+def test_a_body_without_length_is_refused(running: RunningServer) -> None:
+    import socket
+
+    body = b'9\r\n{"case": \r\n3\r\n{}}\r\n0\r\n\r\n'
+    head = (
+        f"POST {DECIDE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {CORE}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", running.doors.http_port or 0), 10) as sock:
+        sock.sendall(head + body)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 411 ")
