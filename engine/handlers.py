@@ -36,3 +36,29 @@ def rewrap(
             response_serializer=handler.response_serializer,
         )
     return handler
+
+
+class BehaviourInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """A server interceptor that wraps each handler's behaviour: subclasses say how, for
+    calls with one response (:meth:`answered`) and with a response stream
+    (:meth:`streamed`, a generator)."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        return rewrap(
+            handler,
+            lambda behaviour: self.answered(behaviour, details),
+            lambda behaviour: self.streamed(behaviour, details),
+        )
+
+    def answered(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
+        raise NotImplementedError
+
+    def streamed(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
+        raise NotImplementedError

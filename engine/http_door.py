@@ -295,19 +295,19 @@ class _DoorHandler(BaseHTTPRequestHandler):
         except Exception as exc:
             error = to_status(exc)
         finally:
+            if error is not None:
+                context.set_code(grpc_code(error))
+            # Counted before the answer leaves, as the gRPC server does.
+            TelemetryInterceptor.finish(
+                rpc,
+                started,
+                context,
+                error is not None,
+                decision_id=getattr(response, "decision_id", "") or "",
+            )
             if principal_token is not None:
                 CURRENT_PRINCIPAL.reset(principal_token)
             CURRENT_DOOR.reset(door_token)
-        if error is not None:
-            context.set_code(grpc_code(error))
-        # Counted before the answer leaves, as the gRPC server does.
-        TelemetryInterceptor.finish(
-            rpc,
-            started,
-            context,
-            error is not None,
-            decision_id=getattr(response, "decision_id", "") or "",
-        )
         if error is not None:
             self._reply_error(error)
             return

@@ -12,9 +12,9 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from engine.auth import CURRENT_PRINCIPAL, Authenticator, AuthError
+from engine.auth import ANONYMOUS, CURRENT_PRINCIPAL, Authenticator, AuthError
 from engine.errors import TactError
-from engine.handlers import rewrap
+from engine.handlers import Behaviour, BehaviourInterceptor
 from engine.settings import Settings
 
 
@@ -102,7 +102,7 @@ def _authorization(metadata: Any) -> str | None:
     return None
 
 
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class AuthInterceptor(BehaviourInterceptor):
     """Checks the bearer token of every call before its request is parsed; the caller's
     :class:`~engine.auth.Principal` is in :data:`~engine.auth.CURRENT_PRINCIPAL` while
     the handler runs."""
@@ -113,47 +113,28 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self.authenticator = authenticator
         self.on_denied = on_denied
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
-        if handler is None:
-            return None
+    def _check(self, details: grpc.HandlerCallDetails, context: grpc.ServicerContext) -> Any:
         method = details.method
-        authorization = _authorization(details.invocation_metadata)
-        return rewrap(
-            handler,
-            lambda behaviour: self._answered(behaviour, method, authorization),
-            lambda behaviour: self._streamed(behaviour, method, authorization),
-        )
-
-    def _check(self, method: str, authorization: str | None, context: grpc.ServicerContext) -> Any:
+        CURRENT_PRINCIPAL.set(ANONYMOUS)  # until the token says who calls
         try:
-            return self.authenticator.authorize(method, authorization)
+            return self.authenticator.authorize(method, _authorization(details.invocation_metadata))
         except AuthError as exc:
             if self.on_denied is not None:
                 self.on_denied(method, exc.reason)
             context.abort_with_status(rpc_status.to_status(auth_status(exc, method)))
 
-    def _answered(
-        self, behaviour: Callable[..., Any], method: str, authorization: str | None
-    ) -> Callable[..., Any]:
+    def answered(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            token = CURRENT_PRINCIPAL.set(self._check(method, authorization, context))
-            try:
-                return behaviour(request, context)
-            finally:
-                CURRENT_PRINCIPAL.reset(token)
+            # Not reset afterwards: the access log (outside) reads it once the call is
+            # over; every call sets its own first, so it never carries over.
+            CURRENT_PRINCIPAL.set(self._check(details, context))
+            return behaviour(request, context)
 
         return call
 
-    def _streamed(
-        self, behaviour: Callable[..., Any], method: str, authorization: str | None
-    ) -> Callable[..., Any]:
+    def streamed(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            CURRENT_PRINCIPAL.set(self._check(method, authorization, context))
+            CURRENT_PRINCIPAL.set(self._check(details, context))
             yield from behaviour(request, context)
 
         return call

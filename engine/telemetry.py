@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
 from engine.auth import CURRENT_PRINCIPAL
-from engine.handlers import rewrap
+from engine.handlers import Behaviour, BehaviourInterceptor
 
 access_log = logging.getLogger("tact.access")
 
@@ -126,23 +126,8 @@ def _tag_span(decision_id: str) -> None:
         span.set_attribute("tact.decision_id", decision_id)
 
 
-class TelemetryInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class TelemetryInterceptor(BehaviourInterceptor):
     """Latency histogram, call counter, decision id on the span, one access-log record."""
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
-        if handler is None:
-            return None
-        rpc = rpc_name(details.method)
-        return rewrap(
-            handler,
-            lambda behaviour: self._answered(behaviour, rpc),
-            lambda behaviour: self._streamed(behaviour, rpc),
-        )
 
     @staticmethod
     def finish(rpc: str, started: float, context: Any, failed: bool, **extra: Any) -> None:
@@ -166,7 +151,9 @@ class TelemetryInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 },
             )
 
-    def _answered(self, behaviour: Callable[..., Any], rpc: str) -> Callable[..., Any]:
+    def answered(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
+        rpc = rpc_name(details.method)
+
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             started, failed, response = time.perf_counter(), True, None
             try:
@@ -181,7 +168,9 @@ class TelemetryInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         return call
 
-    def _streamed(self, behaviour: Callable[..., Any], rpc: str) -> Callable[..., Any]:
+    def streamed(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
+        rpc = rpc_name(details.method)
+
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started, failed, sent = time.perf_counter(), True, 0
             try:

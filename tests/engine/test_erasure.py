@@ -10,53 +10,34 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import json_format
 from typer.testing import CliRunner
 
-from engine.auth import hash_token
 from engine.cli import app
 from engine.convert import datetime_to_timestamp
 from engine.ledger import open_ledger
 from engine.ledger.erasure import erasures_of
-from engine.service import RunningServer, create_server
-from engine.settings import REPO_ROOT, Settings
+from engine.service import RunningServer
 from tact.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
-    case_pb2,
     decision_service_pb2,
     decision_service_pb2_grpc,
     types_pb2,
 )
+from tests.support.serving import NOW, example_case, example_events, start, write_tokens
 
-NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-CASE = json_format.Parse(
-    (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()
-)
-EVENTS = json_format.Parse(
-    (REPO_ROOT / "examples" / "events" / "se-1001-paid.json").read_text(),
-    decision_service_pb2.RecordEventsRequest(),
-)
+CASE = example_case()
+EVENTS = example_events()
 OPS, CORE = "tok-ops", "tok-core"
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[RunningServer]:
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(
-        "tokens:\n"
-        f"  - {{name: dpo-desk, sha256: {hash_token(OPS)}, scopes: [admin]}}\n"
-        f"  - {{name: core, sha256: {hash_token(CORE)}, scopes: [decide, events]}}\n"
+    tokens = write_tokens(
+        tmp_path / "tokens.yaml",
+        {"dpo-desk": (OPS, ["admin"]), "core": (CORE, ["decide", "events"])},
     )
-    server = create_server(
-        Settings(
-            port=0,
-            database_url=f"sqlite:///{tmp_path / 'tact.db'}",
-            rules_watch=False,
-            policy="ladder",
-            auth_tokens_file=tokens,
-        )
-    )
+    server = start(tmp_path, auth_tokens_file=tokens)
     yield server
     server.stop(0)
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from engine.auth import hash_token
-from engine.service import RunningServer, create_server
-from engine.settings import REPO_ROOT, Settings
+from engine.service import RunningServer
+from engine.settings import REPO_ROOT
 from tact.v1 import case_pb2, decision_service_pb2
+from tests.support.serving import start, write_tokens
 
 CASE_JSON = json.loads((REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text())
 CORE, OPS = "tok-http-core", "tok-http-ops"
@@ -24,22 +24,10 @@ CORE, OPS = "tok-http-core", "tok-http-ops"
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[RunningServer]:
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(
-        "tokens:\n"
-        f"  - {{name: core, sha256: {hash_token(CORE)}, scopes: [decide, events]}}\n"
-        f"  - {{name: ops, sha256: {hash_token(OPS)}, scopes: [admin]}}\n"
+    tokens = write_tokens(
+        tmp_path / "tokens.yaml", {"core": (CORE, ["decide", "events"]), "ops": (OPS, ["admin"])}
     )
-    server = create_server(
-        Settings(
-            port=0,
-            http_port=0,
-            database_url=f"sqlite:///{tmp_path / 'tact.db'}",
-            rules_watch=False,
-            policy="ladder",
-            auth_tokens_file=tokens,
-        )
-    )
+    server = start(tmp_path, http_port=0, auth_tokens_file=tokens)
     yield server
     server.stop(0)
 

@@ -3,55 +3,34 @@ channels; certificates and tokens are made by the test."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from engine.auth import TokenFileError, hash_token, parse_tokens
+from engine.auth import TokenFileError, parse_tokens
 from engine.convert import datetime_to_timestamp
 from engine.security import InsecureConfigurationError, check_exposure, is_loopback
 from engine.service import RunningServer, create_server
-from engine.settings import REPO_ROOT, Settings
 from tact.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
-    case_pb2,
     decision_service_pb2,
     decision_service_pb2_grpc,
 )
 from tests.support.certificates import TestCA
+from tests.support.serving import NOW, example_case, example_events, test_settings, write_tokens
 
-NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-CASE = json_format.Parse(
-    (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()
-)
+CASE = example_case()
 TOKENS = {"core": "tok-core-1", "events": "tok-events-1", "ops": "tok-ops-1"}
-
-
-def write_tokens(path: Path, entries: dict[str, tuple[str, list[str]]]) -> None:
-    lines = ["tokens:"]
-    for name, (token, scopes) in entries.items():
-        lines += [f"  - name: {name}", f"    sha256: {hash_token(token)}", f"    scopes: {scopes}"]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def settings(tmp_path: Path, **fields: object) -> Settings:
-    return Settings(
-        port=0,
-        database_url=f"sqlite:///{tmp_path / 'tact.db'}",
-        rules_watch=False,
-        policy="ladder",
-        **fields,  # type: ignore[arg-type]
-    )
+settings = test_settings
 
 
 def decide_request() -> decision_service_pb2.DecideRequest:
@@ -93,7 +72,10 @@ def _reason(err: grpc.RpcError) -> str:
     return info.reason
 
 
-def test_calls_need_a_known_token_with_the_method_scope(authed: RunningServer) -> None:
+def test_calls_need_a_known_token_with_the_method_scope(
+    authed: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tact.access")
     with grpc.insecure_channel(f"127.0.0.1:{authed.port}") as channel:
         decisions = decision_service_pb2_grpc.DecisionServiceStub(channel)
         admin = admin_service_pb2_grpc.AdminServiceStub(channel)
@@ -126,10 +108,7 @@ def test_calls_need_a_known_token_with_the_method_scope(authed: RunningServer) -
             )
         assert _reason(malformed.value) == "TOKEN_MALFORMED"
 
-        events = json_format.Parse(
-            (REPO_ROOT / "examples" / "events" / "se-1001-paid.json").read_text(),
-            decision_service_pb2.RecordEventsRequest(),
-        )
+        events = example_events()
         with pytest.raises(grpc.RpcError) as core_records:
             decisions.RecordEvents(events, timeout=10, metadata=bearer(TOKENS["core"]))
         assert core_records.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -145,6 +124,10 @@ def test_calls_need_a_known_token_with_the_method_scope(authed: RunningServer) -
             admin_service_pb2.GetStatusRequest(), timeout=10, metadata=bearer(TOKENS["ops"])
         )
         assert status.ledger_ok
+
+        callers = {(r.rpc, r.status, r.caller) for r in caplog.records if hasattr(r, "rpc")}
+        assert ("AdminService/GetStatus", "OK", "ops") in callers
+        assert ("DecisionService/Decide", "UNAUTHENTICATED", "anonymous") in callers
 
         # Health stays open (load balancers and probes carry no token).
         health = health_pb2_grpc.HealthStub(channel)

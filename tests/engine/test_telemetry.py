@@ -12,12 +12,10 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import json_format
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.convert import datetime_to_timestamp
 from engine.logs import JsonLogFormatter
 from engine.service import RunningServer, create_server
-from engine.settings import REPO_ROOT, Settings
+from engine.settings import REPO_ROOT
 from tact.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -36,11 +34,9 @@ from tact.v1 import (
     types_pb2,
 )
 from tests.engine.test_serve_process import _free_port, _stopped, _wait_serving
+from tests.support.serving import NOW, example_case, test_settings
 
-NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-CASE = json_format.Parse(
-    (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()
-)
+CASE = example_case()
 
 
 def _request(case_id: str, dry_run: bool = False) -> decision_service_pb2.DecideRequest:
@@ -77,16 +73,7 @@ def traced(tmp_path: Path) -> Iterator[tuple[RunningServer, InMemorySpanExporter
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    server = create_server(
-        Settings(
-            port=0,
-            metrics_port=0,
-            database_url=f"sqlite:///{tmp_path / 'tact.db'}",
-            rules_watch=False,
-            policy="ladder",
-        ),
-        tracer_provider=provider,
-    )
+    server = create_server(test_settings(tmp_path, metrics_port=0), tracer_provider=provider)
     yield server, exporter
     server.stop(0)
 
