@@ -154,7 +154,26 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TokenRegistry:
+class StaticTokens:
+    """Tokens given once (``TACT_AUTH_TOKENS``: the YAML of a tokens file itself)."""
+
+    def __init__(self, tokens: dict[str, Principal]) -> None:
+        self._tokens = tokens
+
+    def _refresh(self) -> None:
+        pass
+
+    def lookup(self, token: str) -> Principal | None:
+        self._refresh()
+        digest = hash_token(token)
+        principal = self._tokens.get(digest)
+        # The dict lookup already matched; compare_digest keeps the final check constant-time.
+        if principal is not None and hmac.compare_digest(digest, hash_token(token)):
+            return principal
+        return None
+
+
+class TokenRegistry(StaticTokens):
     """The tokens of a file, re-read when the file changes (at most every ``check_s``)."""
 
     def __init__(self, path: Path, *, check_s: float = 1.0) -> None:
@@ -164,7 +183,7 @@ class TokenRegistry:
         self.reload_failures = 0
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
-        self._tokens = parse_tokens(self._read(), str(path))  # start-up: errors stop it
+        super().__init__(parse_tokens(self._read(), str(path)))  # start-up: errors stop it
         self._checked_at = time.monotonic()
 
     def _read(self) -> str:
@@ -205,20 +224,11 @@ class TokenRegistry:
             self.reloads_ok += 1
             log.info("tokens file reloaded: %d tokens", len(tokens))
 
-    def lookup(self, token: str) -> Principal | None:
-        self._refresh()
-        digest = hash_token(token)
-        principal = self._tokens.get(digest)
-        # The dict lookup already matched; compare_digest keeps the final check constant-time.
-        if principal is not None and hmac.compare_digest(digest, hash_token(token)):
-            return principal
-        return None
-
 
 class Authenticator:
     """Decides who a caller is and whether it may call a method (``registry`` None: off)."""
 
-    def __init__(self, registry: TokenRegistry | None, *, open_health: bool = True) -> None:
+    def __init__(self, registry: StaticTokens | None, *, open_health: bool = True) -> None:
         self.registry = registry
         self.open_health = open_health
 
@@ -262,8 +272,18 @@ class Authenticator:
         return principal
 
 
-def build_authenticator(tokens_file: Path | None, *, open_health: bool) -> Authenticator:
-    return Authenticator(
-        TokenRegistry(tokens_file) if tokens_file is not None else None,
-        open_health=open_health,
-    )
+def build_authenticator(
+    tokens_file: Path | None, *, open_health: bool, tokens_text: str | None = None
+) -> Authenticator:
+    """Tokens from a file (re-read on change) or from text (``TACT_AUTH_TOKENS``)."""
+    if tokens_file is not None and tokens_text is not None:
+        raise TokenFileError(
+            "set TACT_AUTH_TOKENS_FILE or TACT_AUTH_TOKENS, not both: tact would not know "
+            "which tokens to honour"
+        )
+    registry: StaticTokens | None = None
+    if tokens_file is not None:
+        registry = TokenRegistry(tokens_file)
+    elif tokens_text is not None:
+        registry = StaticTokens(parse_tokens(tokens_text, "TACT_AUTH_TOKENS"))
+    return Authenticator(registry, open_health=open_health)

@@ -44,6 +44,7 @@ def check_exposure(settings: Settings) -> None:
         )
     if (
         settings.auth_tokens_file is None
+        and settings.auth_tokens is None
         and not settings.allow_unauthenticated
         and not is_loopback(settings.host)
     ):

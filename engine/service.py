@@ -461,7 +461,9 @@ def create_server(
     check_exposure(settings)
     credentials = server_credentials(settings)
     authenticator = build_authenticator(
-        settings.auth_tokens_file, open_health=settings.auth_open_health
+        settings.auth_tokens_file,
+        open_health=settings.auth_open_health,
+        tokens_text=settings.auth_tokens,
     )
     components = components or build_components(settings)
     components.rules.on_reload = count_reload

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="YAML 'tokens: [{name, sha256, scopes}]': bearer tokens (their sha256 hex) "
         "and scopes (decide, events, admin); re-read when it changes.",
     )
+    auth_tokens: str | None = Field(
+        None,
+        description="The YAML of a tokens file itself (e.g. from a secret), instead of "
+        "TACT_AUTH_TOKENS_FILE; read at start only.",
+    )
     auth_open_health: bool = Field(
         True, description="Health checks and server reflection answer without a token."
     )

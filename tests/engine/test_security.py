@@ -255,3 +255,19 @@ def test_mutual_tls_needs_a_client_certificate_of_the_client_ca(tmp_path: Path) 
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         server.stop(0)
+
+
+def test_tokens_from_the_environment(tmp_path: Path, tokens_file: Path) -> None:
+    text = tokens_file.read_text()
+    server = create_server(settings(tmp_path, host="0.0.0.0", auth_tokens=text))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Decide(decide_request(), timeout=10)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            stub.Decide(decide_request(), timeout=10, metadata=bearer(TOKENS["core"]))
+    finally:
+        server.stop(0)
+    with pytest.raises(TokenFileError, match="not both"):
+        create_server(settings(tmp_path, auth_tokens=text, auth_tokens_file=tokens_file))

@@ -171,3 +171,15 @@ def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+
+
+def test_exporters_are_built_only_when_configured(tmp_path: Path) -> None:
+    from engine.tracing import tracer_provider, tracing_interceptors
+
+    assert tracing_interceptors(test_settings(tmp_path)) == []  # default: none, no spans
+    for name in ("console", "otlp"):  # built without connecting anywhere
+        provider = tracer_provider(name)
+        assert provider.resource.attributes["service.name"] == "tact"
+        provider.shutdown()
+    with pytest.raises(ValueError, match="TACT_OTEL_EXPORTER"):
+        tracer_provider("jaeger")
