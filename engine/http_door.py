@@ -38,7 +38,7 @@ from engine.errors import FieldViolation, InvalidRequestError
 from engine.limits import quote
 from engine.security import auth_status
 from engine.status import grpc_code, to_status
-from engine.telemetry import AUTH_DENIED, TelemetryInterceptor, rpc_name
+from engine.telemetry import AUTH_DENIED, TelemetryInterceptor, rpc_name, tag_span
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,11 @@ class HttpDoor(ThreadingHTTPServer):
         authenticator: Authenticator,
         tls: ssl.SSLContext | None = None,
         reuse_port: bool = False,
+        tracer: Any = None,
     ) -> None:
         self.methods = methods
+        self.tracer = tracer
+        """OpenTelemetry tracer: a span per call, the caller's W3C trace context continued."""
         self.authenticator = authenticator
         self.reuse_port = reuse_port
         super().__init__(address, _DoorHandler)
@@ -276,6 +279,21 @@ class _DoorHandler(BaseHTTPRequestHandler):
             return None
 
     def _call(self, path: str, method: UnaryMethod, body: bytes, *, binary: bool) -> None:
+        if self.server.tracer is None:
+            self._traced_call(path, method, body, binary=binary)
+            return
+        from opentelemetry import propagate, trace
+
+        service, _, name = path.strip("/").partition("/")
+        with self.server.tracer.start_as_current_span(
+            path.strip("/"),
+            context=propagate.extract(self.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={"rpc.system": "connect_rpc", "rpc.service": service, "rpc.method": name},
+        ):
+            self._traced_call(path, method, body, binary=binary)
+
+    def _traced_call(self, path: str, method: UnaryMethod, body: bytes, *, binary: bool) -> None:
         context = HttpCallContext(path, self.headers, self._timeout())
         rpc, started = rpc_name(path), time.perf_counter()
         response: message.Message | None = None
@@ -297,6 +315,8 @@ class _DoorHandler(BaseHTTPRequestHandler):
         finally:
             if error is not None:
                 context.set_code(grpc_code(error))
+            elif decision_id := getattr(response, "decision_id", ""):
+                tag_span(decision_id)
             # Counted before the answer leaves, as the gRPC server does.
             TelemetryInterceptor.finish(
                 rpc,

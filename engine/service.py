@@ -53,7 +53,7 @@ from engine.side_doors import SideDoors
 from engine.state import CaseSnapshot, LedgerEvent
 from engine.status import DeadlineExceededError, grpc_code, to_status
 from engine.telemetry import AUTH_DENIED, TelemetryInterceptor
-from engine.tracing import tracing_interceptors
+from engine.tracing import configured_provider, tracing_interceptors
 from tact.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -467,11 +467,13 @@ def create_server(
     )
     components = components or build_components(settings)
     components.rules.on_reload = count_reload
+    if tracer_provider is None:
+        tracer_provider = configured_provider(settings)
     metrics = ServiceMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
         interceptors=[
-            *tracing_interceptors(settings, provider=tracer_provider),
+            *tracing_interceptors(tracer_provider),
             TelemetryInterceptor(),
             AuthInterceptor(authenticator, on_denied=_count_denied),
             ErrorMappingInterceptor(metrics),
@@ -500,7 +502,11 @@ def create_server(
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
     try:
         doors = SideDoors.open(
-            settings, decisions=decisions, admin=admin, authenticator=authenticator
+            settings,
+            decisions=decisions,
+            admin=admin,
+            authenticator=authenticator,
+            tracer_provider=tracer_provider,
         )
     except BaseException:
         components.close()

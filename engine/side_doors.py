@@ -40,7 +40,13 @@ class SideDoors:
 
     @classmethod
     def open(
-        cls, settings: Settings, *, decisions: Any, admin: Any, authenticator: Authenticator
+        cls,
+        settings: Settings,
+        *,
+        decisions: Any,
+        admin: Any,
+        authenticator: Authenticator,
+        tracer_provider: Any = None,
     ) -> SideDoors:
         """Bind what the settings ask for (ports 0: free ports); a bind that fails closes
         what was opened and raises."""
@@ -63,6 +69,11 @@ class SideDoors:
                     authenticator=authenticator,
                     tls=http_tls_context(settings),
                     reuse_port=settings.processes > 1,
+                    tracer=(
+                        tracer_provider.get_tracer("tact.http_door")
+                        if tracer_provider is not None
+                        else None
+                    ),
                 )
                 doors.http.start()
                 log.info("JSON/HTTP door on %s:%d", settings.host, doors.http.port)

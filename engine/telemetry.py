@@ -116,7 +116,7 @@ def _current_trace_id() -> str:
     return format(span_context.trace_id, "032x") if span_context.is_valid else ""
 
 
-def _tag_span(decision_id: str) -> None:
+def tag_span(decision_id: str) -> None:
     try:
         from opentelemetry import trace
     except ImportError:
@@ -163,7 +163,7 @@ class TelemetryInterceptor(BehaviourInterceptor):
             finally:
                 decision_id = getattr(response, "decision_id", "") or ""
                 if decision_id:
-                    _tag_span(decision_id)
+                    tag_span(decision_id)
                 self.finish(rpc, started, context, failed, decision_id=decision_id)
 
         return call

@@ -45,18 +45,23 @@ def tracer_provider(exporter_name: str, *, exporter: Any = None) -> Any:
     return provider
 
 
-def tracing_interceptors(
-    settings: Settings, *, provider: Any = None
-) -> list[grpc.ServerInterceptor]:
-    """The official gRPC server interceptor, when traces are configured (or ``provider``
-    is given); an empty list otherwise."""
-    if provider is None and settings.otel_exporter == "none":
-        return []
+def configured_provider(settings: Settings) -> Any:
+    """The tracer provider ``TACT_OTEL_EXPORTER`` asks for (made this process's global
+    one, for the access log's trace ids), or None with ``none``."""
+    if settings.otel_exporter == "none":
+        return None
     from opentelemetry import trace
+
+    provider = tracer_provider(settings.otel_exporter)
+    trace.set_tracer_provider(provider)
+    log.info("OpenTelemetry traces on (exporter %s)", settings.otel_exporter)
+    return provider
+
+
+def tracing_interceptors(provider: Any) -> list[grpc.ServerInterceptor]:
+    """The official gRPC server interceptor recording to ``provider``; none without one."""
+    if provider is None:
+        return []
     from opentelemetry.instrumentation.grpc import server_interceptor
 
-    if provider is None:
-        provider = tracer_provider(settings.otel_exporter)
-        trace.set_tracer_provider(provider)  # one per process, for the access log's trace id
-    log.info("OpenTelemetry traces on (exporter %s)", settings.otel_exporter)
     return [server_interceptor(tracer_provider=provider)]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -73,7 +74,9 @@ def traced(tmp_path: Path) -> Iterator[tuple[RunningServer, InMemorySpanExporter
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    server = create_server(test_settings(tmp_path, metrics_port=0), tracer_provider=provider)
+    server = create_server(
+        test_settings(tmp_path, metrics_port=0, http_port=0), tracer_provider=provider
+    )
     yield server, exporter
     server.stop(0)
 
@@ -132,6 +135,29 @@ def test_metrics_spans_and_access_log_of_one_decision(
     assert CASE.debtor_id not in stream.getvalue()  # no case data in the access log
 
 
+def test_http_door_calls_are_traced_in_the_callers_trace(
+    traced: tuple[RunningServer, InMemorySpanExporter],
+) -> None:
+    running, exporter = traced
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    body = json_format.MessageToJson(_request("traced-http", dry_run=True)).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{running.doors.http_port}/tact.v1.DecisionService/Decide",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        decision = json.loads(response.read())
+    spans = [s for s in exporter.get_finished_spans() if s.name.endswith("/Decide")]
+    assert len(spans) == 1 and spans[0].attributes is not None
+    assert spans[0].attributes["tact.decision_id"] == decision["decisionId"]
+    assert format(spans[0].context.trace_id, "032x") == trace_id
+
+
 def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
     """TACT_PROCESSES=2: the supervisor serves /metrics, summing both processes' files."""
     port, metrics_port = _free_port(), _free_port()
@@ -174,9 +200,10 @@ def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
 
 
 def test_exporters_are_built_only_when_configured(tmp_path: Path) -> None:
-    from engine.tracing import tracer_provider, tracing_interceptors
+    from engine.tracing import configured_provider, tracer_provider, tracing_interceptors
 
-    assert tracing_interceptors(test_settings(tmp_path)) == []  # default: none, no spans
+    assert configured_provider(test_settings(tmp_path)) is None  # default: none, no spans
+    assert tracing_interceptors(None) == []
     for name in ("console", "otlp"):  # built without connecting anywhere
         provider = tracer_provider(name)
         assert provider.resource.attributes["service.name"] == "tact"
