@@ -160,11 +160,12 @@ def test_http_door_calls_are_traced_in_the_callers_trace(
 
 def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
     """TACT_PROCESSES=2: the supervisor serves /metrics, summing both processes' files."""
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port, http_port = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
         "TACT_PORT": str(port),
         "TACT_METRICS_PORT": str(metrics_port),
+        "TACT_HTTP_PORT": str(http_port),
         "TACT_DATABASE_URL": f"sqlite:///{tmp_path / 'tact.db'}",
         "TACT_PROCESSES": "2",
         "TACT_POLICY": "ladder",
@@ -188,9 +189,21 @@ def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
             ) as channel:
                 stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
                 stub.Decide(_request(f"mp-{i}", dry_run=True), timeout=30)
+        http_calls = 6  # both processes serve the HTTP door on the same port too
+        body = json_format.MessageToJson(_request("mp-http", dry_run=True)).encode()
+        for _ in range(http_calls):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{http_port}/tact.v1.DecisionService/Decide",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
         samples = scrape(metrics_port)
-        assert total(samples, "tact_decisions_total") == calls
-        assert total(samples, "tact_rpcs_total", rpc="DecisionService/Decide", code="OK") == calls
+        assert total(samples, "tact_decisions_total") == calls + http_calls
+        assert total(samples, "tact_rpcs_total", rpc="DecisionService/Decide", code="OK") == (
+            calls + http_calls
+        )
         proc.send_signal(signal.SIGTERM)
         assert _stopped(proc, 30) == 0
     finally:
