@@ -279,8 +279,10 @@ class _DoorHandler(BaseHTTPRequestHandler):
             return None
 
     def _call(self, path: str, method: UnaryMethod, body: bytes, *, binary: bool) -> None:
+        """Answer the call; its span, metrics and access log are done before the answer
+        leaves (a caller that has its answer sees them)."""
         if self.server.tracer is None:
-            self._traced_call(path, method, body, binary=binary)
+            self._reply(*self._answer(path, method, body, binary=binary))
             return
         from opentelemetry import propagate, trace
 
@@ -291,9 +293,13 @@ class _DoorHandler(BaseHTTPRequestHandler):
             kind=trace.SpanKind.SERVER,
             attributes={"rpc.system": "connect_rpc", "rpc.service": service, "rpc.method": name},
         ):
-            self._traced_call(path, method, body, binary=binary)
+            reply = self._answer(path, method, body, binary=binary)
+        self._reply(*reply)
 
-    def _traced_call(self, path: str, method: UnaryMethod, body: bytes, *, binary: bool) -> None:
+    def _answer(
+        self, path: str, method: UnaryMethod, body: bytes, *, binary: bool
+    ) -> tuple[int, bytes, str]:
+        """(HTTP status, body, content type) of the call."""
         context = HttpCallContext(path, self.headers, self._timeout())
         rpc, started = rpc_name(path), time.perf_counter()
         response: message.Message | None = None
@@ -329,14 +335,12 @@ class _DoorHandler(BaseHTTPRequestHandler):
                 CURRENT_PRINCIPAL.reset(principal_token)
             CURRENT_DOOR.reset(door_token)
         if error is not None:
-            self._reply_error(error)
-            return
+            http_status, error_body = connect_error(error)
+            return http_status, json.dumps(error_body).encode(), "application/json"
         assert response is not None
         if binary:
-            self._reply(200, response.SerializeToString(), "application/proto")
-        else:
-            payload = json_format.MessageToJson(response, indent=None)
-            self._reply(200, payload.encode(), "application/json")
+            return 200, response.SerializeToString(), "application/proto"
+        return 200, json_format.MessageToJson(response, indent=None).encode(), "application/json"
 
     @staticmethod
     def _parse(request_type: type[message.Message], body: bytes, *, binary: bool) -> Any:
