@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import grpc
 
+from engine import telemetry
 from engine.app import ServiceComponents
+from engine.auth import CURRENT_DOOR, CURRENT_PRINCIPAL
 from engine.convert import datetime_to_timestamp
+from engine.errors import FieldViolation, InvalidRequestError
+from engine.ledger.erasure import erase_debtor_audited
+from engine.limits import check_id
 from engine.metrics import ServiceMetrics
 from engine.pipeline import PolicyArm
 from tact.v1 import admin_service_pb2, admin_service_pb2_grpc, decision_service_pb2
@@ -71,4 +76,28 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             started_at=datetime_to_timestamp(self.metrics.started_at),
             decisions_by_action=decisions,
             failures_by_code=failures,
+        )
+
+    def EraseDebtor(
+        self, request: admin_service_pb2.EraseDebtorRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.EraseDebtorResponse:
+        problems: list[FieldViolation] = []
+        check_id(problems, request.debtor_id, "debtor_id")
+        check_id(problems, request.reference, "reference")
+        if problems:
+            raise InvalidRequestError(problems)
+        door = CURRENT_DOOR.get()
+        receipt = erase_debtor_audited(
+            self.components.ledger,
+            debtor_id=request.debtor_id,
+            requested_by=CURRENT_PRINCIPAL.get().name,
+            via=door,
+            reference=request.reference,
+        )
+        telemetry.ERASURES.labels(door).inc()
+        return admin_service_pb2.EraseDebtorResponse(
+            rows_deleted=receipt.rows_deleted,
+            cases=receipt.cases,
+            audit_id=receipt.audit_id,
+            erased_at=datetime_to_timestamp(receipt.erased_at),
         )

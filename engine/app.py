@@ -13,6 +13,7 @@ from engine.ledger import Ledger, open_ledger
 from engine.pipeline import DecisionPipeline
 from engine.reservations import Reservations
 from engine.settings import Settings
+from engine.telemetry import LEDGER_ERRORS
 from policies.registry import load_policy
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class ServiceComponents:
             self.ledger.ping()
         except Exception as exc:
             log.warning("ledger unreachable: %s", exc)
+            LEDGER_ERRORS.labels("health").inc()
             return False
         return True
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -68,8 +68,11 @@ def call_service(server: str, method: str, request: Any, *, admin: bool = False)
             if admin
             else decision_service_pb2_grpc.DecisionServiceStub(channel)
         )
+        # A server with TACT_AUTH_TOKENS_FILE wants a bearer token: TACT_TOKEN carries it.
+        token = os.environ.get("TACT_TOKEN")
+        metadata = [("authorization", f"Bearer {token}")] if token else None
         try:
-            return getattr(stub, method)(request, timeout=60 if admin else 10)
+            return getattr(stub, method)(request, timeout=60 if admin else 10, metadata=metadata)
         except grpc.RpcError as err:
             lines = [f"{err.code().name}: {err.details()}"]
             status = rpc_status.from_call(cast(grpc.Call, err))
@@ -94,6 +97,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Override TACT_HOST.")] = None,
 ) -> None:
     """Start the gRPC decision service (settings from TACT_* variables)."""
+    from engine.logs import configure_logging
     from engine.service import serve as run
     from engine.settings import Settings
 
@@ -103,9 +107,7 @@ def serve(
     if host is not None:
         overrides["host"] = host
     settings = Settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     run(settings)
 
 
@@ -190,20 +192,35 @@ def events(
 @app.command("erase-debtor")
 def erase_debtor(
     debtor_id: Annotated[str, typer.Argument(help="Pseudonymous debtor id.")],
+    reference: Annotated[
+        str, typer.Option("--reference", help="Ticket or request reference for the audit.")
+    ] = "cli",
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """GDPR Art. 17: delete a debtor's events, decisions and outcomes from the ledger."""
+    """GDPR Art. 17: delete a debtor's events, decisions and outcomes from the ledger
+    (audited in erasure_audit; a running service offers AdminService.EraseDebtor too)."""
+    import getpass
+
     from engine.ledger import open_ledger
+    from engine.ledger.erasure import erase_debtor_audited
     from engine.settings import Settings
 
     if not yes:
         typer.confirm(f"Erase every record of debtor {debtor_id!r}?", abort=True)
     ledger = open_ledger(Settings().database_url)
     try:
-        deleted = ledger.erase_debtor(debtor_id)
+        receipt = erase_debtor_audited(
+            ledger,
+            debtor_id=debtor_id,
+            requested_by=f"cli:{getpass.getuser()}",
+            via="cli",
+            reference=reference,
+        )
     finally:
         ledger.close()
-    console.print(f"erased {deleted} rows of debtor {debtor_id}")
+    console.print(
+        f"erased {receipt.rows_deleted} rows of debtor {debtor_id} (audit {receipt.audit_id})"
+    )
 
 
 @app.command()

@@ -24,6 +24,7 @@ import grpc
 from grpc_status import rpc_status
 
 from engine.errors import FieldViolation, InvalidRequestError
+from engine.handlers import HANDLER_KINDS as _HANDLER_KINDS
 from engine.limits import quote
 from engine.metrics import ServiceMetrics
 from engine.status import grpc_code, to_status
@@ -81,7 +82,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _abort(self, context: grpc.ServicerContext, exc: Exception) -> None:
         status = to_status(exc)
-        self.metrics.failed(grpc_code(status).name)
+        self.metrics.failed(grpc_code(status).name, exc)
         context.abort_with_status(rpc_status.to_status(status))
 
     def intercept_service(
@@ -132,15 +133,6 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 self._abort(context, exc)
 
         return call
-
-
-_HANDLER_KINDS: tuple[tuple[str, Callable[..., grpc.RpcMethodHandler]], ...] = (
-    ("unary_unary", grpc.unary_unary_rpc_method_handler),
-    ("unary_stream", grpc.unary_stream_rpc_method_handler),
-    ("stream_unary", grpc.stream_unary_rpc_method_handler),
-    ("stream_stream", grpc.stream_stream_rpc_method_handler),
-)
-"""(attribute of a method handler, constructor of such a handler), for each RPC shape."""
 
 
 __all__ = [

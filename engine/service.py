@@ -11,15 +11,13 @@ import contextlib
 import faulthandler
 import gc
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import queue
 import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent import futures
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -28,8 +26,10 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from engine import telemetry
 from engine.admin import AdminServicer
 from engine.app import ServiceComponents, build_components
+from engine.auth import build_authenticator
 from engine.batching import GroupRunner
 from engine.catalogue import CATALOGUE
 from engine.convert import (
@@ -45,11 +45,15 @@ from engine.errors import InvalidRequestError, StreamDrainedError
 from engine.features import feature_schema_hash
 from engine.interceptor import ErrorMappingInterceptor
 from engine.ledger import inputs_digest
-from engine.metrics import ServiceMetrics
+from engine.metrics import ServiceMetrics, count_reload
 from engine.pipeline import DecisionOutcome
+from engine.security import AuthInterceptor, check_exposure, server_credentials
 from engine.settings import Settings
+from engine.side_doors import SideDoors
 from engine.state import CaseSnapshot, LedgerEvent
 from engine.status import DeadlineExceededError, grpc_code, to_status
+from engine.telemetry import AUTH_DENIED, TelemetryInterceptor
+from engine.tracing import configured_provider, tracing_interceptors
 from tact.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -64,6 +68,9 @@ SERVICE_NAME = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService
 ADMIN_SERVICE_NAME = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 RULES_HEALTH_NAME = "tact.rules"
 """Health entry that is NOT_SERVING while the last rule-file edit failed to load."""
+PROCESS_HEALTH_NAME = "tact.process"
+"""Health entry for liveness probes: SERVING while the process serves, whatever the ledger
+(a database outage must not get every replica restarted)."""
 
 
 def decision_to_proto(
@@ -121,7 +128,7 @@ def _error_decision(
     metrics: ServiceMetrics,
 ) -> Any:
     status = to_status(exc)
-    metrics.failed(grpc_code(status).name)
+    metrics.failed(grpc_code(status).name, exc)
     if isinstance(request, InvalidRequestError):  # bytes that did not parse: no case id
         request = decision_service_pb2.DecideRequest()
     return decision_service_pb2.Decision(
@@ -151,6 +158,10 @@ def _put(box: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
+def _count_denied(method: str, reason: str) -> None:
+    AUTH_DENIED.labels(reason).inc()
+
+
 _Job = tuple[decision_service_pb2.DecideRequest, grpc.ServicerContext]
 
 
@@ -169,7 +180,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         # Concurrent Decide calls are decided and committed together (group commit); a
         # lone call runs at once on its own thread. One case is never twice in a group.
         self.groups: GroupRunner[_Job, decision_service_pb2.Decision] = GroupRunner(
-            lambda jobs: self._decide_batch([r for r, _ in jobs], [c for _, c in jobs]),
+            self._decide_group,
             key=lambda job: job[0].case.case_id,
             max_group=settings.decide_group_size,
         )
@@ -179,10 +190,16 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
         ends with UNAVAILABLE (reason STREAM_DRAINED) instead of taking more cases."""
         self.draining.set()
 
+    def _decide_group(
+        self, jobs: Sequence[_Job]
+    ) -> list[decision_service_pb2.Decision | Exception]:
+        telemetry.GROUP_SIZE.labels("Decide").observe(len(jobs))
+        return self._decide_batch([r for r, _ in jobs], [c for _, c in jobs])
+
     def _render(
         self, outcome: DecisionOutcome, request: decision_service_pb2.DecideRequest
     ) -> decision_service_pb2.Decision:
-        self.metrics.decided(f"ACTION_{outcome.treatment.action.name}")
+        self.metrics.decided(outcome)
         return decision_to_proto(outcome, include_inputs=request.include_inputs)
 
     @staticmethod
@@ -293,6 +310,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                         _put(outbox, _DRAINED, stop)
                         return
                     if arrived:
+                        telemetry.GROUP_SIZE.labels("DecideStream").observe(len(arrived))
                         results = self._decide_batch(arrived, [context] * len(arrived))
                         if not _put(outbox, (arrived, results), stop):
                             return
@@ -420,6 +438,8 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             ],
             ruleset_version=outcome.ruleset_version,
         )
+        for hit in outcome.violations:
+            telemetry.BLOCKED_STEPS.labels(hit.rule_id).inc()
         if outcome.next_allowed_at is not None:
             response.next_allowed_at.CopyFrom(datetime_to_timestamp(outcome.next_allowed_at))
         return response
@@ -433,12 +453,16 @@ class RunningServer:
     health: health.HealthServicer
     _stop_monitor: threading.Event
     decisions: DecisionServicer
+    doors: SideDoors = field(default_factory=SideDoors)
+    """The /metrics endpoint and the JSON/HTTP door, where configured."""
 
     def stop(self, grace: float | None = None) -> None:
         self._stop_monitor.set()
         self.health.enter_graceful_shutdown()
         self.decisions.drain()
+        self.doors.close_http()
         self.server.stop(grace).wait()
+        self.doors.close_metrics()
         self.components.close()
 
 
@@ -455,36 +479,74 @@ def _monitor(running: RunningServer, stop: threading.Event, period: float) -> No
         )
 
 
-def create_server(settings: Settings, components: ServiceComponents | None = None) -> RunningServer:
-    """Build, bind and start a server; ``settings.port = 0`` binds a free port."""
+def create_server(
+    settings: Settings,
+    components: ServiceComponents | None = None,
+    *,
+    tracer_provider: Any = None,
+) -> RunningServer:
+    """Build, bind and start a server; ``settings.port = 0`` binds a free port.
+
+    Refuses settings that would expose it unsafely (:func:`engine.security.check_exposure`)
+    before it opens anything. ``tracer_provider``: record spans there (tests)."""
+    check_exposure(settings)
+    credentials = server_credentials(settings)
+    authenticator = build_authenticator(
+        settings.auth_tokens_file,
+        open_health=settings.auth_open_health,
+        tokens_text=settings.auth_tokens,
+    )
     components = components or build_components(settings)
+    components.rules.on_reload = count_reload
+    if tracer_provider is None:
+        tracer_provider = configured_provider(settings)
     metrics = ServiceMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
-        interceptors=[ErrorMappingInterceptor(metrics)],
+        interceptors=[
+            *tracing_interceptors(tracer_provider),
+            TelemetryInterceptor(),
+            AuthInterceptor(authenticator, on_denied=_count_denied),
+            ErrorMappingInterceptor(metrics),
+        ],
         # Several processes share one port only when asked to; otherwise a second server
         # on a taken port must fail loudly instead of silently splitting the traffic.
         options=[("grpc.so_reuseport", 1 if settings.processes > 1 else 0)],
     )
     decisions = DecisionServicer(components, settings, metrics)
     decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(decisions, server)
-    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(components, metrics), server
-    )
+    admin = AdminServicer(components, metrics)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    port = (
+        server.add_secure_port(address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(address)
+    )
     if port == 0:
         components.close()
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    try:
+        doors = SideDoors.open(
+            settings,
+            decisions=decisions,
+            admin=admin,
+            authenticator=authenticator,
+            tracer_provider=tracer_provider,
+        )
+    except BaseException:
+        components.close()
+        raise
     server.start()
-    for name in ("", SERVICE_NAME, RULES_HEALTH_NAME):
+    for name in ("", SERVICE_NAME, RULES_HEALTH_NAME, PROCESS_HEALTH_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = threading.Event()
-    running = RunningServer(server, port, components, health_servicer, stop, decisions)
+    running = RunningServer(server, port, components, health_servicer, stop, decisions, doors)
     threading.Thread(
         target=_monitor, args=(running, stop, 2.0), name="tact-health", daemon=True
     ).start()
@@ -499,7 +561,9 @@ def serve(settings: Settings) -> None:
     sharing the port (SO_REUSEPORT), forwarding signals to them.
     """
     if settings.processes > 1:
-        _serve_processes(settings)
+        from engine.supervisor import serve_processes
+
+        serve_processes(settings)
     else:
         _serve_one(settings)
 
@@ -551,43 +615,3 @@ def _serve_one(settings: Settings) -> None:
     # kin; seen once in this project's CI), so the process ends here, like a pre-fork
     # server's worker.
     os._exit(0)
-
-
-def _serve_processes(settings: Settings) -> None:
-    if settings.port == 0:
-        raise ValueError(
-            "TACT_PROCESSES > 1 needs a fixed TACT_PORT: processes share one port, and port 0 "
-            "would give each its own"
-        )
-    # Migrate once here, so that the children never race to create the schema.
-    from engine.app import prepare_database
-
-    prepare_database(settings.database_url)
-    context = multiprocessing.get_context("spawn")  # no gRPC state crosses a fork
-    # Inherited through exec: a child ignores a reload or stack-dump request until it has
-    # installed its own handlers (the default action of both would end it mid-start-up).
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    children = [
-        context.Process(target=_serve_one, args=(settings,), name=f"tact-serve-{i}")
-        for i in range(settings.processes)
-    ]
-    for child in children:
-        child.start()
-    log.info("tact: %d server processes on port %d", len(children), settings.port)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.is_alive() and child.pid is not None:
-                os.kill(child.pid, signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(signum, forward)
-    # One replica dying takes the group down: the orchestrator restarts the whole unit.
-    multiprocessing.connection.wait([c.sentinel for c in children])
-    forward(signal.SIGTERM, None)
-    for child in children:
-        child.join(settings.grace_seconds + 5)
-    failed = [c.name for c in children if c.exitcode not in (0, -signal.SIGTERM)]
-    if failed:
-        raise SystemExit(f"server processes failed: {', '.join(failed)}")

@@ -80,3 +80,50 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="'json': one JSON object per line (time, level, logger, message, rpc, "
+        "status, decision id, trace id); never personal data.",
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM server certificate (chain); with TACT_TLS_KEY turns TLS on."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of TACT_TLS_CERT.")
+    tls_client_ca: Path | None = Field(
+        None,
+        description="PEM CA bundle: clients must present a certificate it signed (mutual TLS).",
+    )
+    auth_tokens_file: Path | None = Field(
+        None,
+        description="YAML 'tokens: [{name, sha256, scopes}]': bearer tokens (their sha256 hex) "
+        "and scopes (decide, events, admin); re-read when it changes.",
+    )
+    auth_tokens: str | None = Field(
+        None,
+        description="The YAML of a tokens file itself (e.g. from a secret), instead of "
+        "TACT_AUTH_TOKENS_FILE; read at start only.",
+    )
+    auth_open_health: bool = Field(
+        True, description="Health checks and server reflection answer without a token."
+    )
+    allow_unauthenticated: bool = Field(
+        False,
+        description="Serve without TACT_AUTH_TOKENS_FILE on an address other than loopback.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics port (on TACT_HOST); unset: no metrics endpoint.",
+    )
+    http_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="JSON/HTTP door port (Connect protocol unary calls); unset: gRPC only.",
+    )
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="OpenTelemetry traces: 'otlp' (OTEL_EXPORTER_OTLP_ENDPOINT, default "
+        "localhost:4317), 'console' (stderr) or 'none' (no spans exported).",
+    )

@@ -169,3 +169,24 @@ class OutcomeRow(LedgerTable, table=True):
     """Closed after at least one payment (paid off or settled), as far as the ledger knows."""
     closed: bool = Field(sa_column=sa.Column(sa.Boolean(), nullable=False))
     """A CASE_CLOSED event was recorded (for any reason)."""
+
+
+class ErasureAuditRow(LedgerTable, table=True):
+    """One debtor erasure (GDPR Art. 17): who asked, when, through which door, how much
+    was deleted. The debtor id is kept only as its sha256, so the audit itself holds no
+    personal data yet answers "was debtor X erased, and when?"."""
+
+    __tablename__: ClassVar[Any] = "erasure_audit"
+    __table_args__: ClassVar[Any] = (sa.Index(None, "debtor_id_sha256"),)
+
+    audit_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    erased_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    debtor_id_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    rows_deleted: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    cases: int = Field(sa_column=sa.Column(sa.Integer(), nullable=False))
+    requested_by: str = Field(sa_column=sa.Column(sa.String(), nullable=False))
+    """The bearer token's name, ``anonymous`` without auth, ``cli:<user>`` from the CLI."""
+    via: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
+    """``grpc``, ``http`` or ``cli``."""
+    reference: str = Field(sa_column=sa.Column(sa.String(), nullable=False))
+    """The request's ticket or reference (no personal data)."""

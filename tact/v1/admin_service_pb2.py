@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tact.v1 import decision_service_pb2 as tact_dot_v1_dot_decision__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btact/v1/admin_service.proto\x12\x07tact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1etact/v1/decision_service.proto\"\x14\n\x12ReloadRulesRequest\"j\n\rRuleFileIssue\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\x05\x12\x0f\n\x07rule_id\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x0b\n\x03\x66ix\x18\x06 \x01(\t\"\xa0\x01\n\x13ReloadRulesResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x17\n\x0fruleset_version\x18\x03 \x01(\t\x12\x18\n\x10previous_version\x18\x04 \x01(\t\x12\x11\n\ttests_run\x18\x05 \x01(\x05\x12&\n\x06issues\x18\x06 \x03(\x0b\x32\x16.tact.v1.RuleFileIssue\"\x12\n\x10GetStatusRequest\"\xb3\x01\n\x0bRulesStatus\x12\x17\n\x0fruleset_version\x18\x01 \x01(\t\x12\x16\n\x0elast_reload_ok\x18\x02 \x01(\x08\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x32\n\x0elast_reload_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nreloads_ok\x18\x05 \x01(\x03\x12\x17\n\x0freload_failures\x18\x06 \x01(\x03\"\xe4\x03\n\rServiceStatus\x12#\n\x05rules\x18\x01 \x01(\x0b\x32\x14.tact.v1.RulesStatus\x12%\n\x08\x63hampion\x18\x02 \x01(\x0b\x32\x13.tact.v1.PolicyInfo\x12\'\n\nchallenger\x18\x03 \x01(\x0b\x32\x13.tact.v1.PolicyInfo\x12\x18\n\x10\x63hallenger_share\x18\x04 \x01(\x01\x12\x11\n\tledger_ok\x18\x05 \x01(\x08\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12J\n\x13\x64\x65\x63isions_by_action\x18\x07 \x03(\x0b\x32-.tact.v1.ServiceStatus.DecisionsByActionEntry\x12\x44\n\x10\x66\x61ilures_by_code\x18\x08 \x03(\x0b\x32*.tact.v1.ServiceStatus.FailuresByCodeEntry\x1a\x38\n\x16\x44\x65\x63isionsByActionEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x35\n\x13\x46\x61iluresByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\x98\x01\n\x0c\x41\x64minService\x12H\n\x0bReloadRules\x12\x1b.tact.v1.ReloadRulesRequest\x1a\x1c.tact.v1.ReloadRulesResponse\x12>\n\tGetStatus\x12\x19.tact.v1.GetStatusRequest\x1a\x16.tact.v1.ServiceStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btact/v1/admin_service.proto\x12\x07tact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1etact/v1/decision_service.proto\"\x14\n\x12ReloadRulesRequest\"j\n\rRuleFileIssue\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\x05\x12\x0f\n\x07rule_id\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x0b\n\x03\x66ix\x18\x06 \x01(\t\"\xa0\x01\n\x13ReloadRulesResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x17\n\x0fruleset_version\x18\x03 \x01(\t\x12\x18\n\x10previous_version\x18\x04 \x01(\t\x12\x11\n\ttests_run\x18\x05 \x01(\x05\x12&\n\x06issues\x18\x06 \x03(\x0b\x32\x16.tact.v1.RuleFileIssue\"\x12\n\x10GetStatusRequest\":\n\x12\x45raseDebtorRequest\x12\x11\n\tdebtor_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\"{\n\x13\x45raseDebtorResponse\x12\x14\n\x0crows_deleted\x18\x01 \x01(\x03\x12\r\n\x05\x63\x61ses\x18\x02 \x01(\x05\x12\x10\n\x08\x61udit_id\x18\x03 \x01(\t\x12-\n\terased_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x0bRulesStatus\x12\x17\n\x0fruleset_version\x18\x01 \x01(\t\x12\x16\n\x0elast_reload_ok\x18\x02 \x01(\x08\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x32\n\x0elast_reload_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nreloads_ok\x18\x05 \x01(\x03\x12\x17\n\x0freload_failures\x18\x06 \x01(\x03\"\xe4\x03\n\rServiceStatus\x12#\n\x05rules\x18\x01 \x01(\x0b\x32\x14.tact.v1.RulesStatus\x12%\n\x08\x63hampion\x18\x02 \x01(\x0b\x32\x13.tact.v1.PolicyInfo\x12\'\n\nchallenger\x18\x03 \x01(\x0b\x32\x13.tact.v1.PolicyInfo\x12\x18\n\x10\x63hallenger_share\x18\x04 \x01(\x01\x12\x11\n\tledger_ok\x18\x05 \x01(\x08\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12J\n\x13\x64\x65\x63isions_by_action\x18\x07 \x03(\x0b\x32-.tact.v1.ServiceStatus.DecisionsByActionEntry\x12\x44\n\x10\x66\x61ilures_by_code\x18\x08 \x03(\x0b\x32*.tact.v1.ServiceStatus.FailuresByCodeEntry\x1a\x38\n\x16\x44\x65\x63isionsByActionEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x35\n\x13\x46\x61iluresByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xe2\x01\n\x0c\x41\x64minService\x12H\n\x0bReloadRules\x12\x1b.tact.v1.ReloadRulesRequest\x1a\x1c.tact.v1.ReloadRulesResponse\x12>\n\tGetStatus\x12\x19.tact.v1.GetStatusRequest\x1a\x16.tact.v1.ServiceStatus\x12H\n\x0b\x45raseDebtor\x12\x1b.tact.v1.EraseDebtorRequest\x1a\x1c.tact.v1.EraseDebtorResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,14 +45,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELOADRULESRESPONSE']._serialized_end=396
   _globals['_GETSTATUSREQUEST']._serialized_start=398
   _globals['_GETSTATUSREQUEST']._serialized_end=416
-  _globals['_RULESSTATUS']._serialized_start=419
-  _globals['_RULESSTATUS']._serialized_end=598
-  _globals['_SERVICESTATUS']._serialized_start=601
-  _globals['_SERVICESTATUS']._serialized_end=1085
-  _globals['_SERVICESTATUS_DECISIONSBYACTIONENTRY']._serialized_start=974
-  _globals['_SERVICESTATUS_DECISIONSBYACTIONENTRY']._serialized_end=1030
-  _globals['_SERVICESTATUS_FAILURESBYCODEENTRY']._serialized_start=1032
-  _globals['_SERVICESTATUS_FAILURESBYCODEENTRY']._serialized_end=1085
-  _globals['_ADMINSERVICE']._serialized_start=1088
-  _globals['_ADMINSERVICE']._serialized_end=1240
+  _globals['_ERASEDEBTORREQUEST']._serialized_start=418
+  _globals['_ERASEDEBTORREQUEST']._serialized_end=476
+  _globals['_ERASEDEBTORRESPONSE']._serialized_start=478
+  _globals['_ERASEDEBTORRESPONSE']._serialized_end=601
+  _globals['_RULESSTATUS']._serialized_start=604
+  _globals['_RULESSTATUS']._serialized_end=783
+  _globals['_SERVICESTATUS']._serialized_start=786
+  _globals['_SERVICESTATUS']._serialized_end=1270
+  _globals['_SERVICESTATUS_DECISIONSBYACTIONENTRY']._serialized_start=1159
+  _globals['_SERVICESTATUS_DECISIONSBYACTIONENTRY']._serialized_end=1215
+  _globals['_SERVICESTATUS_FAILURESBYCODEENTRY']._serialized_start=1217
+  _globals['_SERVICESTATUS_FAILURESBYCODEENTRY']._serialized_end=1270
+  _globals['_ADMINSERVICE']._serialized_start=1273
+  _globals['_ADMINSERVICE']._serialized_end=1499
 # @@protoc_insertion_point(module_scope)

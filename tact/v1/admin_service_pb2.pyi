@@ -50,6 +50,26 @@ class GetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class EraseDebtorRequest(_message.Message):
+    __slots__ = ("debtor_id", "reference")
+    DEBTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    debtor_id: str
+    reference: str
+    def __init__(self, debtor_id: _Optional[str] = ..., reference: _Optional[str] = ...) -> None: ...
+
+class EraseDebtorResponse(_message.Message):
+    __slots__ = ("rows_deleted", "cases", "audit_id", "erased_at")
+    ROWS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERASED_AT_FIELD_NUMBER: _ClassVar[int]
+    rows_deleted: int
+    cases: int
+    audit_id: str
+    erased_at: _timestamp_pb2.Timestamp
+    def __init__(self, rows_deleted: _Optional[int] = ..., cases: _Optional[int] = ..., audit_id: _Optional[str] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class RulesStatus(_message.Message):
     __slots__ = ("ruleset_version", "last_reload_ok", "last_error", "last_reload_at", "reloads_ok", "reload_failures")
     RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]

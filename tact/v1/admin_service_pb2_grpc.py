@@ -45,6 +45,11 @@ class AdminServiceStub:
                 request_serializer=tact_dot_v1_dot_admin__service__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=tact_dot_v1_dot_admin__service__pb2.ServiceStatus.FromString,
                 _registered_method=True)
+        self.EraseDebtor = channel.unary_unary(
+                '/tact.v1.AdminService/EraseDebtor',
+                request_serializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorRequest.SerializeToString,
+                response_deserializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -66,6 +71,15 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseDebtor(self, request, context):
+        """GDPR Art. 17: delete every ledger row of a debtor (events, decisions, outcomes) and
+        record the erasure in the audit table (who, when, how many rows; the debtor id only
+        as its sha256). Erasing a debtor with nothing stored is not an error (rows_deleted 0).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +92,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=tact_dot_v1_dot_admin__service__pb2.GetStatusRequest.FromString,
                     response_serializer=tact_dot_v1_dot_admin__service__pb2.ServiceStatus.SerializeToString,
+            ),
+            'EraseDebtor': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseDebtor,
+                    request_deserializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorRequest.FromString,
+                    response_serializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +154,33 @@ class AdminService:
             '/tact.v1.AdminService/GetStatus',
             tact_dot_v1_dot_admin__service__pb2.GetStatusRequest.SerializeToString,
             tact_dot_v1_dot_admin__service__pb2.ServiceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseDebtor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tact.v1.AdminService/EraseDebtor',
+            tact_dot_v1_dot_admin__service__pb2.EraseDebtorRequest.SerializeToString,
+            tact_dot_v1_dot_admin__service__pb2.EraseDebtorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,7 +21,7 @@ from engine.convert import datetime_to_timestamp
 from engine.ledger import open_ledger
 from engine.settings import REPO_ROOT
 from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc
-from tests.support.serving import kill, start_serve, stopped, wait_serving
+from tests.support.processes import kill, start_serve, stopped, wait_serving
 
 CASE = json_format.Parse(
     (REPO_ROOT / "examples" / "cases" / "se-telecom-early.json").read_text(), case_pb2.Case()

@@ -1,79 +1,49 @@
-"""`tact serve` as a real process for tests: start it, wait until it serves, stop it."""
+"""A real server for a test (port 0, SQLite in the test's directory) and the example
+cases and events it is called with."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from google.protobuf import json_format
 
-from engine.settings import REPO_ROOT
+from engine.auth import hash_token
+from engine.service import RunningServer, create_server
+from engine.settings import REPO_ROOT, Settings
+from tact.v1 import case_pb2, decision_service_pb2
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-def start_serve(env: Mapping[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start ``tact serve`` on a free port with ``TACT_*`` settings ``env`` (on top of this
-    process's environment); returns its address and process (stderr piped)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
-        env={**os.environ, **env, "TACT_PORT": str(port)},
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return f"127.0.0.1:{port}", proc
+def example_case(name: str = "se-telecom-early") -> case_pb2.Case:
+    path = REPO_ROOT / "examples" / "cases" / f"{name}.json"
+    return json_format.Parse(path.read_text(), case_pb2.Case())
 
 
-def wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                response = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.2)
-    raise AssertionError(f"tact serve did not become healthy on {address}")
+def example_events(name: str = "se-1001-paid") -> decision_service_pb2.RecordEventsRequest:
+    path = REPO_ROOT / "examples" / "events" / f"{name}.json"
+    return json_format.Parse(path.read_text(), decision_service_pb2.RecordEventsRequest())
 
 
-def stopped(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    """The exit code; if the server does not stop in time, fail with its thread stacks
-    (`tact serve` dumps them on SIGUSR1) and the rest of its stderr."""
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGUSR1)
-        time.sleep(2)
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(
-            f"tact serve did not stop; its stderr:\n{err.decode()[-20000:]}"
-        ) from None
+def write_tokens(path: Path, entries: dict[str, tuple[str, list[str]]]) -> Path:
+    """A tokens file: ``{name: (token, scopes)}``, the tokens stored as their sha256."""
+    lines = ["tokens:"]
+    for name, (token, scopes) in entries.items():
+        lines += [f"  - name: {name}", f"    sha256: {hash_token(token)}", f"    scopes: {scopes}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
-def kill(proc: subprocess.Popen[bytes]) -> None:
-    """End ``proc`` if it still runs (test clean-up): SIGTERM first, so that a supervisor
-    of ``TACT_PROCESSES`` ends its server processes too (SIGKILL would orphan them), then
-    SIGKILL if it has not stopped in 15 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    proc.wait(10)
+def test_settings(tmp_path: Path, **fields: Any) -> Settings:
+    """Port 0, a SQLite file in ``tmp_path``, no rule watching, the ladder policy."""
+    fields.setdefault("database_url", f"sqlite:///{tmp_path / 'tact.db'}")
+    return Settings(port=0, rules_watch=False, policy="ladder", **fields)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+def start(tmp_path: Path, **fields: Any) -> RunningServer:
+    return create_server(test_settings(tmp_path, **fields))
