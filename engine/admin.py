@@ -6,6 +6,8 @@ import grpc
 
 from engine.app import ServiceComponents
 from engine.convert import datetime_to_timestamp
+from engine.errors import FailedPreconditionError
+from engine.experiments.status_proto import experiment_status
 from engine.metrics import ServiceMetrics
 from engine.pipeline import PolicyArm
 from tact.v1 import admin_service_pb2, admin_service_pb2_grpc, decision_service_pb2
@@ -62,6 +64,17 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             rules.last_reload_at.CopyFrom(datetime_to_timestamp(health.last_reload_at))
         pipeline = self.components.pipeline
         decisions, failures = self.metrics.snapshot()
+        experiment = self.components.experiment
+        if experiment is not None:
+            return admin_service_pb2.ServiceStatus(
+                rules=rules,
+                champion=_policy_info(experiment.current.champion),
+                ledger_ok=self.components.healthy(),
+                started_at=datetime_to_timestamp(self.metrics.started_at),
+                decisions_by_action=decisions,
+                failures_by_code=failures,
+                experiment=experiment_status(experiment),
+            )
         return admin_service_pb2.ServiceStatus(
             rules=rules,
             champion=_policy_info(pipeline.champion),
@@ -72,3 +85,26 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             decisions_by_action=decisions,
             failures_by_code=failures,
         )
+
+    def GetExperiment(
+        self, request: admin_service_pb2.GetExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ExperimentStatus:
+        experiment = self.components.experiment
+        if experiment is None:
+            raise _no_experiment()
+        return experiment_status(experiment)
+
+    def ReloadExperiment(
+        self, request: admin_service_pb2.ReloadExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ExperimentStatus:
+        experiment = self.components.experiment
+        if experiment is None:
+            raise _no_experiment()
+        experiment.reload(trigger="admin")
+        return experiment_status(experiment)
+
+
+def _no_experiment() -> FailedPreconditionError:
+    return FailedPreconditionError(
+        "this service runs no experiment: start it with TACT_EXPERIMENT_FILE=<file>"
+    )

@@ -169,3 +169,8 @@ class OutcomeRow(LedgerTable, table=True):
     """Closed after at least one payment (paid off or settled), as far as the ledger knows."""
     closed: bool = Field(sa_column=sa.Column(sa.Boolean(), nullable=False))
     """A CASE_CLOSED event was recorded (for any reason)."""
+
+
+# The experiment tables register on LEDGER_METADATA when imported (kept apart: their own
+# migration, 0004_experiments).
+import engine.ledger.experiment_models  # noqa: E402, F401
