@@ -118,6 +118,8 @@ class ExperimentPipeline(DecisionPipeline):
                     debtor_key=debtor_key(outcome.snapshot),
                     decided_at=outcome.decided_at,
                     shadows=tuple(shadows),
+                    observation=tuple(float(v) for v in outcome.observation),
+                    allowed=tuple(int(i) for i in np.flatnonzero(outcome.mask)),
                 )
             while len(self._pending) > _PENDING_LIMIT:
                 self._pending.popitem(last=False)

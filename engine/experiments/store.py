@@ -56,6 +56,8 @@ class DecisionTag:
     debtor_key: str
     decided_at: datetime
     shadows: tuple[ShadowChoice, ...] = ()
+    observation: tuple[float, ...] = ()
+    allowed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,15 @@ class ExperimentStore:
             ).all()
         return [(r[0], r[1]) for r in rows]
 
+    def version_text(self, experiment_id: str, version: str) -> str:
+        with self._engine.connect() as connection:
+            text: str = connection.execute(
+                sa.select(VERSIONS.c.text).where(
+                    VERSIONS.c.experiment_id == experiment_id, VERSIONS.c.version == version
+                )
+            ).scalar_one()
+        return text
+
     def save_tags(self, tags: Sequence[DecisionTag]) -> None:
         if not tags:
             return
@@ -138,6 +149,8 @@ class ExperimentStore:
                         for s in t.shadows
                     ]
                 ),
+                "observation": json.dumps(list(t.observation)),
+                "allowed": json.dumps(list(t.allowed)),
             }
             for t in tags
         ]

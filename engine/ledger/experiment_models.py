@@ -43,6 +43,10 @@ class ExperimentDecisionRow(LedgerTable, table=True):
     """``none``, ``epsilon:<ε>`` or ``softmax:<T>``: how the served treatment was drawn."""
     shadows: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     """JSON list of {name, policy, version, treatment_index, propensity, agrees}."""
+    observation: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    """JSON list: the featurizer's output the policy saw (for off-policy evaluation)."""
+    allowed: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    """JSON list: the catalogue indices the mask allowed."""
 
 
 class ExperimentCaseRow(LedgerTable, table=True):

@@ -81,7 +81,7 @@ def test_the_cli_writes_kpis_and_counts(segmented_server: RunningServer, tmp_pat
 
 
 def test_no_service_is_a_clear_error() -> None:
-    with pytest.raises(ServiceCallError, match="no tact answers at 127.0.0.1:9"):
+    with pytest.raises(ServiceCallError, match=r"no tact answers at 127\.0\.0\.1:9"):
         simulate_against(
             "127.0.0.1:9",
             load_scenario("nordic-telecom"),

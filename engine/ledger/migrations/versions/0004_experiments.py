@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("arm", sa.String(), nullable=False),
         sa.Column("exploration", sa.String(), nullable=False),
         sa.Column("shadows", sa.Text(), nullable=False),
+        sa.Column("observation", sa.Text(), nullable=False),
+        sa.Column("allowed", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("decision_id", name="pk_experiment_decision"),
     )
     op.create_index(
