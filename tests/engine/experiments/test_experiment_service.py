@@ -238,3 +238,53 @@ def test_experiment_rows_survive_in_the_ledger_tables(
             assert versions.scalar_one() >= 1
     finally:
         engine.dispose()
+
+
+def test_editing_the_experiment_under_load_fails_no_call(
+    running: RunningServer, channel: grpc.Channel, experiment_file: Path, database_url: str
+) -> None:
+    """Decide from four threads while the file is edited and reloaded: no call fails, and
+    each decision's stored version is one whose text explains how it was drawn."""
+    import threading
+
+    stop = threading.Event()
+    ids: list[str] = []
+    failures: list[BaseException] = []
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                ids.append(_decide(channel, fresh("c"), fresh("d")).decision_id)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    versions = set()
+    text = experiment_file.read_text()
+    for k, epsilon in enumerate((0.1, 0.3, 0.5, 0.7, 0.9, 0.2)):
+        experiment_file.write_text(text.replace("epsilon: 0.2", f"epsilon: {epsilon}"))
+        status = admin.ReloadExperiment(admin_service_pb2.ReloadExperimentRequest(), timeout=10)
+        assert status.last_load_ok, status.issues
+        versions.add(status.version)
+        time.sleep(0.15 if k % 2 else 0.3)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]
+    assert len(ids) > 20
+    tags = _tags(database_url, ids)
+    assert set(tags) == set(ids)
+    store = ExperimentStore(database_url)
+    try:
+        holder = running.components.experiment
+        assert holder is not None
+        for tag in tags.values():
+            served_text = store.version_text(holder.current.experiment_id, str(tag["version"]))
+            epsilon = served_text.split("epsilon: ")[1].split("}")[0]
+            assert tag["exploration"] == f"epsilon:{float(epsilon):g}"
+    finally:
+        store.close()
+    assert len({t["version"] for t in tags.values()}) >= 3
