@@ -198,10 +198,16 @@ def erase_debtor(
 
     if not yes:
         typer.confirm(f"Erase every record of debtor {debtor_id!r}?", abort=True)
-    ledger = open_ledger(Settings().database_url)
+    from engine.experiments.store import ExperimentStore
+
+    url = Settings().database_url
+    ledger = open_ledger(url)
+    experiments = ExperimentStore(url)
     try:
-        deleted = ledger.erase_debtor(debtor_id)
+        deleted = experiments.erase_debtor(debtor_id)  # first: it finds them by decision
+        deleted += ledger.erase_debtor(debtor_id)
     finally:
+        experiments.close()
         ledger.close()
     console.print(f"erased {deleted} rows of debtor {debtor_id}")
 

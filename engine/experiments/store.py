@@ -175,6 +175,30 @@ class ExperimentStore:
             ).mappings()
             return {r["decision_id"]: dict(r) for r in rows}
 
+    def erase_debtor(self, debtor_id: str) -> int:
+        """Delete the experiment rows of ``debtor_id``'s decisions and cases (GDPR erasure;
+        run before the ledger's own erasure, which removes the decisions)."""
+        ledger_decisions = LEDGER_METADATA.tables["decision"]
+        cases = sa.select(ledger_decisions.c.case_id).where(
+            ledger_decisions.c.debtor_id == debtor_id
+        )
+        decisions = sa.select(ledger_decisions.c.decision_id).where(
+            sa.or_(
+                ledger_decisions.c.debtor_id == debtor_id,
+                ledger_decisions.c.case_id.in_(cases),
+            )
+        )
+        with self._writer.begin() as connection:
+            tags = connection.execute(
+                sa.delete(DECISIONS).where(DECISIONS.c.decision_id.in_(decisions))
+            ).rowcount
+            arms = connection.execute(
+                sa.delete(CASES).where(
+                    sa.or_(CASES.c.debtor_key == debtor_id, CASES.c.case_id.in_(cases))
+                )
+            ).rowcount
+        return int(tags or 0) + int(arms or 0)
+
     def save_rollback(self, rollback: Rollback) -> None:
         with self._writer.begin() as connection:
             connection.execute(

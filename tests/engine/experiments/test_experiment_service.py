@@ -288,3 +288,19 @@ def test_editing_the_experiment_under_load_fails_no_call(
     finally:
         store.close()
     assert len({t["version"] for t in tags.values()}) >= 3
+
+
+def test_erasing_a_debtor_erases_their_experiment_rows(
+    running: RunningServer, channel: grpc.Channel, database_url: str
+) -> None:
+    debtor = fresh("erase-me")
+    kept = _decide(channel, fresh("c"), fresh("other"))
+    gone = [_decide(channel, fresh("c"), debtor) for _ in range(2)]
+    store = ExperimentStore(database_url)
+    try:
+        assert store.erase_debtor(debtor) == 4  # two tags, two case arms
+        running.components.ledger.erase_debtor(debtor)
+        left = store.tags_for([kept.decision_id, *(d.decision_id for d in gone)])
+        assert set(left) == {kept.decision_id}
+    finally:
+        store.close()
