@@ -69,7 +69,7 @@ def main() -> None:
         rows[name] = {
             "service": [a[name].mean, a[name].ci_low, a[name].ci_high],
             "in_process": [b[name].mean, b[name].ci_low, b[name].ci_high],
-            "agree": agree,
+            "agree": bool(agree),
         }
     same = int((served.outcomes.collected_minor == local.outcomes.collected_minor).sum())
     result = {

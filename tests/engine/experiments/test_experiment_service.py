@@ -190,6 +190,7 @@ def test_a_harmful_challenger_is_rolled_back_for_every_replica(
     arm = {a.name: a for a in status.experiment.arms}["challenger:seg"]
     assert arm.rolled_back and arm.share == 0.0 and "complaint_rate" in arm.rollback_reason
     assert {a.name: a for a in status.experiment.arms}["champion"].share == 1.0
+    assert not holder.as_configured()  # the health entry tact.experiment turns NOT_SERVING
     # The challenger's debtors now get the champion.
     moved = by_arm["challenger:seg"][0]
     again = _decide(channel, fresh("another-case"), debtors[moved.case_id])
