@@ -184,9 +184,9 @@ def simulate_against(
             sim = batch.sim
             driver = _Driver(stub, sim, run_id, result, chunk, timeout)
             sim.reset()
+            driver.sync_events(range(sim.n))
             while not sim.all_done:
                 active = [int(r) for r in np.flatnonzero(sim.dyn.active)]
-                driver.sync_events(active)
                 indices = np.full(sim.n, CATALOGUE.WAIT_INDEX, dtype=np.int64)
                 if active:
                     indices[active] = driver.decide(active)
@@ -195,6 +195,9 @@ def simulate_against(
                 result.blocked_in_simulator += int(blocked.sum())
                 indices[blocked] = CATALOGUE.WAIT_INDEX
                 step = sim.step(indices)
+                # The day's events, those of debtors who just finished (the final payment,
+                # the closure) included.
+                driver.sync_events(active)
                 if len(step.finished):
                     parts.append(step.finished)
                     if progress is not None:

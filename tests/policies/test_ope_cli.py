@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -38,7 +39,7 @@ def ledger_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         Settings(port=0, database_url=url, rules_watch=False, experiment_file=experiment)
     )
     try:
-        simulate_against(
+        played = simulate_against(
             f"127.0.0.1:{server.port}",
             load_scenario("nordic-telecom"),
             10,
@@ -47,6 +48,11 @@ def ledger_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         )
     finally:
         server.stop(0)
+    # Every payment reached the ledger: what OPE counts is what the simulator collected.
+    logged = load_logged(url)
+    paid = logged.case_paid[logged.case_starts()]
+    collected = played.outcomes.collected_minor / 100.0
+    assert np.allclose(paid, collected)  # cases sort by run prefix + serial
     return url
 
 
