@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     rules_poll_seconds: float = Field(2.0, gt=0, description="How often to look for rule edits.")
     policy: str = Field(
         "default",
-        description="Champion policy: 'default' (the shipped model), 'ladder', 'segmented', "
+        description="Champion policy: 'default' (the champion, best-simple; see "
+        "policies.registry.DEFAULT_POLICY), 'rl:default' (the shipped RL model), 'ladder', "
+        "'segmented', "
         "'random', 'rl:<model name or path>', 'simple:<spec>' or 'best-simple[:<scenario>]'.",
     )
     challenger_policy: str | None = Field(

@@ -47,27 +47,38 @@ _HEADLINE = (
 def train(
     scenario: ScenarioOption = "nordic-telecom",
     algo: Annotated[str, typer.Option(help="Training algorithm.")] = "maskable-ppo",
-    timesteps: Annotated[int, typer.Option(help="Debtor-days to train for.")] = 3_000_000,
+    timesteps: Annotated[
+        int | None, typer.Option(help="Debtor-days to train for [default: the recipe's, 5M].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of everything (< 1,000,000).")] = 0,
     name: Annotated[
         str | None, typer.Option(help="Artifact name under policies/models/ (default: run name).")
     ] = None,
-    n_envs: BatchSizeOption = 512,
-    eval_every: Annotated[int, typer.Option(help="Timesteps between held-out evaluations.")] = (
-        250_000
-    ),
-    eval_debtors: Annotated[int, typer.Option(help="Held-out debtors per evaluation.")] = 1000,
+    n_envs: Annotated[
+        int | None, typer.Option(help="Debtors simulated side by side [default: 512].")
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Timesteps between held-out evaluations [default: 500k].")
+    ] = None,
+    eval_debtors: Annotated[
+        int | None, typer.Option(help="Held-out debtors per evaluation [default: 3,000].")
+    ] = None,
     randomise: Annotated[
         bool, typer.Option(help="Train on randomised behaviour parameters.")
     ] = False,
     config_json: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="JSON file of further TrainConfig fields (e.g. a card's run_config)."
+            "--config",
+            help="JSON file of further TrainConfig fields (e.g. a card's run_config); options "
+            "given on the command line win.",
         ),
     ] = None,
 ) -> None:
-    """Train a MaskablePPO policy on a scenario and export it to policies/models/<name>/."""
+    """Train a MaskablePPO policy on a scenario and export it to policies/models/<name>/.
+
+    Without options this is the shipped policy's recipe (policies.train_config.TrainConfig).
+    """
     from dataclasses import fields
 
     from rich.progress import (
@@ -96,19 +107,22 @@ def train(
         if "net_arch" in extra:
             extra["net_arch"] = tuple(extra["net_arch"])  # type: ignore[arg-type]
         extra.pop("started_at", None)
+    given = {
+        "total_timesteps": timesteps,
+        "n_envs": n_envs,
+        "eval_every": eval_every,
+        "eval_debtors": eval_debtors,
+    }
     try:
         config = TrainConfig(
             **{
                 **extra,
                 "scenario": scenario,
                 "algo": algo,
-                "total_timesteps": timesteps,
                 "seed": seed,
                 "name": name,
-                "n_envs": n_envs,
-                "eval_every": eval_every,
-                "eval_debtors": eval_debtors,
                 "randomise": randomise,
+                **{k: v for k, v in given.items() if v is not None},
             }  # type: ignore[arg-type]
         )
     except ValueError as exc:

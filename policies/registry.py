@@ -1,6 +1,7 @@
 """The small loading interface the service and the CLIs use to get a policy by name.
 
-Names: ``ladder``, ``segmented``, ``random``, ``default`` (the shipped model),
+Names: ``ladder``, ``segmented``, ``random``, ``default`` (what the service serves unless
+told otherwise: :data:`DEFAULT_POLICY`),
 ``rl:<name or path>`` for a trained model under ``policies/models/``, ``simple:<spec>`` for
 a member of the simple-strategy family (``policies/simple.py`` gives the grammar), and
 ``best-simple`` / ``best-simple:<scenario>`` for the family's best member as found by
@@ -21,8 +22,12 @@ _BASELINES: dict[str, tuple[str, str]] = {
     "segmented": ("policies.segmented", "SegmentedPolicy"),
     "random": ("policies.random_policy", "RandomPolicy"),
 }
-DEFAULT_POLICY = "rl:default"
-"""What ``default`` resolves to: the shipped policy (a baseline until a trained model ships)."""
+DEFAULT_POLICY = "best-simple"
+"""What ``default`` resolves to: the champion. A policy is served by default only when it
+beats the champion on the bars of docs/policies.md (net value, and complaints and churn not
+above the champion's). The shipped RL model, ``rl:default``, earns more net value than the
+champion but complains more (docs/policies.md, "Results"), so it ships as the challenger
+to run beside it (``TACT_CHALLENGER_POLICY=rl:default``), not as the default."""
 
 
 def available_policies() -> list[str]:
