@@ -8,7 +8,8 @@ from engine import telemetry
 from engine.app import ServiceComponents
 from engine.auth import CURRENT_DOOR, CURRENT_PRINCIPAL
 from engine.convert import datetime_to_timestamp
-from engine.errors import FieldViolation, InvalidRequestError
+from engine.errors import FailedPreconditionError, FieldViolation, InvalidRequestError
+from engine.experiments.status_proto import experiment_status
 from engine.ledger.erasure import erase_debtor_audited
 from engine.limits import check_id
 from engine.metrics import ServiceMetrics
@@ -67,6 +68,17 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             rules.last_reload_at.CopyFrom(datetime_to_timestamp(health.last_reload_at))
         pipeline = self.components.pipeline
         decisions, failures = self.metrics.snapshot()
+        experiment = self.components.experiment
+        if experiment is not None:
+            return admin_service_pb2.ServiceStatus(
+                rules=rules,
+                champion=_policy_info(experiment.current.champion),
+                ledger_ok=self.components.healthy(),
+                started_at=datetime_to_timestamp(self.metrics.started_at),
+                decisions_by_action=decisions,
+                failures_by_code=failures,
+                experiment=experiment_status(experiment),
+            )
         return admin_service_pb2.ServiceStatus(
             rules=rules,
             champion=_policy_info(pipeline.champion),
@@ -101,3 +113,26 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             audit_id=receipt.audit_id,
             erased_at=datetime_to_timestamp(receipt.erased_at),
         )
+
+    def GetExperiment(
+        self, request: admin_service_pb2.GetExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ExperimentStatus:
+        experiment = self.components.experiment
+        if experiment is None:
+            raise _no_experiment()
+        return experiment_status(experiment)
+
+    def ReloadExperiment(
+        self, request: admin_service_pb2.ReloadExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ExperimentStatus:
+        experiment = self.components.experiment
+        if experiment is None:
+            raise _no_experiment()
+        experiment.reload(trigger="admin")
+        return experiment_status(experiment)
+
+
+def _no_experiment() -> FailedPreconditionError:
+    return FailedPreconditionError(
+        "this service runs no experiment: start it with TACT_EXPERIMENT_FILE=<file>"
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from engine.compliance import RulesHolder
+from engine.experiments.holder import ExperimentHolder
 from engine.ledger import Ledger, open_ledger
 from engine.pipeline import DecisionPipeline
 from engine.reservations import Reservations
@@ -25,6 +26,7 @@ class ServiceComponents:
     rules: RulesHolder
     pipeline: DecisionPipeline
     ledger_url_safe: str
+    experiment: ExperimentHolder | None = None
 
     def healthy(self) -> bool:
         try:
@@ -37,6 +39,8 @@ class ServiceComponents:
 
     def close(self) -> None:
         self.rules.stop_watching()
+        if self.experiment is not None:
+            self.experiment.stop()
         self.ledger.close()
 
 
@@ -54,6 +58,8 @@ def prepare_database(url: str) -> None:
 
 def build_components(settings: Settings) -> ServiceComponents:
     """Open the ledger (migrations applied), load rules and policies; fail fast and clearly."""
+    if settings.experiment_file is not None:
+        return _build_experiment_components(settings)
     champion = load_policy(settings.policy)
     challenger = load_policy(settings.challenger_policy) if settings.challenger_policy else None
     rules = RulesHolder(settings.rules_dir)
@@ -79,4 +85,37 @@ def build_components(settings: Settings) -> ServiceComponents:
         rules=rules,
         pipeline=pipeline,
         ledger_url_safe=make_url(settings.database_url).render_as_string(hide_password=True),
+    )
+
+
+def _build_experiment_components(settings: Settings) -> ServiceComponents:
+    """The service under an experiment file (TACT_EXPERIMENT_FILE)."""
+    from engine.experiments.pipeline import ExperimentPipeline
+    from engine.experiments.store import ExperimentStore
+
+    assert settings.experiment_file is not None
+    if settings.challenger_policy or settings.challenger_share or settings.explore:
+        raise ValueError(
+            "TACT_EXPERIMENT_FILE names the arms and the exploration: unset "
+            "TACT_CHALLENGER_POLICY, TACT_CHALLENGER_SHARE and TACT_EXPLORE"
+        )
+    rules = RulesHolder(settings.rules_dir)
+    _prepare_sqlite_dir(settings.database_url)
+    ledger = open_ledger(settings.database_url)
+    store = ExperimentStore(settings.database_url)
+    try:
+        holder = ExperimentHolder(settings.experiment_file, store)
+    except Exception:
+        store.close()
+        ledger.close()
+        raise
+    if settings.rules_watch:
+        rules.watch(settings.rules_poll_seconds)
+    holder.watch(settings.rules_poll_seconds, reload_file=settings.rules_watch)
+    return ServiceComponents(
+        ledger=ledger,
+        rules=rules,
+        pipeline=ExperimentPipeline(rules=rules, ledger=ledger, holder=holder),
+        ledger_url_safe=make_url(settings.database_url).render_as_string(hide_password=True),
+        experiment=holder,
     )

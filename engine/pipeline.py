@@ -242,6 +242,16 @@ class DecisionPipeline:
         bucket = int.from_bytes(hashlib.sha256(case_id.encode()).digest()[:4], "big") / 2**32
         return self.challenger if bucket < self.challenger_share else self.champion
 
+    def arm_of(self, snapshot: CaseSnapshot) -> PolicyArm:
+        """The arm that decides ``snapshot`` (an experiment overrides this: by debtor)."""
+        return self.arm_for(snapshot.case_id)
+
+    def arm_named(self, name: str) -> PolicyArm:
+        """The arm called ``name`` (as :meth:`arm_of` named it)."""
+        arm = self.champion if name == "champion" else self.challenger
+        assert arm is not None
+        return arm
+
     def decide(
         self,
         snapshot: CaseSnapshot,
@@ -343,10 +353,9 @@ class DecisionPipeline:
         by_arm: dict[str, list[int]] = {}
         for row, p in enumerate(prepared):
             if isinstance(p, _Prepared):
-                by_arm.setdefault(self.arm_for(p.snapshot.case_id).name, []).append(row)
+                by_arm.setdefault(self.arm_of(p.snapshot).name, []).append(row)
         for arm_name, rows in by_arm.items():
-            arm = self.champion if arm_name == "champion" else self.challenger
-            assert arm is not None
+            arm = self.arm_named(arm_name)
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
             try:
                 chosen = self._choose(arm, ready)

@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
 ADMIN_SERVICE_NAME = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 RULES_HEALTH_NAME = "tact.rules"
+EXPERIMENT_HEALTH_NAME = "tact.experiment"
+"""NOT_SERVING while the last experiment edit failed to load or a guardrail rolled a
+challenger back: the experiment is not running as its file says (decisions go on)."""
 """Health entry that is NOT_SERVING while the last rule-file edit failed to load."""
 PROCESS_HEALTH_NAME = "tact.process"
 """Health entry for liveness probes: SERVING while the process serves, whatever the ledger
@@ -477,6 +480,11 @@ def _monitor(running: RunningServer, stop: threading.Event, period: float) -> No
             RULES_HEALTH_NAME,
             serving if running.components.rules.last_error is None else not_serving,
         )
+        if running.components.experiment is not None:
+            running.health.set(
+                EXPERIMENT_HEALTH_NAME,
+                serving if running.components.experiment.as_configured() else not_serving,
+            )
 
 
 def create_server(
@@ -545,6 +553,8 @@ def create_server(
     server.start()
     for name in ("", SERVICE_NAME, RULES_HEALTH_NAME, PROCESS_HEALTH_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if components.experiment is not None:
+        health_servicer.set(EXPERIMENT_HEALTH_NAME, health_pb2.HealthCheckResponse.SERVING)
     stop = threading.Event()
     running = RunningServer(server, port, components, health_servicer, stop, decisions, doors)
     threading.Thread(
@@ -601,6 +611,8 @@ def _serve_one(settings: Settings) -> None:
     def reload(_signum: int, _frame: object) -> None:
         result = running.components.rules.reload(trigger="SIGHUP")
         log.info("SIGHUP rules reload: %s", result)
+        if running.components.experiment is not None:
+            running.components.experiment.reload(trigger="SIGHUP")
 
     signal.signal(signal.SIGHUP, reload)
     done.wait()

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="Draw treatments from the policy's distribution instead of taking its "
         "best one, logging true propensities for off-policy evaluation.",
     )
+    experiment_file: Path | None = Field(
+        None,
+        description="Experiment file (YAML: champion, challengers with shares, shadows, "
+        "exploration, guardrails; docs/experiments.md); replaces TACT_POLICY, "
+        "TACT_CHALLENGER_* and TACT_EXPLORE, reloaded like the rules.",
+    )
     workers: int = Field(16, ge=1, le=256, description="gRPC worker threads per process.")
     processes: int = Field(
         1,

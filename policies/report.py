@@ -89,9 +89,14 @@ def kpi_bars(evaluation: Evaluation, data: dict[str, Any]) -> Figure:
     colors = _colors(len(names))
     for ax, (key, label) in zip(axes, _KPI_PANELS, strict=True):
         kpis = [data[n]["kpis"] for n in names]
-        means = np.array([k.get(key, {"mean": np.nan})["mean"] for k in kpis])
-        lows = np.array([k.get(key, {"ci95": [np.nan, np.nan]})["ci95"][0] for k in kpis])
-        highs = np.array([k.get(key, {"ci95": [np.nan, np.nan]})["ci95"][1] for k in kpis])
+        # dtype=float: a KPI undefined on this run (JSON null) is plotted as missing (NaN).
+        means = np.array([k.get(key, {"mean": np.nan})["mean"] for k in kpis], dtype=float)
+        lows = np.array(
+            [k.get(key, {"ci95": [np.nan, np.nan]})["ci95"][0] for k in kpis], dtype=float
+        )
+        highs = np.array(
+            [k.get(key, {"ci95": [np.nan, np.nan]})["ci95"][1] for k in kpis], dtype=float
+        )
         err = np.vstack([means - lows, highs - means])
         ax.bar(range(len(names)), means, yerr=err, color=colors, capsize=4)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)

@@ -42,7 +42,16 @@ def simulate(
         "--validate",
         help="check the scenario's stylised facts instead (exit status 1 if one fails)",
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="--validate: write the checks here"),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="--validate: write the checks here; --against: the KPIs"
+    ),
+    against: str | None = typer.Option(
+        None,
+        "--against",
+        metavar="HOST:PORT",
+        help="drive a running tact through its gRPC API instead of running POLICY in-process "
+        "(the service's policy or experiment decides; outcomes go back by RecordEvents)",
+    ),
 ) -> None:
     """Simulate DEBTORS debtors of SCENARIO under POLICY and print KPIs with 95 % CIs.
 
@@ -52,6 +61,9 @@ def simulate(
     """
     if validate:
         _validate(scenario, debtors, seed, json_out)
+        return
+    if against is not None:
+        _against(scenario, against, debtors, seed, ci, json_out)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -172,6 +184,57 @@ def _validate(scenario: str, debtors: int, seed: int, json_out: Path | None) -> 
         )
         raise typer.Exit(1)
     console.print(f"all {len(checks)} checks passed")
+
+
+def _against(
+    scenario: str, target: str, debtors: int, seed: int, ci: str, json_out: Path | None
+) -> None:
+    import json
+
+    from rich.console import Console
+
+    from simulator.against import ServiceCallError, simulate_against
+    from simulator.kpis import compute_kpis
+    from simulator.masks import compliance_masks
+    from simulator.scenario_loader import load_scenario
+
+    console = Console()
+    try:
+        sc = load_scenario(scenario)
+        with console.status(f"{debtors:,} simulated debtors against {target}…"):
+            result = simulate_against(target, sc, debtors, compliance_masks(), seed=seed)
+    except ServiceCallError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    report = compute_kpis(
+        result.outcomes,
+        churn_applies=sc.churn.enabled,
+        method="bootstrap" if ci == "bootstrap" else "normal",
+    )
+    summary = {
+        "scenario": sc.name,
+        "target": target,
+        "run_id": result.run_id,
+        "debtors": debtors,
+        "seed": seed,
+        "decisions": result.decisions,
+        "events_sent": result.events_sent,
+        "blocked_in_simulator": result.blocked_in_simulator,
+        "arms": result.arms,
+        "seconds": round(result.seconds, 1),
+        "kpis": {
+            k.name: {"mean": k.mean, "ci_low": k.ci_low, "ci_high": k.ci_high} for k in report
+        },
+    }
+    if json_out is not None:
+        json_out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    for k in report:
+        console.print(f"{k.label:<34} {k.mean:>12,.2f}  [{k.ci_low:,.2f}, {k.ci_high:,.2f}]")
+    console.print(
+        f"run {result.run_id}: {result.decisions:,} decisions, {result.events_sent:,} events "
+        f"sent, arms {result.arms}, {result.blocked_in_simulator} decisions the simulator's "
+        f"mask did not allow, {result.seconds:.0f} s"
+    )
 
 
 def _audit_size(text: str) -> int | None:

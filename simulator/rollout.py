@@ -53,6 +53,7 @@ def debtor_batches(
     batch_size: int,
     randomise: bool = False,
     log_steps: bool = False,
+    record_events: bool = False,
 ) -> Iterator[DebtorBatch]:
     """The batches of a run, seeded from ``seed`` alone: every caller (``simulate``,
     ``tact evaluate``) that asks for the same ``(seed, batch_size)`` gets the same debtors
@@ -73,6 +74,7 @@ def debtor_batches(
             auto_reset=False,
             log_steps=log_steps,
             first_serial=start,
+            record_events=record_events,
         )
         yield DebtorBatch(start, sim, np.random.default_rng(seeds[2 * b + 1]))
 

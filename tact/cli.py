@@ -26,6 +26,7 @@ _SUBAPPS: list[tuple[str, str, str | None]] = [
     ("simulator.cli", "app", None),
     ("policies.cli", "app", None),
     ("policies.benchmark_cli", "app", "benchmark"),
+    ("policies.ope_cli", "app", None),
 ]
 
 

@@ -190,3 +190,8 @@ class ErasureAuditRow(LedgerTable, table=True):
     """``grpc``, ``http`` or ``cli``."""
     reference: str = Field(sa_column=sa.Column(sa.String(), nullable=False))
     """The request's ticket or reference (no personal data)."""
+
+
+# The experiment tables register on LEDGER_METADATA when imported (kept apart: their own
+# migration, 0004_experiments).
+import engine.ledger.experiment_models  # noqa: E402, F401

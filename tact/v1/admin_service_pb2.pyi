@@ -87,7 +87,7 @@ class RulesStatus(_message.Message):
     def __init__(self, ruleset_version: _Optional[str] = ..., last_reload_ok: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_reload_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reloads_ok: _Optional[int] = ..., reload_failures: _Optional[int] = ...) -> None: ...
 
 class ServiceStatus(_message.Message):
-    __slots__ = ("rules", "champion", "challenger", "challenger_share", "ledger_ok", "started_at", "decisions_by_action", "failures_by_code")
+    __slots__ = ("rules", "champion", "challenger", "challenger_share", "ledger_ok", "started_at", "decisions_by_action", "failures_by_code", "experiment")
     class DecisionsByActionEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class ServiceStatus(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_BY_ACTION_FIELD_NUMBER: _ClassVar[int]
     FAILURES_BY_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     rules: RulesStatus
     champion: _decision_service_pb2.PolicyInfo
     challenger: _decision_service_pb2.PolicyInfo
@@ -118,4 +119,121 @@ class ServiceStatus(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     decisions_by_action: _containers.ScalarMap[str, int]
     failures_by_code: _containers.ScalarMap[str, int]
-    def __init__(self, rules: _Optional[_Union[RulesStatus, _Mapping]] = ..., champion: _Optional[_Union[_decision_service_pb2.PolicyInfo, _Mapping]] = ..., challenger: _Optional[_Union[_decision_service_pb2.PolicyInfo, _Mapping]] = ..., challenger_share: _Optional[float] = ..., ledger_ok: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions_by_action: _Optional[_Mapping[str, int]] = ..., failures_by_code: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    experiment: ExperimentStatus
+    def __init__(self, rules: _Optional[_Union[RulesStatus, _Mapping]] = ..., champion: _Optional[_Union[_decision_service_pb2.PolicyInfo, _Mapping]] = ..., challenger: _Optional[_Union[_decision_service_pb2.PolicyInfo, _Mapping]] = ..., challenger_share: _Optional[float] = ..., ledger_ok: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions_by_action: _Optional[_Mapping[str, int]] = ..., failures_by_code: _Optional[_Mapping[str, int]] = ..., experiment: _Optional[_Union[ExperimentStatus, _Mapping]] = ...) -> None: ...
+
+class GetExperimentRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadExperimentRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExperimentIssue(_message.Message):
+    __slots__ = ("file", "line", "column", "field", "message", "fix")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIX_FIELD_NUMBER: _ClassVar[int]
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+    fix: str
+    def __init__(self, file: _Optional[str] = ..., line: _Optional[int] = ..., column: _Optional[int] = ..., field: _Optional[str] = ..., message: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
+
+class ExperimentArm(_message.Message):
+    __slots__ = ("name", "policy", "policy_version", "configured_share", "share", "rolled_back", "rollback_reason", "rolled_back_at", "debtors")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    ROLLED_BACK_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    ROLLED_BACK_AT_FIELD_NUMBER: _ClassVar[int]
+    DEBTORS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    policy: str
+    policy_version: str
+    configured_share: float
+    share: float
+    rolled_back: bool
+    rollback_reason: str
+    rolled_back_at: _timestamp_pb2.Timestamp
+    debtors: int
+    def __init__(self, name: _Optional[str] = ..., policy: _Optional[str] = ..., policy_version: _Optional[str] = ..., configured_share: _Optional[float] = ..., share: _Optional[float] = ..., rolled_back: _Optional[bool] = ..., rollback_reason: _Optional[str] = ..., rolled_back_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., debtors: _Optional[int] = ...) -> None: ...
+
+class GuardrailTest(_message.Message):
+    __slots__ = ("arm", "guardrail", "arm_rate", "champion_rate", "arm_debtors", "champion_debtors", "statistic", "threshold", "crossed")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_FIELD_NUMBER: _ClassVar[int]
+    ARM_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_RATE_FIELD_NUMBER: _ClassVar[int]
+    ARM_DEBTORS_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_DEBTORS_FIELD_NUMBER: _ClassVar[int]
+    STATISTIC_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CROSSED_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    guardrail: str
+    arm_rate: float
+    champion_rate: float
+    arm_debtors: int
+    champion_debtors: int
+    statistic: float
+    threshold: float
+    crossed: bool
+    def __init__(self, arm: _Optional[str] = ..., guardrail: _Optional[str] = ..., arm_rate: _Optional[float] = ..., champion_rate: _Optional[float] = ..., arm_debtors: _Optional[int] = ..., champion_debtors: _Optional[int] = ..., statistic: _Optional[float] = ..., threshold: _Optional[float] = ..., crossed: _Optional[bool] = ...) -> None: ...
+
+class SampleRatioCheck(_message.Message):
+    __slots__ = ("chi2", "p_value", "threshold", "alarm", "checks")
+    CHI2_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ALARM_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    chi2: float
+    p_value: float
+    threshold: float
+    alarm: bool
+    checks: int
+    def __init__(self, chi2: _Optional[float] = ..., p_value: _Optional[float] = ..., threshold: _Optional[float] = ..., alarm: _Optional[bool] = ..., checks: _Optional[int] = ...) -> None: ...
+
+class ExperimentShadow(_message.Message):
+    __slots__ = ("name", "policy")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    policy: str
+    def __init__(self, name: _Optional[str] = ..., policy: _Optional[str] = ...) -> None: ...
+
+class ExperimentStatus(_message.Message):
+    __slots__ = ("experiment_id", "version", "file", "last_load_ok", "issues", "arms", "shadows", "exploration", "guardrails", "srm", "text")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOAD_OK_FIELD_NUMBER: _ClassVar[int]
+    ISSUES_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    EXPLORATION_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    SRM_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    version: str
+    file: str
+    last_load_ok: bool
+    issues: _containers.RepeatedCompositeFieldContainer[ExperimentIssue]
+    arms: _containers.RepeatedCompositeFieldContainer[ExperimentArm]
+    shadows: _containers.RepeatedCompositeFieldContainer[ExperimentShadow]
+    exploration: str
+    guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailTest]
+    srm: SampleRatioCheck
+    text: str
+    def __init__(self, experiment_id: _Optional[str] = ..., version: _Optional[str] = ..., file: _Optional[str] = ..., last_load_ok: _Optional[bool] = ..., issues: _Optional[_Iterable[_Union[ExperimentIssue, _Mapping]]] = ..., arms: _Optional[_Iterable[_Union[ExperimentArm, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ExperimentShadow, _Mapping]]] = ..., exploration: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailTest, _Mapping]]] = ..., srm: _Optional[_Union[SampleRatioCheck, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...

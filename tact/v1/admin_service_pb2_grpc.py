@@ -50,6 +50,16 @@ class AdminServiceStub:
                 request_serializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorRequest.SerializeToString,
                 response_deserializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorResponse.FromString,
                 _registered_method=True)
+        self.GetExperiment = channel.unary_unary(
+                '/tact.v1.AdminService/GetExperiment',
+                request_serializer=tact_dot_v1_dot_admin__service__pb2.GetExperimentRequest.SerializeToString,
+                response_deserializer=tact_dot_v1_dot_admin__service__pb2.ExperimentStatus.FromString,
+                _registered_method=True)
+        self.ReloadExperiment = channel.unary_unary(
+                '/tact.v1.AdminService/ReloadExperiment',
+                request_serializer=tact_dot_v1_dot_admin__service__pb2.ReloadExperimentRequest.SerializeToString,
+                response_deserializer=tact_dot_v1_dot_admin__service__pb2.ExperimentStatus.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -80,6 +90,22 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetExperiment(self, request, context):
+        """The serving experiment (TACT_EXPERIMENT_FILE): arms, shares, shadows, exploration,
+        guardrail tests, rollbacks and the sample-ratio check. FAILED_PRECONDITION without one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadExperiment(self, request, context):
+        """Re-read the experiment file now; a broken edit keeps the last good version serving
+        and is reported in `issues` (file:line:column).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +123,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.EraseDebtor,
                     request_deserializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorRequest.FromString,
                     response_serializer=tact_dot_v1_dot_admin__service__pb2.EraseDebtorResponse.SerializeToString,
+            ),
+            'GetExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperiment,
+                    request_deserializer=tact_dot_v1_dot_admin__service__pb2.GetExperimentRequest.FromString,
+                    response_serializer=tact_dot_v1_dot_admin__service__pb2.ExperimentStatus.SerializeToString,
+            ),
+            'ReloadExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadExperiment,
+                    request_deserializer=tact_dot_v1_dot_admin__service__pb2.ReloadExperimentRequest.FromString,
+                    response_serializer=tact_dot_v1_dot_admin__service__pb2.ExperimentStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +217,60 @@ class AdminService:
             '/tact.v1.AdminService/EraseDebtor',
             tact_dot_v1_dot_admin__service__pb2.EraseDebtorRequest.SerializeToString,
             tact_dot_v1_dot_admin__service__pb2.EraseDebtorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tact.v1.AdminService/GetExperiment',
+            tact_dot_v1_dot_admin__service__pb2.GetExperimentRequest.SerializeToString,
+            tact_dot_v1_dot_admin__service__pb2.ExperimentStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tact.v1.AdminService/ReloadExperiment',
+            tact_dot_v1_dot_admin__service__pb2.ReloadExperimentRequest.SerializeToString,
+            tact_dot_v1_dot_admin__service__pb2.ExperimentStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,8 +34,8 @@ from engine.ledger import open_ledger
 from engine.state import EventKind
 from tact.v1 import case_pb2, decision_service_pb2, decision_service_pb2_grpc, types_pb2
 from tests.support.databases import require_postgres
-from tests.support.service_calls import fresh, phone_only_case
 from tests.support.processes import kill, start_serve, wait_serving
+from tests.support.service_calls import fresh, phone_only_case
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)  # Thursday 09:30 in Oslo
 OSLO = ZoneInfo("Europe/Oslo")

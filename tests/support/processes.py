@@ -1,4 +1,4 @@
-"""`tact serve` as a real process for tests: start it, wait until it serves, stop it.
+"""`tact serve` as a real process for tests: start it, wait until it serves, stop it."""
 
 from __future__ import annotations
 

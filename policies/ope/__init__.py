@@ -1,0 +1,1 @@
+"""Off-policy evaluation of candidate policies from the service's logged decisions."""

@@ -1,0 +1,147 @@
+"""Experiment parts without a server: the file's errors, exploration's propensities,
+sticky assignment, the sequential tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.catalogue import CATALOGUE
+from engine.experiments.errors import ExperimentFileError
+from engine.experiments.exploration import ExploringPolicy
+from engine.experiments.runtime import assignment_bucket, build_runtime
+from engine.experiments.sequential import msprt_harm, srm_check
+from engine.experiments.spec import parse_experiment, version_of
+from engine.features import N_FEATURES
+from policies.registry import load_policy
+
+GOOD = """\
+id: exp-1
+champion: ladder
+challengers:
+  - {name: seg, policy: segmented, share: 0.25}
+shadows:
+  - {name: rnd, policy: random}
+exploration: {kind: epsilon, epsilon: 0.1}
+"""
+
+
+def test_a_valid_file_parses_and_its_version_is_its_text() -> None:
+    spec, _ = parse_experiment(GOOD, Path("e.yaml"))
+    assert spec.id == "exp-1" and spec.challenger_shares == {"seg": 0.25}
+    assert version_of(GOOD) != version_of(GOOD + "\n")
+
+
+def test_every_problem_is_located_by_line_and_column() -> None:
+    text = """\
+id: exp-1
+champion: ladder
+challengers:
+  - {name: a, policy: segmented, share: 1.5}
+  - name: b
+    policy: ladder
+    sharee: 0.1
+exploration: {kind: softmx}
+"""
+    with pytest.raises(ExperimentFileError) as caught:
+        parse_experiment(text, Path("e.yaml"))
+    where = {(i.field, i.line) for i in caught.value.issues}
+    assert ("challengers.0.share", 4) in where
+    assert ("challengers.1.sharee", 7) in where
+    assert ("challengers.1.share", 5) in where
+    assert ("exploration.kind", 8) in where
+    assert "e.yaml:7:5" in str(caught.value)
+
+
+def test_shares_over_one_and_bad_yaml_are_rejected() -> None:
+    over = GOOD.replace("share: 0.25", "share: 0.75").replace(
+        "shadows:", "  - {name: more, policy: ladder, share: 0.5}\nshadows:"
+    )
+    with pytest.raises(ExperimentFileError, match=r"add up to 1\.25"):
+        parse_experiment(over, Path("e.yaml"))
+    with pytest.raises(ExperimentFileError, match=r"e.yaml:3:1: not valid YAML"):
+        parse_experiment("id: x\nchampion: [\n", Path("e.yaml"))
+
+
+def test_a_policy_that_does_not_load_is_located_at_its_field() -> None:
+    text = GOOD.replace("policy: segmented", "policy: no-such-policy")
+    spec, root = parse_experiment(text, Path("e.yaml"))
+    with pytest.raises(ExperimentFileError) as caught:
+        build_runtime(
+            spec, text=text, version="v", file=Path("e.yaml"), root=root, load=load_policy
+        )
+    [issue] = caught.value.issues
+    assert (issue.field, issue.line) == ("challengers.0.policy", 4)
+    assert "no-such-policy" in issue.message
+
+
+def _masks(rng: np.random.Generator, n: int) -> np.ndarray:
+    masks = rng.random((n, len(CATALOGUE))) < 0.2
+    masks[:, CATALOGUE.WAIT_INDEX] = True
+    return masks
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy"), [("epsilon", "segmented"), ("softmax", "segmented"), ("softmax", "default")]
+)
+def test_exploration_draws_only_allowed_steps_with_their_exact_probability(
+    kind: str, policy: str
+) -> None:
+    rng = np.random.default_rng(3)
+    explorer = ExploringPolicy(load_policy(policy), kind, epsilon=0.3, temperature=0.7)  # type: ignore[arg-type]
+    observations = np.random.default_rng(1).random((4, N_FEATURES)).astype(np.float32)
+    masks = _masks(rng, 4)
+    probs = explorer.distribution(observations, masks)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs[~masks] == 0).all()
+    draws = 20_000
+    rows = np.repeat(np.arange(4), draws // 4)
+    decided = explorer.act(observations[rows], masks[rows], rng)
+    assert masks[rows, decided.indices].all()
+    assert np.allclose(decided.propensities, probs[rows, decided.indices])
+    for r in range(4):
+        counts = np.bincount(decided.indices[rows == r], minlength=len(CATALOGUE))
+        freq = counts / counts.sum()
+        # Every frequency within 5 standard errors of its probability.
+        se = np.sqrt(probs[r] * (1 - probs[r]) / counts.sum()) + 1e-9
+        assert (np.abs(freq - probs[r]) <= 5 * se + 1e-3).all()
+
+
+def test_assignment_is_per_debtor_and_independent_between_experiments() -> None:
+    buckets = np.array([assignment_bucket("e1", f"d{i}") for i in range(20_000)])
+    assert abs((buckets < 0.1).mean() - 0.1) < 0.01
+    other = np.array([assignment_bucket("e2", f"d{i}") for i in range(20_000)])
+    assert abs(np.corrcoef(buckets, other)[0, 1]) < 0.03
+    assert assignment_bucket("e1", "d7") == assignment_bucket("e1", "d7")
+
+
+def test_msprt_rejects_real_harm_and_rarely_a_null_watched_continuously() -> None:
+    rng = np.random.default_rng(0)
+    false_alarms = 0
+    runs = 200
+    for _ in range(runs):
+        champ = rng.random(3000) < 0.05
+        chall = rng.random(3000) < 0.05
+        for n in range(100, 3001, 100):  # checked 30 times
+            result = msprt_harm(
+                (int(chall[: n // 9].sum()), int(champ[:n].sum())),
+                (n // 9, n),
+                margin=0.0,
+                alpha=0.05,
+                tau=0.1,
+            )
+            if result.crossed:
+                false_alarms += 1
+                break
+    assert false_alarms / runs <= 0.05
+    harm = msprt_harm((40, 50), (200, 1000), margin=0.01, alpha=0.05, tau=0.1)
+    assert harm.crossed and harm.statistic >= harm.threshold
+
+
+def test_srm_threshold_shrinks_with_each_check() -> None:
+    fine = srm_check([100, 900], [0.1, 0.9], alpha=0.001, check=1)
+    assert not fine.alarm and fine.threshold == pytest.approx(0.0005)
+    skewed = srm_check([200, 800], [0.1, 0.9], alpha=0.001, check=10)
+    assert skewed.alarm and skewed.threshold == pytest.approx(0.001 / 110)
