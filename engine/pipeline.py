@@ -298,8 +298,10 @@ class DecisionPipeline:
         window = p.verdict.window_utc(outcome.index)
         if window is not None and window[0] <= outcome.send_at < window[1]:
             return outcome  # still allowed with what the ledger holds now
-        arm = self.challenger if outcome.arm == "challenger" else self.champion
-        assert arm is not None  # a challenger's decision was made by the challenger
+        try:
+            arm = self.arm_named(outcome.arm)
+        except KeyError:  # an experiment's arm that a reload removed since: keep its name
+            arm = PolicyArm(outcome.arm, self.champion.policy)
         waited = self._finish(
             p, CATALOGUE.WAIT_INDEX, 1.0, arm, featurize_row(p.row), dry_run=outcome.dry_run
         )

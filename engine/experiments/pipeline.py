@@ -124,8 +124,8 @@ class ExperimentPipeline(DecisionPipeline):
             while len(self._pending) > _PENDING_LIMIT:
                 self._pending.popitem(last=False)
 
-    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> None:
-        super().persist(outcomes)
+    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> list[DecisionOutcome]:
+        stored = super().persist(outcomes)
         with self._pending_lock:
             tags = [
                 tag
@@ -136,6 +136,7 @@ class ExperimentPipeline(DecisionPipeline):
             self.holder.store.save_tags(tags)
         except Exception:  # the decisions are stored; losing their tags must not fail them
             log.exception("experiment tags of %d stored decisions could not be written", len(tags))
+        return stored
 
 
 __all__ = ["ExperimentPipeline", "debtor_key"]

@@ -13,7 +13,7 @@ Imported by :mod:`engine.ledger.models` so that the tables live on ``LEDGER_META
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -86,8 +86,11 @@ def delete_experiment_rows(executor: Connection | Session, debtor_id: str) -> in
     decisions = sa.select(decision_table.c.decision_id).where(
         sa.or_(decision_table.c.debtor_id == debtor_id, decision_table.c.case_id.in_(cases))
     )
-    deleted_tags = executor.execute(sa.delete(tags).where(tags.c.decision_id.in_(decisions)))
-    deleted_arms = executor.execute(
-        sa.delete(arms).where(sa.or_(arms.c.debtor_key == debtor_id, arms.c.case_id.in_(cases)))
-    )
-    return int(deleted_tags.rowcount or 0) + int(deleted_arms.rowcount or 0)
+    deleted = 0
+    for statement in (
+        sa.delete(tags).where(tags.c.decision_id.in_(decisions)),
+        sa.delete(arms).where(sa.or_(arms.c.debtor_key == debtor_id, arms.c.case_id.in_(cases))),
+    ):
+        result = cast("sa.CursorResult[Any]", executor.execute(statement))
+        deleted += int(result.rowcount or 0)
+    return deleted
