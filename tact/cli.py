@@ -10,6 +10,13 @@ import importlib
 import signal
 import sys
 
+if sys.argv[1:2] == ["serve"]:
+    # A reload request (SIGHUP) that arrives while the server is still importing and
+    # loading must not end it (SIGHUP's default action); `tact serve` installs its reload
+    # handler once the rules are loaded. Done before any heavy import, to keep the window
+    # in which SIGHUP still kills a starting replica to the interpreter's own start-up.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
 import typer
 
 app = typer.Typer(
@@ -50,10 +57,5 @@ def _attach() -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["serve"]:
-        # A reload request (SIGHUP) that arrives while the server is still importing and
-        # loading must not end it (SIGHUP's default action); `tact serve` installs its
-        # reload handler once the rules are loaded.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _attach()
     app()
