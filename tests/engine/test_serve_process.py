@@ -98,13 +98,30 @@ def served(
         proc.wait(10)
 
 
+def _wait_ignoring_sighup(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until `tact serve`'s first statement has run (SIGHUP ignored, per /proc): before
+    it the interpreter itself is starting, which no program can guard (a fixed sleep
+    raced with a slow start on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "tact serve ended while starting"
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        ignored = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigIgn:")).split()[1], 16
+        )
+        if ignored & (1 << (signal.SIGHUP - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError("tact serve did not start ignoring SIGHUP")
+
+
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
 def test_a_reload_request_during_start_up_does_not_kill_it(processes: int, tmp_path: Path) -> None:
     """SIGHUP's default action ends a process: before the reload handler is installed (a
     replica still loading its rules and policy) the request is ignored instead."""
     address, proc, _ = _start(processes, tmp_path)
     try:
-        time.sleep(0.3)  # the interpreter (and the supervisor's children) are starting
+        _wait_ignoring_sighup(proc)  # `tact serve` has begun; it is still importing, loading
         proc.send_signal(signal.SIGHUP)
         _wait_serving(address, proc)
         proc.send_signal(signal.SIGHUP)  # and once serving, it reloads
