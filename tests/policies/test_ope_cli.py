@@ -45,6 +45,7 @@ def ledger_url(tmp_path_factory: pytest.TempPathFactory) -> str:
             10,
             compliance_masks(),
             seed=1_000_000,
+            run_id="ope-fixture",  # fixed case ids: a fixed split between the arms
         )
     finally:
         server.stop(0)

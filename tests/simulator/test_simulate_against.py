@@ -111,6 +111,7 @@ def test_an_experiment_is_rehearsed_with_every_decision_tagged(tmp_path: Path) -
             12,
             compliance_masks(),
             seed=SEED,
+            run_id="rehearsal",  # fixed case ids: a fixed split between the arms
         )
         holder = server.components.experiment
         assert holder is not None
