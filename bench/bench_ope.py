@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1_000_000)
     parser.add_argument("--logger", default="segmented")
     parser.add_argument("--epsilon", type=float, default=0.2)
-    parser.add_argument("--candidates", default="segmented,best-simple,default,ladder")
+    parser.add_argument("--candidates", default="segmented,best-simple,rl:default,ladder")
     parser.add_argument("--boot", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
