@@ -6,7 +6,7 @@ server in the same process as tact's server, called from the same client process
 
     .venv/bin/python bench/bench_service.py [--decisions 2000] [--policy default] [--json out.json]
 
-The policy is the one `make serve` serves (``default``: the shipped ``rl:default``) unless
+The policy is the one `make serve` serves (``default``: the champion, ``best-simple``) unless
 ``--policy`` names another (e.g. ``ladder``).
 
 The client runs in a separate process (as a core collection system would).

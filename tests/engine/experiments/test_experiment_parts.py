@@ -11,7 +11,7 @@ import pytest
 from engine.catalogue import CATALOGUE
 from engine.experiments.errors import ExperimentFileError
 from engine.experiments.exploration import ExploringPolicy
-from engine.experiments.runtime import assignment_bucket, build_runtime
+from engine.experiments.runtime import assignment_bucket, build_runtime, challenger_arm
 from engine.experiments.sequential import msprt_harm, srm_check
 from engine.experiments.spec import parse_experiment, version_of
 from engine.features import N_FEATURES
@@ -145,3 +145,21 @@ def test_srm_threshold_shrinks_with_each_check() -> None:
     assert not fine.alarm and fine.threshold == pytest.approx(0.0005)
     skewed = srm_check([200, 800], [0.1, 0.9], alpha=0.001, check=10)
     assert skewed.alarm and skewed.threshold == pytest.approx(0.001 / 110)
+
+
+def test_the_shipped_example_and_the_guides_file_load_with_every_policy() -> None:
+    """examples/experiments/ppo-vs-champion.yaml (the file docs/experiments.md shows) parses
+    and builds: every policy it names loads, the shares are its own."""
+    from engine.settings import REPO_ROOT
+
+    path = REPO_ROOT / "examples" / "experiments" / "ppo-vs-champion.yaml"
+    text = path.read_text()
+    assert text in (REPO_ROOT / "docs" / "experiments.md").read_text()
+    spec, root = parse_experiment(text, path)
+    runtime = build_runtime(
+        spec, text=text, version=version_of(text), file=path, root=root, load=load_policy
+    )
+    assert spec.challenger_shares == {"ppo": 0.10, "expert": 0.05}
+    assert sorted(runtime.arms) == sorted(
+        ["champion", *(challenger_arm(n) for n in ("ppo", "expert"))]
+    )
