@@ -4,12 +4,14 @@ all of them (``prometheus_client`` multiprocess mode) and forwards signals."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
 import signal
+import sys
 import tempfile
 
 from engine import telemetry
@@ -20,10 +22,26 @@ from engine.settings import Settings
 from engine.side_doors import SideDoors
 
 log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _serve_child(settings: Settings) -> None:
-    """A server process of ``TACT_PROCESSES > 1`` (spawned: it sets its logging up anew)."""
+def _end_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this process when its supervisor dies, however it dies (a SIGKILLed
+    supervisor cannot forward signals, and its children would serve on, orphaned). Then
+    make sure the supervisor did not die before the request took effect."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _serve_child(settings: Settings, parent: int) -> None:
+    """A server process of ``TACT_PROCESSES > 1`` (spawned: it sets its logging up anew);
+    it ends gracefully with its supervisor."""
+    _end_with_parent(parent)
     configure_logging(settings.log_level, settings.log_format)
     _serve_one(settings)
 
@@ -56,7 +74,9 @@ def serve_processes(settings: Settings) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     children = [
-        context.Process(target=_serve_child, args=(child_settings,), name=f"tact-serve-{i}")
+        context.Process(
+            target=_serve_child, args=(child_settings, os.getpid()), name=f"tact-serve-{i}"
+        )
         for i in range(settings.processes)
     ]
     for child in children:

@@ -188,3 +188,53 @@ def test_sigterm_drains_a_stream_delivering_every_stored_decision(tmp_path: Path
     assert {d.decision_id for d in delivered} == stored
     # Order-preserving: what was delivered is the first cases sent, with no gap.
     assert [d.case_id for d in delivered] == [f"drain-{i}" for i in range(len(delivered))]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc/<n>/stat's ppid field)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_server_processes_end_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed supervisor cannot forward SIGTERM; its server processes must not serve
+    on as orphans (they hold the port and the ledger)."""
+    address, proc, _ = _start(2, tmp_path)
+    try:
+        wait_serving(address, proc)
+        servers = [
+            c for c in _children(proc.pid) if _alive(c) and "resource_tracker" not in _cmdline(c)
+        ]
+        assert len(servers) >= 2, f"expected two server processes under {proc.pid}: {servers}"
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(c) for c in servers):
+            time.sleep(0.1)
+        left = [c for c in servers if _alive(c)]
+        assert not left, f"server processes {left} outlived their SIGKILLed supervisor"
+    finally:
+        kill(proc)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
