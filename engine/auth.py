@@ -132,7 +132,8 @@ def parse_tokens(text: str, source: str) -> dict[str, Principal]:
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest.lower()):
             raise TokenFileError(
                 f"{where} ({name}): 'sha256' must be the 64-character hex sha256 of the token "
-                '(e.g. `printf %s "$TOKEN" | sha256sum`), not the token itself'
+                "alone (e.g. `printf %s \"$TOKEN\" | sha256sum | cut -d' ' -f1`), not the token "
+                "itself nor sha256sum's whole line"
             )
         if not isinstance(scopes, list) or not scopes:
             raise TokenFileError(f"{where} ({name}): 'scopes' must be a list of {allowed}")

@@ -88,7 +88,10 @@ def call_service(server: str, method: str, request: Any, *, admin: bool = False)
 def print_json(message: Any) -> None:
     from google.protobuf import json_format
 
-    typer.echo(json_format.MessageToJson(message, indent=2))
+    # Every field, defaults included: `"allowed": false` is the answer to "may I call?".
+    typer.echo(
+        json_format.MessageToJson(message, indent=2, always_print_fields_with_no_presence=True)
+    )
 
 
 @app.command()
@@ -98,8 +101,8 @@ def serve(
 ) -> None:
     """Start the gRPC decision service (settings from TACT_* variables)."""
     from engine.logs import configure_logging
-    from engine.service import serve as run
     from engine.settings import Settings
+    from engine.supervisor import serve as run
 
     overrides: dict[str, Any] = {}
     if port is not None:
@@ -108,7 +111,11 @@ def serve(
         overrides["host"] = host
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
-    run(settings)
+    try:
+        run(settings)
+    except OSError as exc:  # cannot listen: one line that says what to change
+        console.print(f"[red]tact serve: {exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()

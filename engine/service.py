@@ -1,19 +1,15 @@
 """gRPC transport: the DecisionService servicer, error interceptor, health and reflection.
 
 ``create_server(settings)`` builds and starts a server (tests bind port 0) and returns it
-with its port; ``serve(settings)`` runs one until SIGTERM/SIGINT with graceful shutdown,
-and reloads the rule files on SIGHUP.
+with its port; :func:`engine.supervisor.serve` runs it as the ``tact serve`` process
+(signals, graceful shutdown, reloads on SIGHUP, ``TACT_PROCESSES``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import faulthandler
-import gc
 import logging
-import os
 import queue
-import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent import futures
@@ -531,14 +527,20 @@ def create_server(
         (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = f"{settings.host}:{settings.port}"
-    port = (
-        server.add_secure_port(address, credentials)
-        if credentials is not None
-        else server.add_insecure_port(address)
-    )
+    try:
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
+    except RuntimeError:  # grpcio's "Failed to bind to address …"
+        port = 0
     if port == 0:
         components.close()
-        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+        raise OSError(
+            f"cannot listen on {address}: the port is taken or the address is not this "
+            "machine's; choose another with TACT_PORT / TACT_HOST (or tact serve --port)"
+        )
     try:
         doors = SideDoors.open(
             settings,
@@ -561,69 +563,3 @@ def create_server(
         target=_monitor, args=(running, stop, 2.0), name="tact-health", daemon=True
     ).start()
     return running
-
-
-def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, stop gracefully and end the process; SIGHUP reloads the
-    rule files, SIGUSR1 dumps every thread's stack to stderr.
-
-    With ``settings.processes > 1`` this process supervises that many server processes
-    sharing the port (SO_REUSEPORT), forwarding signals to them.
-    """
-    if settings.processes > 1:
-        from engine.supervisor import serve_processes
-
-        serve_processes(settings)
-    else:
-        _serve_one(settings)
-
-
-def _serve_one(settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT, then stop gracefully and end the process."""
-    done = threading.Event()
-
-    def shutdown(signum: int, _frame: object) -> None:
-        log.info("signal %d: graceful shutdown (grace %.1fs)", signum, settings.grace_seconds)
-        done.set()
-
-    # From the first moment: a stop request during start-up is honoured once started, and
-    # a reload request before the rules are loaded is moot (SIGHUP's default would kill).
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    # `kill -USR1 <pid>`: every thread's stack to stderr, for a process that seems stuck.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    running = create_server(settings)
-    # Long-lived start-up objects (rules, policy, pools) out of the collector's way: fewer
-    # and shorter GC pauses on the decision path.
-    gc.collect()
-    gc.freeze()
-    log.info(
-        "tact serving on %s:%d (pid %d, policy %s, rules %s, ledger %s)",
-        settings.host,
-        running.port,
-        os.getpid(),
-        running.components.pipeline.champion.policy.name,
-        running.components.rules.current.version,
-        running.components.ledger_url_safe,
-    )
-
-    def reload(_signum: int, _frame: object) -> None:
-        result = running.components.rules.reload(trigger="SIGHUP")
-        log.info("SIGHUP rules reload: %s", result)
-        if running.components.experiment is not None:
-            running.components.experiment.reload(trigger="SIGHUP")
-
-    signal.signal(signal.SIGHUP, reload)
-    done.wait()
-    # A stop that hangs anyway (a stuck call, a native library) ends with stacks on stderr.
-    faulthandler.dump_traceback_later(settings.grace_seconds + 20, exit=True)
-    running.stop(settings.grace_seconds)
-    faulthandler.cancel_dump_traceback_later()
-    log.info("tact stopped (pid %d)", os.getpid())
-    logging.shutdown()
-    # Everything that must be written is written and closed above. Interpreter shutdown
-    # with gRPC's threads still around is known to hang now and then (grpc/grpc#17214 and
-    # kin; seen once in this project's CI), so the process ends here, like a pre-fork
-    # server's worker.
-    os._exit(0)

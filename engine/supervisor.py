@@ -1,10 +1,14 @@
-"""``TACT_PROCESSES > 1``: a supervising process and its server processes sharing one
-port (SO_REUSEPORT). The supervisor migrates the ledger once, serves ``/metrics`` for
-all of them (``prometheus_client`` multiprocess mode) and forwards signals."""
+"""``tact serve`` as a process: signals, graceful shutdown, reloads (:func:`serve`).
+
+With ``TACT_PROCESSES > 1`` a supervising process runs server processes sharing one port
+(SO_REUSEPORT): it migrates the ledger once, serves ``/metrics`` for all of them
+(``prometheus_client`` multiprocess mode), forwards signals, and its servers end with it."""
 
 from __future__ import annotations
 
 import ctypes
+import faulthandler
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -13,11 +17,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 
 from engine import telemetry
 from engine.logs import configure_logging
 from engine.security import check_exposure
-from engine.service import _serve_one
+from engine.service import create_server
 from engine.settings import Settings
 from engine.side_doors import SideDoors
 
@@ -102,3 +107,72 @@ def serve_processes(settings: Settings) -> None:
     failed = [c.name for c in children if c.exitcode not in (0, -signal.SIGTERM)]
     if failed:
         raise SystemExit(f"server processes failed: {', '.join(failed)}")
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, stop gracefully and end the process; SIGHUP reloads the
+    rule files, SIGUSR1 dumps every thread's stack to stderr.
+
+    With ``settings.processes > 1`` this process supervises that many server processes
+    sharing the port (SO_REUSEPORT), forwarding signals to them.
+    """
+    if settings.processes > 1:
+        serve_processes(settings)
+    else:
+        _serve_one(settings)
+
+
+def _serve_one(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully and end the process."""
+    done = threading.Event()
+
+    def shutdown(signum: int, _frame: object) -> None:
+        log.info("signal %d: graceful shutdown (grace %.1fs)", signum, settings.grace_seconds)
+        done.set()
+
+    # From the first moment: a stop request during start-up is honoured once started, and
+    # a reload request before the rules are loaded is moot (SIGHUP's default would kill).
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # `kill -USR1 <pid>`: every thread's stack to stderr, for a process that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    running = create_server(settings)
+    # Long-lived start-up objects (rules, policy, pools) out of the collector's way: fewer
+    # and shorter GC pauses on the decision path.
+    gc.collect()
+    gc.freeze()
+    experiment = running.components.experiment
+    log.info(
+        "tact serving on %s:%d (pid %d, policy %s, rules %s, ledger %s%s)",
+        settings.host,
+        running.port,
+        os.getpid(),
+        running.components.pipeline.champion.policy.name,
+        running.components.rules.current.version,
+        running.components.ledger_url_safe,
+        ""
+        if experiment is None
+        else f", experiment {experiment.current.experiment_id} "
+        f"version {experiment.current.version}: arms {', '.join(experiment.current.arms)}",
+    )
+
+    def reload(_signum: int, _frame: object) -> None:
+        result = running.components.rules.reload(trigger="SIGHUP")
+        log.info("SIGHUP rules reload: %s", result)
+        if running.components.experiment is not None:
+            running.components.experiment.reload(trigger="SIGHUP")
+
+    signal.signal(signal.SIGHUP, reload)
+    done.wait()
+    # A stop that hangs anyway (a stuck call, a native library) ends with stacks on stderr.
+    faulthandler.dump_traceback_later(settings.grace_seconds + 20, exit=True)
+    running.stop(settings.grace_seconds)
+    faulthandler.cancel_dump_traceback_later()
+    log.info("tact stopped (pid %d)", os.getpid())
+    logging.shutdown()
+    # Everything that must be written is written and closed above. Interpreter shutdown
+    # with gRPC's threads still around is known to hang now and then (grpc/grpc#17214 and
+    # kin; seen once in this project's CI), so the process ends here, like a pre-fork
+    # server's worker.
+    os._exit(0)

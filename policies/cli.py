@@ -171,9 +171,10 @@ def evaluate(
         str,
         typer.Option(
             help="Comma-separated: ladder, segmented, random, rl:<name>, simple:<spec>, "
-            "best-simple[:<scenario>], oracle."
+            "best-simple[:<scenario>], oracle (reads the simulator's hidden state: a "
+            "reference, never served). The champion is the better of segmented and best-simple."
         ),
-    ] = "ladder,segmented,random,rl:default,oracle",
+    ] = "ladder,segmented,random,best-simple,rl:default,oracle",
     debtors: Annotated[int, typer.Option(help="Debtors per policy (the same for all).")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the debtor population and streams.")] = (
         1_000_000

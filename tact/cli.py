@@ -7,6 +7,7 @@ torch, and ``engine`` never has to import ``simulator`` or ``policies``.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 
@@ -57,5 +58,8 @@ def _attach() -> None:
 
 
 def main() -> None:
+    if not sys.stdout.isatty():
+        # rich would squeeze tables to 80 columns in a pipe or a log file.
+        os.environ.setdefault("COLUMNS", "200")
     _attach()
     app()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -238,3 +241,27 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_a_taken_port_is_one_line_saying_what_to_change(tmp_path: Path) -> None:
+    """Not a 70-line traceback: the address, and the setting to change."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
+            env={
+                **os.environ,
+                "TACT_PORT": str(port),
+                "TACT_DATABASE_URL": f"sqlite:///{tmp_path / 'tact.db'}",
+                "TACT_POLICY": "ladder",
+            },
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=120,
+        )
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "TACT_PORT" in err
+    assert "Traceback" not in err
