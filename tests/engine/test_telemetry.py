@@ -34,7 +34,7 @@ from tact.v1 import (
     decision_service_pb2_grpc,
     types_pb2,
 )
-from tests.engine.test_serve_process import _free_port, _stopped, _wait_serving
+from tests.support.processes import free_port, stopped, wait_serving
 from tests.support.serving import NOW, example_case, test_settings
 
 CASE = example_case()
@@ -160,7 +160,7 @@ def test_http_door_calls_are_traced_in_the_callers_trace(
 
 def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
     """TACT_PROCESSES=2: the supervisor serves /metrics, summing both processes' files."""
-    port, metrics_port, http_port = _free_port(), _free_port(), _free_port()
+    port, metrics_port, http_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "TACT_PORT": str(port),
@@ -182,7 +182,7 @@ def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
     )
     calls = 24
     try:
-        _wait_serving(f"127.0.0.1:{port}", proc)
+        wait_serving(f"127.0.0.1:{port}", proc)
         for i in range(calls):  # a connection each: SO_REUSEPORT spreads connections
             with grpc.insecure_channel(
                 f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
@@ -205,7 +205,7 @@ def test_metrics_add_up_across_server_processes(tmp_path: Path) -> None:
             calls + http_calls
         )
         proc.send_signal(signal.SIGTERM)
-        assert _stopped(proc, 30) == 0
+        assert stopped(proc, 30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
