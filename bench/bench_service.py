@@ -85,15 +85,22 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 # ---- client process ---------------------------------------------------------------------
-def _closed_loop(target: str, method: str, payloads: list[bytes], threads: int) -> float:
+def _closed_loop(
+    target: str,
+    method: str,
+    payloads: list[bytes],
+    threads: int,
+    channel_options: tuple[tuple[str, Any], ...] = (),
+) -> float:
     """Calls per second of ``threads`` closed-loop clients, each on its own connection
-    (so that several server processes sharing the port each get their share)."""
+    (so that several server processes sharing the port each get their share);
+    ``channel_options`` are added to every client's channel options."""
     identity = lambda b: b  # noqa: E731 - raw bytes in and out
     jobs = iter(payloads)
     lock = threading.Lock()
 
     def worker() -> int:
-        options = [("grpc.use_local_subchannel_pool", 1)]
+        options = [("grpc.use_local_subchannel_pool", 1), *channel_options]
         with grpc.insecure_channel(target, options=options) as channel:
             call = channel.unary_unary(
                 method, request_serializer=identity, response_deserializer=identity

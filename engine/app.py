@@ -78,6 +78,7 @@ def build_components(settings: Settings) -> ServiceComponents:
             ledger,
             serialise=settings.test_serialise_reservations,
             hold_s=settings.test_reservation_hold_seconds,
+            hold_after_s=settings.test_commit_hold_seconds,
         ),
     )
     return ServiceComponents(

@@ -36,18 +36,30 @@ same object when it stands, another (a WAIT) when the ledger no longer allows it
 class Reservations:
     """Stores decisions with their reservations, serialised per case.
 
-    ``serialise=False`` and ``hold_s`` exist for tests only (``TACT_TEST_*`` settings):
-    without serialisation the read and the write are apart, as before; ``hold_s`` waits
-    that long between a group's decision and its write, so that a test can make
-    concurrent decisions for one case overlap on purpose.
+    ``serialise=False``, ``hold_s`` and ``hold_after_s`` exist for tests only
+    (``TACT_TEST_*`` settings): without serialisation the read and the write are apart, as
+    before; ``hold_s`` waits that long between a group's decision and its write, so that a
+    test can make concurrent decisions for one case overlap on purpose; ``hold_after_s``
+    waits after the write, so that a test can kill a replica between a commit and its
+    reply.
     """
 
-    def __init__(self, ledger: Ledger, *, serialise: bool = True, hold_s: float = 0.0) -> None:
-        if hold_s < 0:
-            raise ValueError(f"hold_s must be >= 0 seconds, got {hold_s}")
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        serialise: bool = True,
+        hold_s: float = 0.0,
+        hold_after_s: float = 0.0,
+    ) -> None:
+        if hold_s < 0 or hold_after_s < 0:
+            raise ValueError(
+                f"hold_s and hold_after_s must be >= 0 seconds, got {hold_s}, {hold_after_s}"
+            )
         self.ledger = ledger
         self.serialise = serialise
         self.hold_s = hold_s
+        self.hold_after_s = hold_after_s
 
     def reserve(
         self,
@@ -62,6 +74,18 @@ class Reservations:
         the decisions as stored, in order: ``recheck`` decides what a decision becomes
         when its case's ledger changed since it was read.
         """
+        stored = self._reserve(outcomes, recheck=recheck, since=since)
+        if self.hold_after_s:
+            time.sleep(self.hold_after_s)
+        return stored
+
+    def _reserve(
+        self,
+        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        *,
+        recheck: Recheck,
+        since: datetime | None,
+    ) -> list[DecisionOutcome]:
         if self.hold_s:
             time.sleep(self.hold_s)
         pairs = [(outcome.record(digest), outcome.reservation()) for outcome, digest in outcomes]

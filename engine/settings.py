@@ -83,6 +83,14 @@ class Settings(BaseSettings):
         description="TESTS ONLY: wait this long between deciding and storing a group of "
         "decisions, so that tests can make concurrent decisions for one case overlap.",
     )
+    test_commit_hold_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="TESTS ONLY: wait this long after a group of decisions is stored, "
+        "before it is answered, so that tests can kill a replica between a commit and "
+        "its reply.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )
