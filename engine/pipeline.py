@@ -27,7 +27,7 @@ from engine.errors import FailedPreconditionError
 from engine.explanations import explain, jurisdictions_text
 from engine.features import featurize, featurize_row
 from engine.history import summarise_history
-from engine.ledger import DecisionRecord, Ledger
+from engine.ledger import CompanionRows, DecisionRecord, Ledger
 from engine.reservations import Reservations
 from engine.state import (
     CaseBatch,
@@ -269,15 +269,23 @@ class DecisionPipeline:
             [outcome] = self.persist([(outcome, inputs_digest)])
         return outcome
 
-    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> list[DecisionOutcome]:
+    def persist(
+        self,
+        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        *,
+        companions: Sequence[CompanionRows] = (),
+    ) -> list[DecisionOutcome]:
         """Store decisions with their contact reservations in one transaction (all or none),
         re-checked against the ledger as it is at the write (:mod:`engine.reservations`).
 
         Returns the decisions as stored, in order: each the given one, or a WAIT where
-        another reservation for its case now blocks the contact it chose.
+        another reservation for its case now blocks the contact it chose. ``companions``:
+        rows of other ledger tables stored in the same transaction.
         """
         since = _since(min(outcome.decided_at for outcome, _ in outcomes)) if outcomes else None
-        return self.reservations.reserve(outcomes, recheck=self.recheck, since=since)
+        return self.reservations.reserve(
+            outcomes, recheck=self.recheck, since=since, companions=companions
+        )
 
     def recheck(
         self, outcome: DecisionOutcome, ledger_events: Sequence[LedgerEvent]

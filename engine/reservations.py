@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from engine.ledger import DecisionRecord, Ledger
+from engine.ledger import CompanionRows, DecisionRecord, Ledger
 from engine.state import EventKind, LedgerEvent
 
 if TYPE_CHECKING:
@@ -67,12 +67,15 @@ class Reservations:
         *,
         recheck: Recheck,
         since: datetime | None,
+        companions: Sequence[CompanionRows] = (),
     ) -> list[DecisionOutcome]:
         """Store ``(decision, inputs digest)`` pairs in one transaction (all or none).
 
         ``since``: where the decisions' ledger reads began (the earliest of them). Returns
         the decisions as stored, in order: ``recheck`` decides what a decision becomes
-        when its case's ledger changed since it was read.
+        when its case's ledger changed since it was read. ``companions``: rows of other
+        ledger tables stored in the same transaction (an experiment's tags of these
+        decisions; :meth:`engine.ledger.Ledger.save_decisions`).
         """
         stored = self._reserve(outcomes, recheck=recheck, since=since)
         if self.hold_after_s:
@@ -90,7 +93,7 @@ class Reservations:
             time.sleep(self.hold_s)
         pairs = [(outcome.record(digest), outcome.reservation()) for outcome, digest in outcomes]
         if not self.serialise or all(reservation is None for _, reservation in pairs):
-            self.ledger.save_decisions(pairs)
+            self.ledger.save_decisions(pairs, companions=companions)
             return [outcome for outcome, _ in outcomes]
         assert since is not None
         own = {outcome.decision_id for outcome, _ in outcomes}
@@ -118,7 +121,9 @@ class Reservations:
                     taken.setdefault(case_id, []).append(reservation)
             return replaced
 
-        self.ledger.reserve_decisions(pairs, since=since, recheck=decide_again)
+        self.ledger.reserve_decisions(
+            pairs, since=since, recheck=decide_again, companions=companions
+        )
         return stored
 
 

@@ -4,7 +4,7 @@
 from the serving experiment version (pinned for a whole batch, so a reload mid-batch
 cannot mix versions), assigned sticky per debtor. After the arms decide, every shadow
 policy decides the same cases on the same observations and masks (deterministically,
-acting on nothing); each stored decision gets its experiment tag right after it commits.
+acting on nothing); each decision is stored with its experiment tag, in one transaction.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from engine.experiments.holder import ExperimentHolder
 from engine.experiments.runtime import ExperimentRuntime
-from engine.experiments.store import DecisionTag, ShadowChoice
-from engine.ledger import Ledger
+from engine.experiments.store import DecisionTag, ShadowChoice, tag_rows
+from engine.ledger import CompanionRows, Ledger
 from engine.pipeline import DecisionOutcome, DecisionPipeline, PolicyArm, RulesSource
 from engine.state import CaseSnapshot, LedgerEvent
 from policies.base import PolicyContractError
@@ -124,19 +124,21 @@ class ExperimentPipeline(DecisionPipeline):
             while len(self._pending) > _PENDING_LIMIT:
                 self._pending.popitem(last=False)
 
-    def persist(self, outcomes: Sequence[tuple[DecisionOutcome, str]]) -> list[DecisionOutcome]:
-        stored = super().persist(outcomes)
+    def persist(
+        self,
+        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        *,
+        companions: Sequence[CompanionRows] = (),
+    ) -> list[DecisionOutcome]:
+        """Store the decisions with their experiment tags in one transaction (all or none):
+        no decision is stored without the version it was made under."""
         with self._pending_lock:
             tags = [
                 tag
                 for outcome, _ in outcomes
                 if (tag := self._pending.pop(outcome.decision_id, None)) is not None
             ]
-        try:
-            self.holder.store.save_tags(tags)
-        except Exception:  # the decisions are stored; losing their tags must not fail them
-            log.exception("experiment tags of %d stored decisions could not be written", len(tags))
-        return stored
+        return super().persist(outcomes, companions=[*companions, *tag_rows(tags)])
 
 
 __all__ = ["ExperimentPipeline", "debtor_key"]

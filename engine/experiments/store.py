@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from engine.ledger import CompanionRows
 from engine.ledger.db import WRITE_OPTION, create_ledger_engine
 from engine.ledger.experiment_models import (
     ExperimentCaseRow,
@@ -59,6 +60,54 @@ class DecisionTag:
     shadows: tuple[ShadowChoice, ...] = ()
     observation: tuple[float, ...] = ()
     allowed: tuple[int, ...] = ()
+
+
+def tag_rows(tags: Sequence[DecisionTag]) -> list[CompanionRows]:
+    """The ledger rows of ``tags``: stored with their decisions, in the decisions' own
+    transaction (:meth:`engine.ledger.Ledger.save_decisions`)."""
+    if not tags:
+        return []
+    decisions = [
+        {
+            "decision_id": t.decision_id,
+            "experiment_id": t.experiment_id,
+            "version": t.version,
+            "arm": t.arm,
+            "exploration": t.exploration,
+            "shadows": json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "policy": s.policy,
+                        "version": s.version,
+                        "treatment_index": s.treatment_index,
+                        "propensity": s.propensity,
+                        "agrees": s.agrees,
+                    }
+                    for s in t.shadows
+                ]
+            ),
+            "observation": json.dumps(list(t.observation)),
+            "allowed": json.dumps(list(t.allowed)),
+        }
+        for t in tags
+    ]
+    # A case's first decision in the experiment gives it its arm (reversed: the batch's
+    # first wins); sorted so that concurrent writers lock the rows in one order (PostgreSQL).
+    cases = {
+        (t.experiment_id, t.case_id): {
+            "experiment_id": t.experiment_id,
+            "case_id": t.case_id,
+            "debtor_key": t.debtor_key,
+            "arm": t.arm,
+            "first_decided_at": t.decided_at,
+        }
+        for t in reversed(tags)
+    }
+    return [
+        CompanionRows(DECISIONS.name, decisions),
+        CompanionRows(CASES.name, [cases[key] for key in sorted(cases)]),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,48 +175,6 @@ class ExperimentStore:
                 )
             ).scalar_one()
         return text
-
-    def save_tags(self, tags: Sequence[DecisionTag]) -> None:
-        if not tags:
-            return
-        decisions = [
-            {
-                "decision_id": t.decision_id,
-                "experiment_id": t.experiment_id,
-                "version": t.version,
-                "arm": t.arm,
-                "exploration": t.exploration,
-                "shadows": json.dumps(
-                    [
-                        {
-                            "name": s.name,
-                            "policy": s.policy,
-                            "version": s.version,
-                            "treatment_index": s.treatment_index,
-                            "propensity": s.propensity,
-                            "agrees": s.agrees,
-                        }
-                        for s in t.shadows
-                    ]
-                ),
-                "observation": json.dumps(list(t.observation)),
-                "allowed": json.dumps(list(t.allowed)),
-            }
-            for t in tags
-        ]
-        cases = {
-            (t.experiment_id, t.case_id): {
-                "experiment_id": t.experiment_id,
-                "case_id": t.case_id,
-                "debtor_key": t.debtor_key,
-                "arm": t.arm,
-                "first_decided_at": t.decided_at,
-            }
-            for t in tags
-        }
-        with self._writer.begin() as connection:
-            connection.execute(self._insert_ignore(DECISIONS), decisions)
-            connection.execute(self._insert_ignore(CASES), list(cases.values()))
 
     def tags_for(self, decision_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         with self._engine.connect() as connection:
@@ -254,4 +261,4 @@ class ExperimentStore:
             }
 
 
-__all__ = ["ArmStats", "DecisionTag", "ExperimentStore", "Rollback", "ShadowChoice"]
+__all__ = ["ArmStats", "DecisionTag", "ExperimentStore", "Rollback", "ShadowChoice", "tag_rows"]

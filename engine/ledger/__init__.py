@@ -7,6 +7,7 @@ returned :class:`Ledger` across worker threads.
 from engine.ledger.errors import LedgerError, LedgerIntegrityError, LedgerUnavailable
 from engine.ledger.records import (
     CaseOutcome,
+    CompanionRows,
     DecisionRecord,
     EventOutcome,
     EventStatus,
@@ -17,6 +18,7 @@ from engine.ledger.store import Ledger, open_ledger
 
 __all__ = [
     "CaseOutcome",
+    "CompanionRows",
     "DecisionRecord",
     "EventOutcome",
     "EventStatus",

@@ -21,9 +21,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Dialect
 
 from engine.ledger import queries
+from engine.ledger.models import LEDGER_METADATA
+from engine.ledger.records import CompanionRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,9 @@ class HotPath:
     """Rows of ``queries.EVENT_COLUMNS`` of ``n`` cases (``c0`` … ``c{n-1}``, ``since``)."""
     insert_event: DriverStatement
     insert_decision: DriverStatement
+    insert_or_ignore: Callable[[str, frozenset[str]], DriverStatement]
+    """``(table, columns)`` → an insert of those columns of a ``LEDGER_METADATA`` table
+    that skips a row whose key is stored (``keys`` in the table's column order)."""
     sqlite: bool
     begin_write: str
     """Begins a write transaction on a driver connection in autocommit mode."""
@@ -127,6 +134,20 @@ class HotPath:
                 queries.select_events_of_cases(keys), dialect, keys=(*keys, "since")
             )
 
+        @functools.lru_cache(maxsize=64)
+        def insert_or_ignore(table_name: str, columns: frozenset[str]) -> DriverStatement:
+            table = LEDGER_METADATA.tables[table_name]
+            dialect_insert = sqlite_dialect.insert if sqlite else postgresql.insert
+            keys = tuple(c.name for c in table.columns if c.name in columns)
+            if len(keys) != len(columns):
+                raise ValueError(
+                    f"table {table_name} has no column(s) {sorted(columns - set(keys))}; "
+                    f"its columns are {[c.name for c in table.columns]}"
+                )
+            return compile_statement(
+                dialect_insert(table).on_conflict_do_nothing(), dialect, keys=keys, insert=True
+            )
+
         return cls(
             select_case_events=compile_statement(
                 queries.SELECT_CASE_EVENT_ROWS, dialect, keys=("case_id", "since")
@@ -139,6 +160,7 @@ class HotPath:
             insert_decision=compile_statement(
                 sa.insert(queries.DECISIONS).inline(), dialect, keys=decision_keys, insert=True
             ),
+            insert_or_ignore=insert_or_ignore,
             sqlite=sqlite,
             # SQLite: take the write lock now, so that a writer queues on busy_timeout
             # instead of failing when its read lock cannot be upgraded.
@@ -197,6 +219,59 @@ def insert_decisions(*, cursor: Any, hot: HotPath, rows: Sequence[Sequence[Any]]
     A taken decision_id raises the driver's IntegrityError.
     """
     _execute_all(cursor, hot.insert_decision, rows)
+
+
+BoundRows = tuple[DriverStatement, list[tuple[Any, ...]]]
+"""An insert-or-ignore statement and its rows' values, bound for the driver."""
+_OWN_TABLES = frozenset({queries.EVENTS.name, queries.DECISIONS.name})
+
+
+def bind_companions(*, hot: HotPath, companions: Sequence[CompanionRows]) -> list[BoundRows]:
+    """``companions`` as statements and bound values, ready for :func:`insert_companions`.
+
+    Raises ``ValueError`` for a table that is not one of the ledger's other tables, a row
+    with other columns than the first, or a naive datetime.
+    """
+    bound: list[BoundRows] = []
+    for companion in companions:
+        if not companion.rows:
+            continue
+        if companion.table in _OWN_TABLES or companion.table not in LEDGER_METADATA.tables:
+            raise ValueError(
+                f"companion rows go to another ledger table, not {companion.table!r}; "
+                f"one of {sorted(set(LEDGER_METADATA.tables) - _OWN_TABLES)}"
+            )
+        columns = frozenset(companion.rows[0])
+        statement = hot.insert_or_ignore(companion.table, columns)
+        values = []
+        for row in companion.rows:
+            if row.keys() != columns:
+                raise ValueError(
+                    f"companion rows of {companion.table} must all have the columns "
+                    f"{sorted(columns)}; one has {sorted(row)}"
+                )
+            values.append(tuple(_bind(hot, row[key]) for key in statement.keys))
+        bound.append((statement, values))
+    return bound
+
+
+def _bind(hot: HotPath, value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} cannot be stored: pass a timezone-aware "
+                "value (tzinfo=UTC)"
+            )
+        return hot.bind_datetime(value)
+    if isinstance(value, date):
+        return hot.bind_date(value)
+    return value
+
+
+def insert_companions(*, cursor: Any, rows: Sequence[BoundRows]) -> None:
+    """Insert rows bound by :func:`bind_companions`, skipping those whose key is stored."""
+    for statement, values in rows:
+        _execute_all(cursor, statement, values)
 
 
 def _execute_all(cursor: Any, statement: DriverStatement, rows: Sequence[Sequence[Any]]) -> None:

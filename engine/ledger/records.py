@@ -7,9 +7,11 @@ database row; :mod:`engine.ledger.store` converts them to and from the tables.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import Any
 
 _SHA256_HEX_LEN = 64
 
@@ -141,3 +143,19 @@ class CaseOutcome:
     resolved: bool
     """Closed after at least one payment (paid off or settled), as far as the ledger knows."""
     closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompanionRows:
+    """Rows of another ledger table that a decision write stores in its own transaction.
+
+    Passed to :meth:`engine.ledger.Ledger.save_decisions` / ``reserve_decisions``: they
+    commit with the decisions or not at all (an experiment's tags of those decisions,
+    :mod:`engine.experiments.store`). Each row is inserted unless a row with its primary
+    key is stored already, so that a retried write stores nothing twice.
+    """
+
+    table: str
+    """A table of ``LEDGER_METADATA`` (not ``decision`` or ``event``)."""
+    rows: Sequence[Mapping[str, Any]]
+    """Column values as Python values (timezone-aware datetimes); every row the same keys."""

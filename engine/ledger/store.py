@@ -8,7 +8,8 @@ to gRPC status codes (fail closed: no decision is returned unless it was stored)
 
 The two calls of every decision (``events_for_case``; ``save_decisions``, or for
 contacts ``reserve_decisions``: per-case locks, a re-read and a re-check before the
-write, :mod:`engine.reservations`) run on the calling thread's own driver connection
+write, :mod:`engine.reservations`; the decisions' experiment tags, if any, are written in
+the same transaction) run on the calling thread's own driver connection
 (:mod:`engine.ledger.connections`, :mod:`engine.ledger.driver`; measured by
 ``bench/bench_ledger.py``); everything else goes through SQLAlchemy's pool
 (:mod:`engine.ledger.queries`).
@@ -46,7 +47,13 @@ from engine.ledger.errors import (
 )
 from engine.ledger.migrate import upgrade_to_head
 from engine.ledger.models import SOURCE_CALLER
-from engine.ledger.records import CaseOutcome, DecisionRecord, EventStatus, RecordResult
+from engine.ledger.records import (
+    CaseOutcome,
+    CompanionRows,
+    DecisionRecord,
+    EventStatus,
+    RecordResult,
+)
 from engine.state import LedgerEvent
 
 log = logging.getLogger(__name__)
@@ -234,20 +241,26 @@ class Ledger:
         self.save_decisions([(record, reservation)])
 
     def save_decisions(
-        self, decisions: Sequence[tuple[DecisionRecord, LedgerEvent | None]]
+        self,
+        decisions: Sequence[tuple[DecisionRecord, LedgerEvent | None]],
+        *,
+        companions: Sequence[CompanionRows] = (),
     ) -> None:
         """Store several decisions with their reservations in ONE transaction (all or none).
 
         Used by ``DecideStream`` to commit a batch at once; the rules of
-        :meth:`save_decision` apply to every pair.
+        :meth:`save_decision` apply to every pair. ``companions``: rows of other ledger
+        tables (an experiment's tags of these decisions) stored in the same transaction,
+        each unless its key is stored already.
         """
         if not decisions:
             return
         rows = self._pair_rows(decisions)
         hot = self._hot
+        extra = driver.bind_companions(hot=hot, companions=companions) if companions else []
 
         def work(cursor: Any) -> None:
-            self._insert(cursor, hot, rows)
+            self._insert(cursor, hot, rows, extra)
 
         self._store(_saving(len(decisions)), work, lambda: decisions)
 
@@ -257,6 +270,7 @@ class Ledger:
         *,
         since: datetime,
         recheck: Callable[[dict[str, list[LedgerEvent]]], dict[int, DecisionPair]],
+        companions: Sequence[CompanionRows] = (),
     ) -> list[DecisionPair]:
         """Store decisions whose reservations still hold, serialised per case.
 
@@ -267,7 +281,9 @@ class Ledger:
         place of some, by index — and commit (the rules of :meth:`save_decision` apply).
         Returns the pairs stored. Nobody else's reservation for these cases can be written
         between the read and the commit. ``recheck`` runs again when the transaction is
-        retried, so it must only compute.
+        retried, so it must only compute. ``companions`` are stored in the same transaction,
+        as by :meth:`save_decisions` (rows of a decision that ``recheck`` replaced stay that
+        decision id's).
         """
         if since.utcoffset() is None:
             raise ValueError(
@@ -279,6 +295,7 @@ class Ledger:
         cases = list(dict.fromkeys(r.case_id for r, reservation in decisions if reservation))
         # Converted before the transaction: the lock is held only for what must be in it.
         rows = self._pair_rows(decisions)
+        extra = driver.bind_companions(hot=hot, companions=companions) if companions else []
         stored: list[DecisionPair] = list(decisions)
 
         def work(cursor: Any) -> None:
@@ -294,7 +311,7 @@ class Ledger:
                 for index, pair in replaced.items():
                     stored[index] = pair
                     [written[index]] = self._pair_rows([pair])
-            self._insert(cursor, hot, written)
+            self._insert(cursor, hot, written, extra)
 
         self._store(_saving(len(decisions)), work, lambda: stored, begins=True)
         return stored
@@ -315,11 +332,18 @@ class Ledger:
         return rows
 
     @staticmethod
-    def _insert(cursor: Any, hot: driver.HotPath, rows: Sequence[_PairRows]) -> None:
+    def _insert(
+        cursor: Any,
+        hot: driver.HotPath,
+        rows: Sequence[_PairRows],
+        companions: Sequence[driver.BoundRows],
+    ) -> None:
         driver.insert_decisions(cursor=cursor, hot=hot, rows=[d for d, _ in rows])
         events = [e for _, e in rows if e is not None]
         if events:
             driver.insert_events(cursor=cursor, hot=hot, rows=events)
+        if companions:
+            driver.insert_companions(cursor=cursor, rows=companions)
 
     def _store(
         self,

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from engine.convert import datetime_to_timestamp
 from engine.experiments.holder import ExperimentHolder
 from engine.experiments.store import ExperimentStore
+from engine.ledger.models import LEDGER_METADATA
 from engine.service import EXPERIMENT_HEALTH_NAME, RunningServer, create_server
 from engine.settings import Settings
 from engine.state import EventKind
@@ -305,3 +306,38 @@ def test_erasing_a_debtor_erases_their_experiment_rows(
         assert set(left) == {kept.decision_id}
     finally:
         store.close()
+
+
+def test_a_decision_whose_tag_cannot_be_written_is_not_stored_and_fails_retryably(
+    running: RunningServer,
+    channel: grpc.Channel,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tag is written in the decision's own transaction: when the tag's insert fails
+    (the database fails mid-transaction), neither is stored and the caller is told to retry
+    (UNAVAILABLE, not INTERNAL); a retry then stores both."""
+    from engine.ledger import driver
+
+    ledger = running.components.ledger
+    driver_error = ledger.engine.dialect.loaded_dbapi.OperationalError
+
+    def fail(**_kwargs: object) -> None:
+        raise driver_error("disk I/O error (injected while writing the experiment tags)")
+
+    monkeypatch.setattr(driver, "insert_companions", fail)
+    case_id, debtor = fresh("c"), fresh("d")
+    with pytest.raises(grpc.RpcError) as info:
+        _decide(channel, case_id, debtor)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "Traceback" not in (info.value.details() or "")
+    monkeypatch.undo()
+    decisions = LEDGER_METADATA.tables["decision"]
+    with ledger.engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(decisions.c.decision_id).where(decisions.c.case_id == case_id)
+        ).all()
+    assert stored == []
+
+    decision = _decide(channel, case_id, debtor)
+    assert set(_tags(database_url, [decision.decision_id])) == {decision.decision_id}
