@@ -77,7 +77,7 @@ class Reservations:
         ledger tables stored in the same transaction (an experiment's tags of these
         decisions; :meth:`engine.ledger.Ledger.save_decisions`).
         """
-        stored = self._reserve(outcomes, recheck=recheck, since=since)
+        stored = self._reserve(outcomes, recheck=recheck, since=since, companions=companions)
         if self.hold_after_s:
             time.sleep(self.hold_after_s)
         return stored
@@ -88,6 +88,7 @@ class Reservations:
         *,
         recheck: Recheck,
         since: datetime | None,
+        companions: Sequence[CompanionRows],
     ) -> list[DecisionOutcome]:
         if self.hold_s:
             time.sleep(self.hold_s)
