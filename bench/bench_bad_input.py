@@ -21,11 +21,7 @@ import argparse
 import collections
 import itertools
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +35,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import grpc  # noqa: E402
 from bad_requests import call, ledger_rows, problems_with, random_bad_requests  # noqa: E402
 from google.rpc import code_pb2  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from served import tact_serve  # noqa: E402
 
 
 @dataclass
@@ -62,12 +58,6 @@ class SoakResult:
         return self.rss_mb_end - self.rss_mb_after_warmup
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -75,57 +65,16 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def _wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"tact serve exited with {proc.returncode}")
-            try:
-                health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                return
-            except grpc.RpcError:
-                time.sleep(0.2)
-    raise RuntimeError(f"tact serve did not answer on {address}")
-
-
 def soak(
     requests: int = 30_000, warmup: int = 2_000, seed: int = 14, repo: Path = REPO
 ) -> SoakResult:
     """Send ``warmup`` then ``requests`` bad requests to a fresh server; see the module doc."""
     with tempfile.TemporaryDirectory(prefix="tact-soak-") as tmp:
-        port = _free_port()
         db_path = Path(tmp) / "tact.db"
         log_path = Path(tmp) / "server.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(repo),  # before the editable install: serve `repo`'s code
-            "TACT_PORT": str(port),
-            "TACT_DATABASE_URL": f"sqlite:///{db_path}",
-            "TACT_POLICY": "ladder",
-            "TACT_RULES_WATCH": "false",
-            "TACT_GRACE_SECONDS": "1",
-        }
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
-                env=env,
-                cwd=repo,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        address = f"127.0.0.1:{port}"
-        try:
-            _wait_serving(address, proc)
-            result = _drive(address, proc.pid, db_path, requests, warmup, seed)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        env = {"TACT_DATABASE_URL": f"sqlite:///{db_path}", "TACT_POLICY": "ladder"}
+        with tact_serve(env, log_path, repo) as served:
+            result = _drive(served.address, served.pid, db_path, requests, warmup, seed)
         text = log_path.read_text(errors="replace")
         result.tracebacks_logged = text.count("Traceback (most recent call last)")
         result.internal_lines_logged = sum(

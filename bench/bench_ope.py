@@ -61,8 +61,8 @@ def main() -> None:
         )
         url = f"sqlite:///{tmp}/tact.db"
         env = {"TACT_DATABASE_URL": url, "TACT_EXPERIMENT_FILE": str(experiment)}
-        with tact_serve(env, Path(tmp) / "server.log") as address:
-            run = simulate_against(address, scenario, args.debtors, masks, seed=args.seed)
+        with tact_serve(env, Path(tmp) / "server.log") as server:
+            run = simulate_against(server.address, scenario, args.debtors, masks, seed=args.seed)
         logged = read_ledger(url)
     logging_s = time.perf_counter() - started
     rows: dict[str, Any] = {}

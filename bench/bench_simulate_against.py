@@ -55,8 +55,8 @@ def main() -> None:
     local_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="tact-loop-") as tmp:
         env = {"TACT_DATABASE_URL": f"sqlite:///{tmp}/tact.db", "TACT_POLICY": args.policy}
-        with tact_serve(env, Path(tmp) / "server.log") as address:
-            served = simulate_against(address, scenario, args.debtors, masks, seed=args.seed)
+        with tact_serve(env, Path(tmp) / "server.log") as server:
+            served = simulate_against(server.address, scenario, args.debtors, masks, seed=args.seed)
     a = {k.name: k for k in compute_kpis(served.outcomes, churn_applies=scenario.churn.enabled)}
     b = {k.name: k for k in compute_kpis(local.outcomes, churn_applies=scenario.churn.enabled)}
     rows = {}

@@ -1,4 +1,5 @@
-"""A `tact serve` subprocess for the loop benchmarks (experiments, guardrails, OPE)."""
+"""A `tact serve` subprocess for the benchmarks that need a real one (the loop, OPE, the
+bad-input run, the soak)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -40,13 +42,22 @@ def wait_serving(address: str, proc: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError(f"tact serve did not answer on {address}")
 
 
+@dataclass(frozen=True)
+class Served:
+    address: str
+    """HOST:PORT of the running server."""
+    pid: int
+
+
 @contextlib.contextmanager
-def tact_serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Run `tact serve` with ``env`` (TACT_* settings) on a free port; yields HOST:PORT."""
+def tact_serve(env: dict[str, str], log_path: Path, repo: Path = REPO) -> Iterator[Served]:
+    """Run `tact serve` with ``env`` (TACT_* settings) on a free port, its output to
+    ``log_path``, serving ``repo``'s code (PYTHONPATH: before the editable install); ends it
+    with SIGTERM."""
     port = free_port()
     full = {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(repo),
         "TACT_PORT": str(port),
         "TACT_RULES_WATCH": "false",
         "TACT_GRACE_SECONDS": "1",
@@ -56,14 +67,14 @@ def tact_serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
             env=full,
-            cwd=REPO,
+            cwd=repo,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     address = f"127.0.0.1:{port}"
     try:
         wait_serving(address, proc)
-        yield address
+        yield Served(address, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

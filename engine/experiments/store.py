@@ -184,8 +184,8 @@ class ExperimentStore:
             return {r["decision_id"]: dict(r) for r in rows}
 
     def erase_debtor(self, debtor_id: str) -> int:
-        """Delete the experiment rows of ``debtor_id`` (the erasure doors do it inside their
-        audited transaction: engine.ledger.erasure)."""
+        """Delete the experiment rows of ``debtor_id`` alone (every ledger erasure deletes
+        them too, in its own transaction: engine.ledger.queries.delete_debtor_rows)."""
         with self._writer.begin() as connection:
             return delete_experiment_rows(connection, debtor_id)
 

@@ -1,9 +1,9 @@
 """Debtor erasure with its audit record, in one transaction: ``AdminService.EraseDebtor``
 and ``tact erase-debtor`` both call :func:`erase_debtor_audited`.
 
-The rows go as :meth:`Ledger.erase_debtor` deletes them (the debtor's events, decisions
-and outcomes, and rows of the debtor's cases stored without a debtor id), with the
-experiment tags and case arms of those decisions and cases; the
+The rows go as :meth:`Ledger.erase_debtor` deletes them (:func:`queries.delete_debtor_rows`:
+the debtor's events, decisions and outcomes, rows of the debtor's cases stored without a
+debtor id, and the experiment tags and case arms of those); the
 ``erasure_audit`` row is written in the same transaction, so there is never an erasure
 without its audit, nor an audit of an erasure that was rolled back.
 """
@@ -20,7 +20,6 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from engine.ledger import queries
-from engine.ledger.experiment_models import delete_experiment_rows
 from engine.ledger.models import ErasureAuditRow
 from engine.ledger.store import Ledger
 
@@ -53,8 +52,7 @@ def erase_debtor_audited(
     def work(connection: Connection) -> ErasureReceipt:
         with Session(connection) as session:
             cases = queries.cases_of_debtor(session=session, debtor_id=debtor_id)
-            deleted = delete_experiment_rows(session, debtor_id)  # found by decision: first
-            deleted += queries.delete_debtor_rows(
+            deleted = queries.delete_debtor_rows(
                 session=session, debtor_id=debtor_id, case_ids=cases
             )
             session.execute(

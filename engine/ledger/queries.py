@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from engine.ledger.experiment_models import delete_experiment_rows
 from engine.ledger.models import LEDGER_METADATA, DecisionRow, LedgerEventRow, OutcomeRow
 
 EVENTS = LEDGER_METADATA.tables[LedgerEventRow.__tablename__]
@@ -201,12 +202,13 @@ def cases_of_debtor(*, session: Session, debtor_id: str) -> set[str]:
 
 
 def delete_debtor_rows(*, session: Session, debtor_id: str, case_ids: Iterable[str]) -> int:
-    """Delete the debtor's rows, and rows of the debtor's cases that carry no debtor id.
+    """Delete the debtor's rows, and rows of the debtor's cases that carry no debtor id,
+    with the experiment tags and case arms of those decisions and cases.
 
     Returns the number of rows deleted.
     """
     cases = sorted(case_ids)
-    deleted = 0
+    deleted = delete_experiment_rows(session, debtor_id)  # found by decision: first
     for model in (LedgerEventRow, DecisionRow, OutcomeRow):
         anonymous_of_case = sa.and_(col(model.debtor_id) == "", col(model.case_id).in_(cases))
         statement = sa.delete(model).where(

@@ -402,7 +402,8 @@ class Ledger:
     # -- erasure, health, lifecycle -----------------------------------------------------
 
     def erase_debtor(self, debtor_id: str) -> int:
-        """Delete every event, decision and outcome of ``debtor_id`` (GDPR erasure).
+        """Delete every event, decision and outcome of ``debtor_id`` and their experiment
+        tags (GDPR erasure).
 
         Rows stored without a debtor id are erased too when they belong to one of the
         debtor's cases. Returns the number of rows deleted (0 when none were stored).
