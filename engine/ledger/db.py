@@ -32,6 +32,10 @@ PG_RECYCLE_S = 1800
 """PostgreSQL connections are replaced after this long (pooled and per-thread alike)."""
 SQLITE_BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for SQLite's single write lock before giving up."""
+SQLITE_MIGRATION_BUSY_TIMEOUT_MS = 300_000
+"""How long a starting process waits for another one's schema upgrade (SQLite's write lock).
+A loaded host can take longer than a request's budget to run every migration; replicas that
+start together must then wait for the first, as they wait on PostgreSQL's advisory lock."""
 PG_CONNECT_TIMEOUT_S = 5
 PG_STATEMENT_TIMEOUT_MS = 10_000
 """Fail (UNAVAILABLE) rather than hold a worker forever on a stuck database."""
@@ -84,6 +88,7 @@ def _sqlite_engine(url: URL, *, for_migrations: bool) -> Engine:
             "an in-memory SQLite ledger would be private to each pooled connection; "
             "use a file, e.g. sqlite:///tact.db (tests: a file under tmp_path)"
         )
+    busy_timeout_ms = SQLITE_MIGRATION_BUSY_TIMEOUT_MS if for_migrations else SQLITE_BUSY_TIMEOUT_MS
     pool: dict[str, Any] = (
         {"poolclass": NullPool}
         if for_migrations
@@ -98,7 +103,7 @@ def _sqlite_engine(url: URL, *, for_migrations: bool) -> Engine:
         # The service hands connections between worker threads through the pool, and a
         # hot-path connection kept by one thread is closed by whichever thread closes the
         # ledger (under that connection's lock: engine.ledger.connections).
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         **pool,
     )
 
@@ -110,7 +115,7 @@ def _sqlite_engine(url: URL, *, for_migrations: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         if not for_migrations:
             # Checkpoints run on WalCheckpointer's thread, not inside a request's commit

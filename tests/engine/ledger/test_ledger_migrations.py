@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import sqlalchemy as sa
@@ -11,7 +13,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from engine.ledger import Ledger, open_ledger
+from engine.ledger import Ledger, db, open_ledger
 from engine.ledger.migrate import alembic_config, current_revision, head_revision
 from engine.ledger.models import LEDGER_METADATA
 
@@ -61,6 +63,29 @@ def test_replicas_starting_at_once_migrate_once(ledger_url: str) -> None:
         assert _schema_diff(engine) == []
     finally:
         engine.dispose()
+
+
+def test_start_up_waits_out_a_migration_longer_than_a_requests_lock_budget(
+    tmp_path, monkeypatch
+) -> None:
+    # Another replica's schema upgrade may hold SQLite's write lock for longer than a
+    # request may wait (on a loaded host: seconds). A starting process must wait it out,
+    # as it waits on PostgreSQL's advisory lock, rather than fail "database is locked".
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "tact.db"
+    url = f"sqlite:///{path}"
+    open_ledger(url).close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.0, holder.execute, args=("COMMIT",))
+    release.start()
+    started = time.monotonic()
+    try:
+        open_ledger(url).close()
+    finally:
+        release.join()
+        holder.close()
+    assert time.monotonic() - started >= 0.9  # it did wait on the lock, then went on
 
 
 def test_threads_opening_at_once_all_succeed(ledger_url: str) -> None:
