@@ -4,6 +4,7 @@ shadows."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from engine.pipeline import PolicyArm
 from policies.base import Policy
 
 PolicyLoader = Callable[[str], Policy]
+log = logging.getLogger("tact.experiments")
 
 
 def challenger_arm(name: str) -> str:
@@ -180,6 +182,14 @@ def build_runtime(
     mixtures: dict[str, CaseMixture] = {}
     runner_arms: dict[tuple[str, str], PolicyArm] = {}
     if pool_shares:
+        if exploration.kind != "none":
+            log.warning(
+                "case exploration with per-decision exploration (%s): valid, but a "
+                "deterministic candidate follows a logged case only where none of its ~65 "
+                "decisions explored (ε-greedy: about (1 - ε)^65 of the cases), so case-level "
+                "estimates rest on few cases; for them, set exploration kind: none",
+                exploration.label(),
+            )
         components = tuple(MixtureComponent(p, q) for p, q in pool_shares)
         pool_served = {p: explored(policy) for p, policy in pool.items()}
         arm_specs = {
