@@ -65,18 +65,6 @@ def test_shares_over_one_and_bad_yaml_are_rejected() -> None:
         parse_experiment("id: x\nchampion: [\n", Path("e.yaml"))
 
 
-def test_a_policy_that_does_not_load_is_located_at_its_field() -> None:
-    text = GOOD.replace("policy: segmented", "policy: no-such-policy")
-    spec, root = parse_experiment(text, Path("e.yaml"))
-    with pytest.raises(ExperimentFileError) as caught:
-        build_runtime(
-            spec, text=text, version="v", file=Path("e.yaml"), root=root, load=load_policy
-        )
-    [issue] = caught.value.issues
-    assert (issue.field, issue.line) == ("challengers.0.policy", 4)
-    assert "no-such-policy" in issue.message
-
-
 CASE_EXPLORED = (
     GOOD
     + """\
@@ -85,6 +73,30 @@ case_exploration:
   policies: [segmented, best-simple, {policy: "rl:default", share: 0.2}]
 """
 )
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line"),
+    [
+        (GOOD.replace("policy: segmented", "policy: no-such-policy"), "challengers.0.policy", 4),
+        (
+            CASE_EXPLORED.replace("best-simple", "no-such-policy"),
+            "case_exploration.policies.1.policy",
+            10,
+        ),
+    ],
+)
+def test_a_policy_that_does_not_load_is_located_at_its_field(
+    text: str, field: str, line: int
+) -> None:
+    spec, root = parse_experiment(text, Path("e.yaml"))
+    with pytest.raises(ExperimentFileError) as caught:
+        build_runtime(
+            spec, text=text, version="v", file=Path("e.yaml"), root=root, load=load_policy
+        )
+    [issue] = caught.value.issues
+    assert (issue.field, issue.line) == (field, line)
+    assert "no-such-policy" in issue.message
 
 
 def test_case_exploration_splits_its_share_and_locates_its_problems() -> None:
@@ -148,17 +160,6 @@ def test_case_runners_are_drawn_per_case_sticky_and_in_their_shares() -> None:
 def shares_of(runtime: object) -> dict[str, float]:
     mixture = runtime.mixtures["champion"]  # type: ignore[attr-defined]
     return {c.policy: c.share for c in mixture.components()}
-
-
-def test_a_pool_policy_that_does_not_load_is_located_at_its_entry() -> None:
-    text = CASE_EXPLORED.replace("best-simple", "no-such-policy")
-    spec, root = parse_experiment(text, Path("e.yaml"))
-    with pytest.raises(ExperimentFileError) as caught:
-        build_runtime(
-            spec, text=text, version="v", file=Path("e.yaml"), root=root, load=load_policy
-        )
-    [issue] = caught.value.issues
-    assert (issue.field, issue.line) == ("case_exploration.policies.1.policy", 10)
 
 
 def _masks(rng: np.random.Generator, n: int) -> np.ndarray:
