@@ -306,10 +306,12 @@ class DecisionPipeline:
         window = p.verdict.window_utc(outcome.index)
         if window is not None and window[0] <= outcome.send_at < window[1]:
             return outcome  # still allowed with what the ledger holds now
-        try:
-            arm = self.arm_named(outcome.arm)
-        except KeyError:  # an experiment's arm that a reload removed since: keep its name
-            arm = PolicyArm(outcome.arm, self.champion.policy)
+        arm = self.arm_of(outcome.snapshot)  # the case's runner under case exploration
+        if arm.name != outcome.arm:
+            try:
+                arm = self.arm_named(outcome.arm)
+            except KeyError:  # an experiment's arm that a reload removed since: keep its name
+                arm = PolicyArm(outcome.arm, self.champion.policy)
         waited = self._finish(
             p, CATALOGUE.WAIT_INDEX, 1.0, arm, featurize_row(p.row), dry_run=outcome.dry_run
         )
@@ -360,12 +362,14 @@ class DecisionPipeline:
             except Exception as exc:  # reported per case by the caller
                 prepared.append(exc)
         results: list[DecisionOutcome | Exception] = list(prepared)  # type: ignore[arg-type]
-        by_arm: dict[str, list[int]] = {}
+        # One policy call per (arm, policy): under case exploration one arm's cases are
+        # run by several policies.
+        by_arm: dict[tuple[str, int], tuple[PolicyArm, list[int]]] = {}
         for row, p in enumerate(prepared):
             if isinstance(p, _Prepared):
-                by_arm.setdefault(self.arm_of(p.snapshot).name, []).append(row)
-        for arm_name, rows in by_arm.items():
-            arm = self.arm_named(arm_name)
+                arm = self.arm_of(p.snapshot)
+                by_arm.setdefault((arm.name, id(arm.policy)), (arm, []))[1].append(row)
+        for arm, rows in by_arm.values():
             ready = [p for r in rows if isinstance(p := prepared[r], _Prepared)]
             try:
                 chosen = self._choose(arm, ready)

@@ -154,7 +154,12 @@ def _serve_one(settings: Settings) -> None:
         ""
         if experiment is None
         else f", experiment {experiment.current.experiment_id} "
-        f"version {experiment.current.version}: arms {', '.join(experiment.current.arms)}",
+        f"version {experiment.current.version}: arms {', '.join(experiment.current.arms)}"
+        + (
+            f"; case exploration: {pool.describe()}"
+            if (pool := experiment.current.spec.case_exploration) is not None
+            else ""
+        ),
     )
 
     def reload(_signum: int, _frame: object) -> None:

@@ -32,16 +32,21 @@ def ope(
     boot: int = typer.Option(200, min=20, help="bootstrap resamples (of cases)"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Estimate candidate policies from logged decisions: IPS, SNIPS, DR per decision and
-    per-decision weighted IS per case, each with a 95 % bootstrap CI and the ESS."""
+    """Estimate candidate policies from logged decisions: IPS, SNIPS, DR per decision,
+    per-decision weighted IS per case, and under case exploration the case-level MIS and
+    SNMIS (whole cases weighed by the logged mixture of runners), each with a 95 %
+    bootstrap CI and the ESS."""
     from policies.evaluate import resolve_policy
     from policies.ope.logged import load_logged
-    from policies.ope.run import evaluate_candidate, html_report
+    from policies.ope.run import case_explored, evaluate_candidate, html_report
 
     try:
         logged = load_logged(ledger, experiment_id=experiment)
+        cases = case_explored(logged)
         results = [
-            evaluate_candidate(spec, resolve_policy(spec), logged, n_boot=boot, seed=seed)
+            evaluate_candidate(
+                spec, resolve_policy(spec), logged, n_boot=boot, seed=seed, cases=cases
+            )
             for spec in policy
         ]
     except (ValueError, FileNotFoundError) as exc:
@@ -56,6 +61,12 @@ def ope(
             typer.echo(
                 f"  {e.estimator:<6} {e.value:10.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}] "
                 f"{e.unit}, ESS {e.ess:.1f}"
+            )
+        if result.case_weights is not None:
+            c = result.case_weights
+            typer.echo(
+                f"  case weights: mean {c.mean:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}] (1 when "
+                f"supported), {c.matched_cases:,} cases followed throughout"
             )
         for warning in result.warnings:
             typer.echo(f"  WARNING: {warning}")

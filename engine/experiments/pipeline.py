@@ -2,9 +2,11 @@
 
 :class:`ExperimentPipeline` is a :class:`engine.pipeline.DecisionPipeline` whose arms come
 from the serving experiment version (pinned for a whole batch, so a reload mid-batch
-cannot mix versions), assigned sticky per debtor. After the arms decide, every shadow
-policy decides the same cases on the same observations and masks (deterministically,
-acting on nothing); each decision is stored with its experiment tag, in one transaction.
+cannot mix versions), assigned sticky per debtor; under case exploration a case is served
+by its runner (:mod:`engine.experiments.case_exploration`), sticky per case. After the
+arms decide, every shadow policy decides the same cases on the same observations and masks
+(deterministically, acting on nothing); each decision is stored with its experiment tag,
+in one transaction.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class ExperimentPipeline(DecisionPipeline):
         return pinned if pinned is not None else self.holder.current
 
     def arm_of(self, snapshot: CaseSnapshot) -> PolicyArm:
-        return self._runtime().arm_for(debtor_key(snapshot))
+        """The debtor's arm, served by the case's runner under case exploration."""
+        return self._runtime().serving_arm(debtor_key(snapshot), snapshot.case_id)
 
     def arm_named(self, name: str) -> PolicyArm:
         return self._runtime().arms[name]
@@ -108,6 +111,7 @@ class ExperimentPipeline(DecisionPipeline):
         exploration = runtime.spec.exploration.label()
         with self._pending_lock:
             for outcome, shadows in zip(outcomes, shadow_choices, strict=True):
+                runner = runtime.case_runner(outcome.arm, outcome.snapshot.case_id)
                 self._pending[outcome.decision_id] = DecisionTag(
                     decision_id=outcome.decision_id,
                     experiment_id=runtime.experiment_id,
@@ -120,6 +124,9 @@ class ExperimentPipeline(DecisionPipeline):
                     shadows=tuple(shadows),
                     observation=tuple(float(v) for v in outcome.observation),
                     allowed=tuple(int(i) for i in np.flatnonzero(outcome.mask)),
+                    case_runner=None if runner is None else runner.policy,
+                    case_propensity=None if runner is None else runner.propensity,
+                    case_mixture=None if runner is None else runner.mixture.to_json(),
                 )
             while len(self._pending) > _PENDING_LIMIT:
                 self._pending.popitem(last=False)

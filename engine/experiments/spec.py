@@ -10,6 +10,9 @@ exploration setting and the guardrails (docs/experiments.md shows a full file)::
     shadows:
       - {name: simple, policy: best-simple}
     exploration: {kind: epsilon, epsilon: 0.05}
+    case_exploration:
+      share: 0.3
+      policies: [best-simple, ladder, {policy: "rl:default", share: 0.2}]
     guardrails:
       complaint_rate: {max_excess: 0.01}
       payment_rate: {max_shortfall: 0.05}
@@ -26,7 +29,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.experiments.errors import ExperimentFileError, ExperimentIssue
 
@@ -62,6 +72,92 @@ class ExplorationSpec(_Strict):
         return "none"
 
 
+class PoolPolicySpec(_Strict):
+    policy: str = Field(min_length=1, description="Policy spec, as TACT_POLICY.")
+    share: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Share of all cases it runs (default: an even split)."
+    )
+
+
+class CaseExplorationSpec(_Strict):
+    """Exploration at the case level: a case is run, for its whole life, by one policy of
+    the pool with probability ``share`` (each pool policy its own share), else by its arm's
+    policy. The off-policy estimate of a whole-case policy needs exactly this (per-decision
+    exploration gives a ~65-decision case a weight of about 0)."""
+
+    share: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Share of each arm's cases run by the pool (default: the pool's shares' sum).",
+    )
+    policies: tuple[PoolPolicySpec, ...] = Field(min_length=1)
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _entries(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [{"policy": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _shares(self) -> CaseExplorationSpec:
+        specs = [p.policy.strip() for p in self.policies]
+        dup = sorted({s for s in specs if specs.count(s) > 1})
+        if dup:
+            raise ValueError(f"a policy may be in the pool once: {dup} repeated; remove one")
+        if "random" in specs:
+            raise ValueError(
+                "'random' cannot be in the pool: the estimator recomputes each pool policy's "
+                "choices, and random's depend on the batch it was drawn in; for uniform "
+                "exploration use exploration: {kind: epsilon, epsilon: 1}"
+            )
+        given = sum(p.share for p in self.policies if p.share is not None)
+        unset = sum(1 for p in self.policies if p.share is None)
+        if self.share is None and unset:
+            raise ValueError(
+                "give case_exploration a share (of cases run by the pool), or every pool "
+                "policy its own share"
+            )
+        total = given if self.share is None else self.share
+        if total >= 1.0 - 1e-9:
+            raise ValueError(
+                f"pool shares add up to {total:g} >= 1; the arm's own policy must keep a share "
+                "of its cases: lower them"
+            )
+        if unset and given >= total - 1e-9:
+            raise ValueError(
+                f"the pool shares given add up to {given:g}, leaving nothing of share "
+                f"{total:g} for the {unset} policies without one: raise share or lower them"
+            )
+        if not unset and abs(given - total) > 1e-9:
+            raise ValueError(
+                f"the pool shares add up to {given:g}, not share {total:g}: make them agree "
+                "(or leave share out)"
+            )
+        return self
+
+    @property
+    def total(self) -> float:
+        """Share of an arm's cases that the pool runs."""
+        if self.share is not None:
+            return self.share
+        return sum(p.share or 0.0 for p in self.policies)
+
+    def describe(self) -> str:
+        shares = ", ".join(f"{p} {q:.3g}" for p, q in self.pool_shares())
+        return f"{self.total:.3g} of each arm's cases run by {shares}"
+
+    def pool_shares(self) -> tuple[tuple[str, float], ...]:
+        """(policy spec, share of all cases) per pool policy, in file order."""
+        given = sum(p.share for p in self.policies if p.share is not None)
+        unset = sum(1 for p in self.policies if p.share is None)
+        even = (self.total - given) / unset if unset else 0.0
+        return tuple(
+            (p.policy.strip(), p.share if p.share is not None else even) for p in self.policies
+        )
+
+
 class ExcessLimit(_Strict):
     max_excess: float = Field(ge=0.0, le=1.0, description="Allowed rate above the champion's.")
 
@@ -95,6 +191,7 @@ class ExperimentSpec(_Strict):
     challengers: tuple[ChallengerSpec, ...] = ()
     shadows: tuple[ShadowSpec, ...] = ()
     exploration: ExplorationSpec = ExplorationSpec()
+    case_exploration: CaseExplorationSpec | None = None
     guardrails: GuardrailSpec = GuardrailSpec()
     srm: SrmSpec = SrmSpec()
 
@@ -204,10 +301,12 @@ def locate_field(root: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[in
 
 __all__ = [
     "CHAMPION_ARM",
+    "CaseExplorationSpec",
     "ChallengerSpec",
     "ExperimentSpec",
     "ExplorationSpec",
     "GuardrailSpec",
+    "PoolPolicySpec",
     "ShadowSpec",
     "locate_field",
     "parse_experiment",

@@ -1,7 +1,8 @@
 """Experiment rows in the ledger: versions, decision tags, case arms, rollbacks, arm stats.
 
-Its own engine on the ledger's database (the ledger has applied migration
-``0004_experiments``). Every replica that shares the ledger sees the same rollbacks.
+Its own engine on the ledger's database (the ledger has applied migrations
+``0004_experiments`` and ``0006_case_exploration``). Every replica that shares the ledger
+sees the same rollbacks.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ class DecisionTag:
     shadows: tuple[ShadowChoice, ...] = ()
     observation: tuple[float, ...] = ()
     allowed: tuple[int, ...] = ()
+    case_runner: str | None = None
+    """Under case exploration: the policy that runs the case (its spec)."""
+    case_propensity: float | None = None
+    """…the probability that it runs a case of this arm…"""
+    case_mixture: str | None = None
+    """…and the arm's mixture, JSON (engine.experiments.case_exploration.CaseMixture)."""
 
 
 def tag_rows(tags: Sequence[DecisionTag]) -> list[CompanionRows]:
@@ -89,6 +96,9 @@ def tag_rows(tags: Sequence[DecisionTag]) -> list[CompanionRows]:
             ),
             "observation": json.dumps(list(t.observation)),
             "allowed": json.dumps(list(t.allowed)),
+            "case_runner": t.case_runner,
+            "case_propensity": t.case_propensity,
+            "case_mixture": t.case_mixture,
         }
         for t in tags
     ]

@@ -1,8 +1,10 @@
-"""The experiment tables of the ledger (migration ``0004_experiments``).
+"""The experiment tables of the ledger (migrations ``0004_experiments``,
+``0006_case_exploration``).
 
 * ``experiment_version`` — every experiment file version that served, with its text;
 * ``experiment_decision`` — per stored decision: the experiment and version it was made
-  under, the arm, the exploration that drew it, and each shadow policy's choice;
+  under, the arm, the exploration that drew it, each shadow policy's choice, and under
+  case exploration the case's runner, its case propensity and the arm's mixture;
 * ``experiment_case`` — a case's arm in an experiment (first decision), for guardrails;
 * ``experiment_rollback`` — a challenger rolled back by a guardrail: shared by every
   replica that reads the same ledger.
@@ -48,6 +50,14 @@ class ExperimentDecisionRow(LedgerTable, table=True):
     """JSON list: the featurizer's output the policy saw (for off-policy evaluation)."""
     allowed: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     """JSON list: the catalogue indices the mask allowed."""
+    case_runner: str | None = Field(default=None, sa_column=sa.Column(sa.String(), nullable=True))
+    """Case exploration (migration 0006): the policy spec that runs the decision's case."""
+    case_propensity: float | None = Field(
+        default=None, sa_column=sa.Column(sa.Float(), nullable=True)
+    )
+    """The probability that the runner runs a case of this arm."""
+    case_mixture: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    """JSON list of {policy, share}: the arm's mixture of runners, for the estimator."""
 
 
 class ExperimentCaseRow(LedgerTable, table=True):

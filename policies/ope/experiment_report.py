@@ -14,7 +14,7 @@ from engine.experiments.spec import CHAMPION_ARM, parse_experiment
 from engine.experiments.store import ExperimentStore
 from engine.pipeline import PolicyArm
 from policies.ope.logged import read_ledger
-from policies.ope.run import evaluate_candidate
+from policies.ope.run import case_explored, evaluate_candidate
 
 
 def _runtime(store: ExperimentStore, experiment_id: str) -> tuple[ExperimentRuntime, str]:
@@ -69,13 +69,18 @@ def build_report(url: str, experiment_id: str, *, n_boot: int = 200) -> dict[str
     ]
     srm = evaluate_srm(runtime, stats, 1)
     ope: dict[str, Any] = {}
-    explored = bool(len(logged)) and bool(np.any(logged.propensity < 1.0))
+    cases = case_explored(logged) if len(logged) else None
+    explored = bool(len(logged)) and (bool(np.any(logged.propensity < 1.0)) or cases is not None)
     if explored:
         from policies.evaluate import resolve_policy
 
         for challenger in spec.challengers:
             result = evaluate_candidate(
-                challenger.policy, resolve_policy(challenger.policy), logged, n_boot=n_boot
+                challenger.policy,
+                resolve_policy(challenger.policy),
+                logged,
+                n_boot=n_boot,
+                cases=cases,
             )
             ope[challenger_arm(challenger.name)] = result.to_json()
     return {

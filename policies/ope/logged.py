@@ -46,6 +46,9 @@ class LoggedDecisions:
     case_paid: np.ndarray  # float64, everything the case paid after its first decision
     case_complaints: np.ndarray  # int64
     case_opted_out: np.ndarray  # bool
+    case_runner: np.ndarray  # str, the case's runner under case exploration ("" without)
+    case_propensity: np.ndarray  # float64, its case propensity (NaN without)
+    case_mixture: np.ndarray  # str, JSON: the arm's mixture of runners ("" without)
 
     def __len__(self) -> int:
         return int(self.treatment_index.shape[0])
@@ -73,6 +76,8 @@ _SCALARS = (
     "experiment_id",
     "experiment_version",
     "exploration",
+    "case_runner",
+    "case_mixture",
 )
 
 
@@ -103,6 +108,9 @@ def read_ledger(url: str, *, experiment_id: str | None = None) -> LoggedDecision
             ed.c.exploration,
             ed.c.observation,
             ed.c.allowed,
+            ed.c.case_runner,
+            ed.c.case_mixture,
+            ed.c.case_propensity,
         )
         .join(ed, ed.c.decision_id == d.c.decision_id)
         .order_by(d.c.case_id, d.c.decided_at, d.c.decision_id)
@@ -127,8 +135,10 @@ def read_ledger(url: str, *, experiment_id: str | None = None) -> LoggedDecision
     n = len(rows)
     columns: dict[str, Any] = {
         name: np.array([r[i] for r in rows], dtype=object).astype(str) if n else np.zeros(0, str)
-        for name, i in zip(_SCALARS, (0, 1, 2, 5, 7, 8, 9, 10, 11, 12, 13), strict=True)
+        for name, i in zip(_SCALARS, (0, 1, 2, 5, 7, 8, 9, 10, 11, 12, 13), strict=False)
     }
+    for name, i in (("case_runner", 16), ("case_mixture", 17)):  # NULL without case exploration
+        columns[name] = np.array([r[i] or "" for r in rows], dtype=object).astype(str).reshape(n)
     decided_at = np.array([instant(r[3]) for r in rows], dtype="datetime64[us]")
     observation = np.array([json.loads(r[14]) for r in rows], dtype=np.float32).reshape(n, -1)
     allowed = np.zeros((n, len(CATALOGUE)), dtype=bool)
@@ -149,6 +159,9 @@ def read_ledger(url: str, *, experiment_id: str | None = None) -> LoggedDecision
         case_paid=case_paid,
         case_complaints=complaints,
         case_opted_out=opted,
+        case_propensity=np.array(
+            [np.nan if r[18] is None else r[18] for r in rows], dtype=np.float64
+        ),
     )
 
 
@@ -188,7 +201,8 @@ def _rewards(
 
 def write_parquet(logged: LoggedDecisions, path: Path) -> Path:
     """One row per decision: inputs (observation, allowed indices), propensity, policy and
-    ruleset versions, experiment tag, reward and the case's joined outcomes."""
+    ruleset versions, experiment tag (with the case runner, case propensity and mixture
+    under case exploration), reward and the case's joined outcomes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -196,7 +210,14 @@ def write_parquet(logged: LoggedDecisions, path: Path) -> Path:
     data["decided_at"] = pa.array(
         logged.decided_at.astype("datetime64[us]"), pa.timestamp("us", tz="UTC")
     )
-    for name in ("treatment_index", "propensity", "reward", "case_paid", "case_complaints"):
+    for name in (
+        "treatment_index",
+        "propensity",
+        "reward",
+        "case_paid",
+        "case_complaints",
+        "case_propensity",
+    ):
         data[name] = getattr(logged, name)
     data["case_opted_out"] = logged.case_opted_out
     data["observation"] = pa.array(list(logged.observation), pa.list_(pa.float32()))
@@ -213,7 +234,18 @@ def read_parquet(path: Path) -> LoggedDecisions:
 
     table = pq.read_table(path)
     n = table.num_rows
-    columns = {name: np.array(table.column(name).to_pylist(), dtype=str) for name in _SCALARS}
+    # Exports written before case exploration (migration 0006) lack its columns.
+    columns = {
+        name: np.array(table.column(name).to_pylist(), dtype=str)
+        if name in table.column_names
+        else np.full(n, "")
+        for name in _SCALARS
+    }
+    case_propensity = (
+        table.column("case_propensity").to_numpy().astype(np.float64)
+        if "case_propensity" in table.column_names
+        else np.full(n, np.nan)
+    )
     allowed = np.zeros((n, len(CATALOGUE)), dtype=bool)
     for i, indices in enumerate(table.column("allowed").to_pylist()):
         allowed[i, indices] = True
@@ -231,6 +263,7 @@ def read_parquet(path: Path) -> LoggedDecisions:
         case_paid=table.column("case_paid").to_numpy().astype(np.float64),
         case_complaints=table.column("case_complaints").to_numpy().astype(np.int64),
         case_opted_out=table.column("case_opted_out").to_numpy().astype(bool),
+        case_propensity=case_propensity,
     )
 
 

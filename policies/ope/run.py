@@ -9,6 +9,14 @@ from typing import Any
 import numpy as np
 
 from policies.base import Policy
+from policies.ope.case_importance import (
+    LoggedCases,
+    PolicyLoader,
+    WeightCheck,
+    case_weights,
+    estimate_cases,
+    logged_cases,
+)
 from policies.ope.estimators import Estimate, estimate_all
 from policies.ope.logged import LoggedDecisions
 
@@ -29,6 +37,9 @@ class OpeResult:
     """Share of decisions where the candidate would have served the logged treatment."""
     estimates: list[Estimate]
     warnings: list[str] = field(default_factory=list)
+    case_weights: WeightCheck | None = None
+    """Under case exploration: the mean case weight (1 where the mixture supports the
+    candidate and the logged case propensities are right)."""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -48,9 +59,30 @@ def candidate_choices(policy: Policy, logged: LoggedDecisions, chunk: int = 4096
     return out
 
 
+def case_explored(logged: LoggedDecisions, load: PolicyLoader | None = None) -> LoggedCases | None:
+    """The case-explored cases of ``logged`` weighed by their mixtures (policies loaded by
+    ``load``, the service's loader by default), or None when no case was case-explored."""
+    if not (logged.case_mixture != "").any():
+        return None
+    if load is None:
+        from policies.registry import load_policy
+
+        load = load_policy
+    return logged_cases(logged, load=load)
+
+
 def evaluate_candidate(
-    name: str, policy: Policy, logged: LoggedDecisions, *, n_boot: int = 200, seed: int = 0
+    name: str,
+    policy: Policy,
+    logged: LoggedDecisions,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    cases: LoggedCases | None = None,
 ) -> OpeResult:
+    """Every estimate of ``policy`` (deterministic, as served) from ``logged``; the
+    case-level MIS and SNMIS too when ``cases`` (:func:`case_explored` of the same log)
+    is given."""
     if len(logged) == 0:
         raise ValueError(
             "no logged decisions to evaluate: OPE needs decisions made under an experiment "
@@ -62,6 +94,13 @@ def evaluate_candidate(
     action = candidate_choices(policy, logged)
     probability = (action == logged.treatment_index).astype(np.float64)
     estimates = estimate_all(logged, probability, action, n_boot=n_boot, seed=seed)
+    check = None
+    if cases is not None:
+        weights = case_weights(cases, logged, action)
+        case_estimates, check = estimate_cases(
+            weights, cases.reward, n_boot=n_boot, rng=np.random.default_rng(seed)
+        )
+        estimates.extend(case_estimates)
     starts = logged.case_starts()
     result = OpeResult(
         candidate=name,
@@ -71,8 +110,9 @@ def evaluate_candidate(
         logged_value_per_case=float(logged.reward.sum() / max(len(starts), 1)),
         match_share=float(probability.mean()),
         estimates=estimates,
+        case_weights=check,
     )
-    deterministic = bool(np.all(logged.propensity >= 1.0 - 1e-12))
+    deterministic = bool(np.all(logged.propensity >= 1.0 - 1e-12)) and cases is None
     if deterministic:
         result.warnings.append(
             "the logger never explored (every propensity is 1): the candidate is only "
@@ -90,7 +130,37 @@ def evaluate_candidate(
             f"the candidate agrees with only {result.match_share:.1%} of the logged "
             "treatments: thin support"
         )
+    if cases is not None and check is not None:
+        result.warnings.extend(_case_warnings(cases, check))
     return result
+
+
+def _case_warnings(cases: LoggedCases, check: WeightCheck) -> list[str]:
+    warnings = []
+    if not check.consistent:
+        warnings.append(
+            f"MIS: mean case weight {check.mean:.3f} [{check.ci_low:.3f}, {check.ci_high:.3f}] "
+            "should be 1 — the candidate runs cases no policy of the pool would (thin "
+            "support: MIS undervalues it, SNMIS values only the supported part), or the "
+            "logged case propensities are wrong"
+        )
+    if cases.mixed:
+        warnings.append(
+            f"{cases.mixed} case(s) left out: their decisions carry different mixtures (the "
+            "shares changed, or a challenger was rolled back, mid-case)"
+        )
+    if cases.unexplained:
+        warnings.append(
+            f"{cases.unexplained} case(s) left out: no policy of their mixture makes their "
+            "decisions — the policies loaded now are not those that served, or a re-check "
+            "turned a contact into a WAIT"
+        )
+    if cases.runner_mismatch:
+        warnings.append(
+            f"{cases.runner_mismatch} decision(s) that their case's runner, loaded now, would "
+            "not have served with the logged propensity: is it the version that served?"
+        )
+    return warnings
 
 
 def html_report(results: list[OpeResult], title: str = "tact off-policy evaluation") -> str:
@@ -119,6 +189,15 @@ def html_report(results: list[OpeResult], title: str = "tact off-policy evaluati
                 f"<td>[{e.ci_low:.4f}, {e.ci_high:.4f}]</td><td>{e.ess:.1f}</td></tr>"
             )
         parts.append("</table>")
+        if result.case_weights is not None:
+            c = result.case_weights
+            parts.append(
+                f"<p>Case exploration: MIS and SNMIS weigh whole cases by the mixture of "
+                f"policies that could have run them; the candidate agrees with "
+                f"{c.matched_cases:,} cases from first decision to last; mean case weight "
+                f"{c.mean:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}] (1 when supported and the "
+                "logged case propensities are right).</p>"
+            )
         parts.append(_ci_svg(result.estimates))
         parts.extend(f"<p class='warn'>⚠ {html.escape(w)}</p>" for w in result.warnings)
     return "\n".join(parts) + "\n"
@@ -149,4 +228,4 @@ def _ci_svg(estimates: list[Estimate]) -> str:
     return "".join(lines)
 
 
-__all__ = ["OpeResult", "candidate_choices", "evaluate_candidate", "html_report"]
+__all__ = ["OpeResult", "candidate_choices", "case_explored", "evaluate_candidate", "html_report"]

@@ -11,13 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from engine.service import create_server
-from engine.settings import Settings
 from policies.ope.logged import load_logged
 from policies.ope_cli import app
-from simulator.against import simulate_against
-from simulator.masks import compliance_masks
-from simulator.scenario_loader import load_scenario
+from tests.support.serving import simulate_under_experiment
 
 runner = CliRunner()
 EXPERIMENT = """\
@@ -31,24 +27,9 @@ exploration: {kind: epsilon, epsilon: 0.3}
 
 @pytest.fixture(scope="module")
 def ledger_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    tmp = tmp_path_factory.mktemp("ope")
-    experiment = tmp / "experiment.yaml"
-    experiment.write_text(EXPERIMENT)
-    url = f"sqlite:///{tmp / 'tact.db'}"
-    server = create_server(
-        Settings(port=0, database_url=url, rules_watch=False, experiment_file=experiment)
+    url, played = simulate_under_experiment(
+        tmp_path_factory.mktemp("ope"), EXPERIMENT, 10, seed=1_000_000, run_id="ope-fixture"
     )
-    try:
-        played = simulate_against(
-            f"127.0.0.1:{server.port}",
-            load_scenario("nordic-telecom"),
-            10,
-            compliance_masks(),
-            seed=1_000_000,
-            run_id="ope-fixture",  # fixed case ids: a fixed split between the arms
-        )
-    finally:
-        server.stop(0)
     # Every payment reached the ledger: what OPE counts is what the simulator collected.
     logged = load_logged(url)
     paid = logged.case_paid[logged.case_starts()]

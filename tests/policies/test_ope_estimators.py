@@ -59,6 +59,9 @@ def _logged(
         case_paid=np.zeros(n),
         case_complaints=np.zeros(n, dtype=np.int64),
         case_opted_out=np.zeros(n, dtype=bool),
+        case_runner=np.full(n, ""),
+        case_propensity=np.full(n, np.nan),
+        case_mixture=np.full(n, ""),
     )
     truth = float(means[:, 2].mean())  # contexts are equally likely
     return logged, np.full(n, 2, dtype=np.int64), truth

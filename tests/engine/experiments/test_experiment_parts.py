@@ -65,16 +65,101 @@ def test_shares_over_one_and_bad_yaml_are_rejected() -> None:
         parse_experiment("id: x\nchampion: [\n", Path("e.yaml"))
 
 
-def test_a_policy_that_does_not_load_is_located_at_its_field() -> None:
-    text = GOOD.replace("policy: segmented", "policy: no-such-policy")
+CASE_EXPLORED = (
+    GOOD
+    + """\
+case_exploration:
+  share: 0.3
+  policies: [segmented, best-simple, {policy: "rl:default", share: 0.2}]
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line"),
+    [
+        (GOOD.replace("policy: segmented", "policy: no-such-policy"), "challengers.0.policy", 4),
+        (
+            CASE_EXPLORED.replace("best-simple", "no-such-policy"),
+            "case_exploration.policies.1.policy",
+            10,
+        ),
+    ],
+)
+def test_a_policy_that_does_not_load_is_located_at_its_field(
+    text: str, field: str, line: int
+) -> None:
     spec, root = parse_experiment(text, Path("e.yaml"))
     with pytest.raises(ExperimentFileError) as caught:
         build_runtime(
             spec, text=text, version="v", file=Path("e.yaml"), root=root, load=load_policy
         )
     [issue] = caught.value.issues
-    assert (issue.field, issue.line) == ("challengers.0.policy", 4)
+    assert (issue.field, issue.line) == (field, line)
     assert "no-such-policy" in issue.message
+
+
+def test_case_exploration_splits_its_share_and_locates_its_problems() -> None:
+    spec, _ = parse_experiment(CASE_EXPLORED, Path("e.yaml"))
+    assert spec.case_exploration is not None
+    shares = dict(spec.case_exploration.pool_shares())
+    assert shares == pytest.approx({"segmented": 0.05, "best-simple": 0.05, "rl:default": 0.2})
+    bad = (
+        GOOD
+        + """\
+case_exploration:
+  share: 1.0
+  policies:
+    - ladder
+    - {policy: segmented, sharee: 0.1}
+"""
+    )
+    with pytest.raises(ExperimentFileError) as caught:
+        parse_experiment(bad, Path("e.yaml"))
+    where = {(i.field, i.line) for i in caught.value.issues}
+    assert ("case_exploration.share", 9) in where
+    assert ("case_exploration.policies.1.sharee", 12) in where
+    for pool, message in (
+        ("{share: 0.3, policies: [ladder, ladder]}", "once"),
+        ("{share: 0.3, policies: [{policy: ladder, share: 0.1}]}", "not share 0.3"),
+        ("{share: 0.2, policies: [{policy: ladder, share: 0.2}, segmented]}", "leaving nothing"),
+        ("{policies: [ladder]}", "give case_exploration a share"),
+        ("{share: 0.2, policies: [random]}", "'random' cannot be in the pool"),
+    ):
+        with pytest.raises(ExperimentFileError, match=message) as caught:
+            parse_experiment(GOOD + f"case_exploration: {pool}\n", Path("e.yaml"))
+        assert caught.value.issues[0].field == "case_exploration"
+
+
+def test_case_runners_are_drawn_per_case_sticky_and_in_their_shares() -> None:
+    spec, root = parse_experiment(CASE_EXPLORED, Path("e.yaml"))
+    runtime = build_runtime(
+        spec, text=CASE_EXPLORED, version="v", file=Path("e.yaml"), root=root, load=load_policy
+    )
+    runners = [runtime.case_runner("champion", f"case-{i}") for i in range(20_000)]
+    counts = {
+        p: sum(r.policy == p for r in runners if r) / len(runners) for p in shares_of(runtime)
+    }
+    # ladder (the champion) keeps 0.7; segmented, best-simple 0.05 each; rl:default 0.2.
+    assert counts["ladder"] == pytest.approx(0.7, abs=0.01)
+    assert counts["rl:default"] == pytest.approx(0.2, abs=0.01)
+    assert counts["segmented"] == pytest.approx(0.05, abs=0.005)
+    runner = runners[7]
+    assert runner is not None and runtime.case_runner("champion", "case-7") == runner
+    assert runner.propensity == pytest.approx(dict(shares_of(runtime))[runner.policy])
+    # The challenger's mixture has its own policy (segmented, also in the pool: 0.75).
+    challenger = runtime.mixtures[challenger_arm("seg")]
+    assert challenger.share_of("segmented") == pytest.approx(0.75)
+    # The case's runner serves it, in whichever arm its debtor is (same policy objects).
+    served = {id(runtime.serving_arm("debtor-1", f"case-{i}").policy) for i in range(200)}
+    assert len(served) == 4
+    arm = runtime.serving_arm("debtor-1", "case-7")
+    assert arm.name == runtime.arm_for("debtor-1").name
+
+
+def shares_of(runtime: object) -> dict[str, float]:
+    mixture = runtime.mixtures["champion"]  # type: ignore[attr-defined]
+    return {c.policy: c.share for c in mixture.components()}
 
 
 def _masks(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -163,3 +248,5 @@ def test_the_shipped_example_and_the_guides_file_load_with_every_policy() -> Non
     assert sorted(runtime.arms) == sorted(
         ["champion", *(challenger_arm(n) for n in ("ppo", "expert"))]
     )
+    assert sorted(runtime.mixtures) == sorted(runtime.arms)
+    assert runtime.mixtures["champion"].share_of("ladder") == pytest.approx(0.05)
