@@ -19,7 +19,9 @@ FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)
 
 @dataclass(frozen=True, slots=True)
 class PolicyDecisions:
-    """Chosen treatment index per row and the probability the policy gave it."""
+    """Chosen treatment index per row and the probability with which it was chosen: 1 for a
+    deterministic choice (``rng=None``), the drawn index's probability when sampling. The
+    service stores it as the logging propensity that off-policy evaluation divides by."""
 
     indices: np.ndarray  # int64 (n,)
     propensities: np.ndarray  # float64 (n,)

@@ -150,9 +150,10 @@ class NumpyPolicy:
 
     Deterministic (``rng=None``): the allowed treatment with the highest logit, as SB3's
     ``predict(..., deterministic=True)``. With an ``rng``: a draw from the masked softmax.
-    The propensity is in both cases the masked-softmax probability of the chosen index
-    (the network's own confidence; an off-policy estimator that scores the deterministic
-    argmax as such should treat it as 1).
+    The propensity is the probability with which the choice was made, as the ledger stores
+    it for off-policy evaluation: 1 for the deterministic argmax, the masked-softmax
+    probability of the drawn index when sampling. The network's own confidence in its
+    argmax is :meth:`probabilities`, not a propensity.
     """
 
     def __init__(self, weights: ActorWeights, *, name: str, version: str) -> None:
@@ -243,9 +244,7 @@ class NumpyPolicy:
         masked: np.ndarray = np.where(allowed, logits, MASKED_LOGIT)
         if rng is None:
             chosen = int(masked.argmax())
-            masked -= masked[chosen]
-            np.exp(masked, out=masked)
-            propensity = 1.0 / np.add.reduce(masked)
+            propensity = 1.0
         else:
             masked -= np.maximum.reduce(masked)
             np.exp(masked, out=masked)
@@ -275,10 +274,7 @@ class NumpyPolicy:
         rows = np.arange(n)
         if rng is None:
             chosen = masked.argmax(axis=1)
-            masked -= masked[rows, chosen][:, None]
-            z = np.exp(masked, out=masked)
-            # exp(0) = 1 at the chosen index: its probability is 1 / Σ z.
-            propensities = 1.0 / z.sum(axis=1)
+            propensities = np.ones(n)
         else:
             masked -= masked.max(axis=1, keepdims=True)
             z = np.exp(masked, out=masked)

@@ -93,6 +93,16 @@ def test_rule_based_policies_are_deterministic() -> None:
         np.testing.assert_array_equal(a.propensities, 1.0)
 
 
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_a_deterministic_choice_has_propensity_one(name: str) -> None:
+    # The service stores the propensity as the probability the served treatment had; a
+    # policy run without a generator chooses with certainty, whatever its scores say.
+    rng = np.random.default_rng(7)
+    obs, masks = _decoded_observations(rng, 300), random_masks(rng, 300, 0.4)
+    decisions = POLICIES[name].act(obs, masks, None)
+    np.testing.assert_array_equal(decisions.propensities, 1.0)
+
+
 def test_segmented_is_registered() -> None:
     from policies.registry import load_policy
 
