@@ -143,10 +143,20 @@ def main() -> None:
         default="even",
         help="claimed shares for the wrong-propensity run: 'even', or policy=share,...",
     )
+    parser.add_argument(
+        "--ledger",
+        default=None,
+        help="estimate from this ledger URL instead of logging (same --debtors and --seed)",
+    )
     parser.add_argument("--boot", type=int, default=400)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    logged, logging = log_through_the_service(args)
+    if args.ledger:
+        # A ledger logged earlier (by this script's logging step, or a `tact serve` that
+        # `tact simulate --against` drove with --debtors/--seed as given here).
+        logged, logging = read_ledger(args.ledger), {"ledger": args.ledger}
+    else:
+        logged, logging = log_through_the_service(args)
     components = parse_components(str(logged.case_mixture[0]))
     if args.wrong_shares == "even":
         claimed = {c.policy: 1.0 / len(components) for c in components}
