@@ -69,6 +69,8 @@ _RETRIES = 3
 _RETRY = object()
 """Returned by one attempt on the driver connection to ask for another."""
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock
+_CASE_ID = codec.DECISION_ROW_KEYS.index("case_id")
+_REQUEST_DIGEST = codec.DECISION_ROW_KEYS.index("request_digest")
 
 
 def _saving(n: int) -> str:
@@ -359,7 +361,7 @@ class Ledger:
         """
         decision_rows = [d for d, _ in rows]
         if len(rows) > 1:  # one order for every writer: concurrent batches cannot deadlock
-            decision_rows.sort(key=lambda row: (row[1], row[-1] or ""))
+            decision_rows.sort(key=lambda row: (row[_CASE_ID], row[_REQUEST_DIGEST] or ""))
         inserted = driver.insert_decisions(cursor=cursor, hot=hot, rows=decision_rows)
         stored = list(decisions)
         replayed: set[str] = set()
