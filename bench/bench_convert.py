@@ -424,6 +424,7 @@ def reference_digest(request: decision_service_pb2.DecideRequest, now: datetime)
     pinned = decision_service_pb2.DecideRequest()
     pinned.CopyFrom(request)
     pinned.now.CopyFrom(reference_datetime_to_timestamp(now))
+    pinned.include_inputs = False  # how to answer, not what to decide
     return inputs_digest(pinned.SerializeToString(deterministic=True))
 
 

@@ -123,6 +123,7 @@ def reference_record(outcome: DecisionOutcome, inputs_digest: str) -> DecisionRe
         next_review_at=outcome.next_review_at,
         rule_ids=tuple(h.rule_id for h in outcome.rule_hits),
         explanation=outcome.explanation,
+        replayable=True,  # a request's digest: a repeat of the request gets it back
     )
 
 

@@ -32,6 +32,8 @@ class ServiceMetrics:
         ).inc()
         for hit in outcome.rule_hits:
             telemetry.BLOCKED_STEPS.labels(hit.rule_id).inc()
+        if outcome.replayed:
+            telemetry.REPLAYED.inc()
         with self._lock:
             self._decisions[action] += 1
 

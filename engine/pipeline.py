@@ -39,6 +39,8 @@ from engine.state import (
 )
 from policies.base import Policy, PolicyContractError, PolicyDecisions, check_decisions
 
+NO_REQUEST_DIGEST = "0" * 64
+"""``decision.inputs_digest`` of a decision stored without a request (in-process callers)."""
 _LOOKBACK = timedelta(days=3650)
 """How far back the ledger is read: notice periods and totals need the whole case life."""
 
@@ -86,8 +88,15 @@ class DecisionOutcome:
     ledger_events: tuple[LedgerEvent, ...] = ()
     """The case's ledger events the decision read (since ``decided_at`` - lookback): a
     reservation re-checks the decision when the ledger holds anything else by then."""
+    replayed: bool = False
+    """The decision stored for an earlier attempt of the same request, returned again
+    (:meth:`DecisionPipeline.replay`): ``observation`` and ``mask`` are then this
+    attempt's, not the stored decision's (they are not stored)."""
 
-    def record(self, inputs_digest: str) -> DecisionRecord:
+    def record(self, inputs_digest: str | None) -> DecisionRecord:
+        """The audit record; ``inputs_digest``: the request's digest, under which a repeat
+        of the request replays this decision, or ``None`` for a decision made without a
+        request (stored with :data:`NO_REQUEST_DIGEST`, never replayed)."""
         propensity = self.propensity
         return DecisionRecord(
             decision_id=self.decision_id,
@@ -101,11 +110,12 @@ class DecisionOutcome:
             policy_arm=self.arm,
             propensity=propensity if propensity < 1.0 else 1.0,  # min(1.0, p), NaN → 1.0
             ruleset_version=self.ruleset_version,
-            inputs_digest=inputs_digest,
+            inputs_digest=NO_REQUEST_DIGEST if inputs_digest is None else inputs_digest,
             send_at=self.send_at,
             next_review_at=self.next_review_at,
             rule_ids=tuple([h.rule_id for h in self.rule_hits]),
             explanation=self.explanation,
+            replayable=inputs_digest is not None,
         )
 
     def reservation(self) -> LedgerEvent | None:
@@ -259,9 +269,13 @@ class DecisionPipeline:
         *,
         now: datetime,
         dry_run: bool = False,
-        inputs_digest: str = "0" * 64,
+        inputs_digest: str | None = None,
     ) -> DecisionOutcome:
-        """Decide one case and, unless ``dry_run``, persist it with its reservation."""
+        """Decide one case and, unless ``dry_run``, persist it with its reservation.
+
+        ``inputs_digest``: the digest of the request this decision answers; a later call
+        with the same digest for the case returns the stored decision instead of deciding
+        again. ``None``: no request, never replayed."""
         [outcome] = self.decide_many([(snapshot, caller_events, now)], dry_run=dry_run)
         if isinstance(outcome, Exception):
             raise outcome
@@ -271,20 +285,48 @@ class DecisionPipeline:
 
     def persist(
         self,
-        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        outcomes: Sequence[tuple[DecisionOutcome, str | None]],
         *,
         companions: Sequence[CompanionRows] = (),
     ) -> list[DecisionOutcome]:
-        """Store decisions with their contact reservations in one transaction (all or none),
-        re-checked against the ledger as it is at the write (:mod:`engine.reservations`).
+        """Store ``(decision, request digest or None)`` pairs with their contact reservations
+        in one transaction (all or none), re-checked against the ledger as it is at the
+        write (:mod:`engine.reservations`).
 
-        Returns the decisions as stored, in order: each the given one, or a WAIT where
-        another reservation for its case now blocks the contact it chose. ``companions``:
-        rows of other ledger tables stored in the same transaction.
+        Returns the decisions as stored, in order: each the given one; or a WAIT where
+        another reservation for its case now blocks the contact it chose; or, where the
+        case's ledger holds a decision for the same request digest already, that decision
+        (:meth:`replay`; nothing is stored for it). ``companions``: rows of other ledger
+        tables stored in the same transaction.
         """
         since = _since(min(outcome.decided_at for outcome, _ in outcomes)) if outcomes else None
         return self.reservations.reserve(
-            outcomes, recheck=self.recheck, since=since, companions=companions
+            outcomes, recheck=self.recheck, replay=self.replay, since=since, companions=companions
+        )
+
+    def replay(self, outcome: DecisionOutcome, stored: DecisionRecord) -> DecisionOutcome:
+        """The decision ``stored`` for an earlier attempt of ``outcome``'s request, as this
+        attempt returns it: everything the record holds is the record's (id, treatment,
+        times, policy, propensity, ruleset, explanation); the rest is this attempt's (the
+        case, its time zone, ``sampled``), and a rule hit's message and citation are
+        this attempt's for the same rule id (the record keeps ids only)."""
+        hits = {h.rule_id: h for h in outcome.rule_hits}
+        return replace(
+            outcome,
+            decision_id=stored.decision_id,
+            index=stored.treatment_index,  # the catalogue's indices never change meaning
+            treatment=_TREATMENTS[stored.treatment_index],
+            decided_at=stored.decided_at,
+            send_at=stored.send_at,
+            next_review_at=stored.next_review_at,
+            policy_name=stored.policy_name,
+            policy_version=stored.policy_version,
+            arm=stored.policy_arm,
+            propensity=stored.propensity,
+            ruleset_version=stored.ruleset_version,
+            rule_hits=tuple(hits.get(r) or RuleHit(r, "", "") for r in stored.rule_ids),
+            explanation=stored.explanation,
+            replayed=True,
         )
 
     def recheck(
@@ -581,4 +623,4 @@ def _local_morning(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, _MORNING, zone).astimezone(UTC)
 
 
-__all__ = ["CheckOutcome", "DecisionOutcome", "DecisionPipeline"]
+__all__ = ["NO_REQUEST_DIGEST", "CheckOutcome", "DecisionOutcome", "DecisionPipeline"]

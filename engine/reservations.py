@@ -13,6 +13,11 @@ decision that reserves nothing (a wait) takes no lock.
 
 The lock covers the re-read, the re-check and the write, not the policy: the expensive
 part of a decision runs outside it, and only a decision that lost a race is decided again.
+
+A decision whose request is stored for its case already (a retry after a lost reply, or
+the same request arriving twice at once) is not stored at all: the ledger's unique index
+on the request skips it in the same write, with its reservation, and the stored decision
+is returned in its place (``replay``), whichever path stored it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
 Recheck = Callable[["DecisionOutcome", Sequence[LedgerEvent]], "DecisionOutcome"]
 """``(decision, its case's ledger events now) → the decision as it may be stored``: the
 same object when it stands, another (a WAIT) when the ledger no longer allows it."""
+Replay = Callable[["DecisionOutcome", DecisionRecord], "DecisionOutcome"]
+"""``(decision, the decision stored earlier for its request) → what the caller gets``."""
 
 
 class Reservations:
@@ -63,30 +70,36 @@ class Reservations:
 
     def reserve(
         self,
-        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        outcomes: Sequence[tuple[DecisionOutcome, str | None]],
         *,
         recheck: Recheck,
+        replay: Replay,
         since: datetime | None,
         companions: Sequence[CompanionRows] = (),
     ) -> list[DecisionOutcome]:
-        """Store ``(decision, inputs digest)`` pairs in one transaction (all or none).
+        """Store ``(decision, request digest)`` pairs in one transaction (all or none); a
+        digest of ``None``: the decision has no request and is never replayed.
 
         ``since``: where the decisions' ledger reads began (the earliest of them). Returns
         the decisions as stored, in order: ``recheck`` decides what a decision becomes
-        when its case's ledger changed since it was read. ``companions``: rows of other
-        ledger tables stored in the same transaction (an experiment's tags of these
-        decisions; :meth:`engine.ledger.Ledger.save_decisions`).
+        when its case's ledger changed since it was read; ``replay`` what it becomes when
+        its request is stored already (the stored decision, nothing written for it).
+        ``companions``: rows of other ledger tables stored in the same transaction (an
+        experiment's tags of these decisions; :meth:`engine.ledger.Ledger.save_decisions`).
         """
-        stored = self._reserve(outcomes, recheck=recheck, since=since, companions=companions)
+        stored = self._reserve(
+            outcomes, recheck=recheck, replay=replay, since=since, companions=companions
+        )
         if self.hold_after_s:
             time.sleep(self.hold_after_s)
         return stored
 
     def _reserve(
         self,
-        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        outcomes: Sequence[tuple[DecisionOutcome, str | None]],
         *,
         recheck: Recheck,
+        replay: Replay,
         since: datetime | None,
         companions: Sequence[CompanionRows],
     ) -> list[DecisionOutcome]:
@@ -94,8 +107,8 @@ class Reservations:
             time.sleep(self.hold_s)
         pairs = [(outcome.record(digest), outcome.reservation()) for outcome, digest in outcomes]
         if not self.serialise or all(reservation is None for _, reservation in pairs):
-            self.ledger.save_decisions(pairs, companions=companions)
-            return [outcome for outcome, _ in outcomes]
+            written = self.ledger.save_decisions(pairs, companions=companions)
+            return _as_stored([outcome for outcome, _ in outcomes], written, replay)
         assert since is not None
         own = {outcome.decision_id for outcome, _ in outcomes}
         stored = [outcome for outcome, _ in outcomes]
@@ -122,10 +135,23 @@ class Reservations:
                     taken.setdefault(case_id, []).append(reservation)
             return replaced
 
-        self.ledger.reserve_decisions(
+        written = self.ledger.reserve_decisions(
             pairs, since=since, recheck=decide_again, companions=companions
         )
-        return stored
+        return _as_stored(stored, written, replay)
+
+
+def _as_stored(
+    decided: Sequence[DecisionOutcome],
+    written: Sequence[tuple[DecisionRecord, LedgerEvent | None]],
+    replay: Replay,
+) -> list[DecisionOutcome]:
+    """``decided`` as the ledger stored them: a decision whose request was stored already
+    comes back as that stored decision (another decision id)."""
+    return [
+        outcome if record.decision_id == outcome.decision_id else replay(outcome, record)
+        for outcome, (record, _) in zip(decided, written, strict=True)
+    ]
 
 
 def _own(event: LedgerEvent, decision_ids: set[str]) -> bool:
@@ -134,4 +160,4 @@ def _own(event: LedgerEvent, decision_ids: set[str]) -> bool:
     return event.kind is EventKind.CONTACT_PLANNED and event.decision_id in decision_ids
 
 
-__all__ = ["Recheck", "Reservations"]
+__all__ = ["Recheck", "Replay", "Reservations"]

@@ -103,6 +103,7 @@ def decision_to_proto(
         "decided_at": {"seconds": seconds, "nanos": nanos},
         "dry_run": outcome.dry_run,
         "timezone": outcome.zone.key,
+        "replayed": outcome.replayed,
     }
     if (send_at := outcome.send_at) is not None:
         seconds, nanos = utc_seconds_nanos(send_at)
@@ -111,7 +112,7 @@ def decision_to_proto(
     if (next_review_at := outcome.next_review_at) is not None:
         seconds, nanos = utc_seconds_nanos(next_review_at)
         values["next_review_at"] = {"seconds": seconds, "nanos": nanos}
-    if include_inputs:
+    if include_inputs and not outcome.replayed:  # a stored decision's inputs are not stored
         values["inputs"] = {
             "observation": outcome.observation.tolist(),
             "allowed_indices": np.flatnonzero(outcome.mask).tolist(),
@@ -203,11 +204,15 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
 
     @staticmethod
     def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
-        """sha256 of the request's deterministic serialization with ``now`` set to ``now``.
+        """sha256 of the request's deterministic serialization with ``now`` set to ``now``
+        and ``include_inputs`` cleared: the request's identity, under which a repeat of it
+        gets the stored decision (``now`` is the server clock for a request without one,
+        so such a request is never repeated; ``include_inputs`` only says how to answer).
 
         Spliced instead of serializing a pinned copy (same bytes, no copy): known fields
-        are written in field-number order (case = 1, now = 2, dry_run, include_inputs),
-        unknown ones after them, so the ``now`` field goes right after the case field.
+        are written in field-number order (case = 1, now = 2, dry_run = 3,
+        include_inputs = 4), unknown ones after them, so the ``now`` field goes right
+        after the case field, and include_inputs' two bytes after dry_run's.
         """
         data = request.SerializeToString(deterministic=True)
         cut = end = 0  # data[cut:end] is the request's own `now` field, if any
@@ -225,7 +230,11 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             if name == "case":
                 cut = end
         pinned = datetime_to_timestamp(now).SerializeToString()  # < 128 bytes: 1-byte length
-        return inputs_digest(data[:cut] + bytes((0x12, len(pinned))) + pinned + data[end:])
+        rest = data[end:]
+        if request.include_inputs:  # b"\x20\x01", after dry_run's b"\x18\x01" if set
+            at = 2 if request.dry_run else 0
+            rest = rest[:at] + rest[at + 2 :]
+        return inputs_digest(data[:cut] + bytes((0x12, len(pinned))) + pinned + rest)
 
     @staticmethod
     def _check_deadline(context: grpc.ServicerContext) -> None:

@@ -35,6 +35,11 @@ DECISIONS = Counter(
     "Decisions returned, by action, channel and policy arm.",
     ["action", "channel", "arm"],
 )
+REPLAYED = Counter(
+    "tact_decisions_replayed",
+    "Decisions returned again for a request already decided and stored (retries); also "
+    "counted in tact_decisions.",
+)
 BLOCKED_STEPS = Counter(
     "tact_blocked_steps",
     "Rule hits of returned decisions and CheckAction violations, by rule id.",

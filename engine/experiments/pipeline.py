@@ -133,7 +133,7 @@ class ExperimentPipeline(DecisionPipeline):
 
     def persist(
         self,
-        outcomes: Sequence[tuple[DecisionOutcome, str]],
+        outcomes: Sequence[tuple[DecisionOutcome, str | None]],
         *,
         companions: Sequence[CompanionRows] = (),
     ) -> list[DecisionOutcome]:

@@ -104,19 +104,26 @@ def tag_rows(tags: Sequence[DecisionTag]) -> list[CompanionRows]:
     ]
     # A case's first decision in the experiment gives it its arm (reversed: the batch's
     # first wins); sorted so that concurrent writers lock the rows in one order (PostgreSQL).
-    cases = {
-        (t.experiment_id, t.case_id): {
-            "experiment_id": t.experiment_id,
-            "case_id": t.case_id,
-            "debtor_key": t.debtor_key,
-            "arm": t.arm,
-            "first_decided_at": t.decided_at,
-        }
-        for t in reversed(tags)
-    }
+    # Each row is stored with the decision it was made for: not at all when that decision
+    # turns out to be a repeat of a stored request (the ledger returns the stored one).
+    cases = {(t.experiment_id, t.case_id): t for t in reversed(tags)}
+    first = [cases[key] for key in sorted(cases)]
     return [
-        CompanionRows(DECISIONS.name, decisions),
-        CompanionRows(CASES.name, [cases[key] for key in sorted(cases)]),
+        CompanionRows(DECISIONS.name, decisions, [t.decision_id for t in tags]),
+        CompanionRows(
+            CASES.name,
+            [
+                {
+                    "experiment_id": t.experiment_id,
+                    "case_id": t.case_id,
+                    "debtor_key": t.debtor_key,
+                    "arm": t.arm,
+                    "first_decided_at": t.decided_at,
+                }
+                for t in first
+            ],
+            [t.decision_id for t in first],
+        ),
     ]
 
 

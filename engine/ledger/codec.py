@@ -63,6 +63,7 @@ DECISION_ROW_KEYS = (
     "rule_ids",
     "inputs_digest",
     "explanation",
+    "request_digest",
 )
 """Columns of a decision; keys of ``decision_row``."""
 MAX_BIGINT = 2**63 - 1
@@ -284,6 +285,7 @@ def decision_row(record: DecisionRecord) -> dict[str, Any]:
         "rule_ids": _rule_ids_json(record.rule_ids),
         "inputs_digest": record.inputs_digest,
         "explanation": record.explanation,
+        "request_digest": record.inputs_digest if record.replayable else None,
     }
 
 
@@ -308,6 +310,7 @@ def decision_values(
         _rule_ids_json(record.rule_ids),
         record.inputs_digest,
         record.explanation,
+        record.inputs_digest if record.replayable else None,
     )
 
 
@@ -335,4 +338,19 @@ def decision_from_row(row: DecisionRow) -> DecisionRecord:
         next_review_at=row.next_review_at,
         rule_ids=tuple(json.loads(row.rule_ids)),
         explanation=row.explanation,
+        replayable=row.request_digest is not None,
     )
+
+
+def decision_from_values(
+    values: Sequence[Any], to_datetime: Callable[[Any], datetime]
+) -> DecisionRecord:
+    """A driver row of the ``DECISION_ROW_KEYS`` columns → its record (``to_datetime``:
+    ``HotPath.result_datetime``)."""
+    row = dict(zip(DECISION_ROW_KEYS, values, strict=True))
+    for name in ("decided_at", "send_at", "next_review_at"):
+        if row[name] is not None:
+            row[name] = to_datetime(row[name])
+    row["rule_ids"] = tuple(json.loads(row["rule_ids"]))
+    row["replayable"] = row.pop("request_digest") is not None
+    return DecisionRecord(**row)

@@ -15,7 +15,7 @@ Callers pass row values as tuples in the statements' ``keys`` order, already bou
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -107,6 +107,9 @@ class HotPath:
     """Rows of ``queries.EVENT_COLUMNS`` of ``n`` cases (``c0`` … ``c{n-1}``, ``since``)."""
     insert_event: DriverStatement
     insert_decision: DriverStatement
+    """Skips a decision whose request is stored for its case already (its rowcount is 0)."""
+    select_request_decision: DriverStatement
+    """The ``DECISION_ROW_KEYS`` columns of the decision stored for a request of a case."""
     insert_or_ignore: Callable[[str, frozenset[str]], DriverStatement]
     """``(table, columns)`` → an insert of those columns of a ``LEDGER_METADATA`` table
     that skips a row whose key is stored (``keys`` in the table's column order)."""
@@ -158,7 +161,17 @@ class HotPath:
                 sa.insert(queries.EVENTS).inline(), dialect, keys=event_keys, insert=True
             ),
             insert_decision=compile_statement(
-                sa.insert(queries.DECISIONS).inline(), dialect, keys=decision_keys, insert=True
+                (sqlite_dialect.insert if sqlite else postgresql.insert)(queries.DECISIONS)
+                .on_conflict_do_nothing(index_elements=queries.REQUEST_KEY)
+                .inline(),
+                dialect,
+                keys=decision_keys,
+                insert=True,
+            ),
+            select_request_decision=compile_statement(
+                queries.select_request_decision(decision_keys),
+                dialect,
+                keys=("case_id", "request_digest"),
             ),
             insert_or_ignore=insert_or_ignore,
             sqlite=sqlite,
@@ -213,16 +226,30 @@ def insert_events(*, cursor: Any, hot: HotPath, rows: Sequence[Sequence[Any]]) -
     _execute_all(cursor, hot.insert_event, rows)
 
 
-def insert_decisions(*, cursor: Any, hot: HotPath, rows: Sequence[Sequence[Any]]) -> None:
+def insert_decisions(*, cursor: Any, hot: HotPath, rows: Sequence[Sequence[Any]]) -> int:
     """Insert decision rows: values in ``insert_decision.keys`` order, bound already.
 
-    A taken decision_id raises the driver's IntegrityError.
+    Returns how many were inserted: a row whose (case_id, request_digest) is stored
+    already is skipped. A taken decision_id raises the driver's IntegrityError.
     """
     _execute_all(cursor, hot.insert_decision, rows)
+    inserted: int = cursor.rowcount  # executemany: the sum (sqlite3, psycopg)
+    return inserted
 
 
-BoundRows = tuple[DriverStatement, list[tuple[Any, ...]]]
-"""An insert-or-ignore statement and its rows' values, bound for the driver."""
+def select_request_decision(
+    *, cursor: Any, hot: HotPath, case_id: str, request_digest: str
+) -> Any | None:
+    """The ``DECISION_ROW_KEYS`` values of the decision stored for this request of the
+    case, or ``None``."""
+    statement = hot.select_request_decision
+    cursor.execute(statement.sql, statement.parameters((case_id, request_digest)))
+    return cursor.fetchone()
+
+
+BoundRows = tuple[DriverStatement, list[tuple[Any, ...]], Sequence[str]]
+"""An insert-or-ignore statement, its rows' values bound for the driver, and per row the
+decision it is stored for (``CompanionRows.decision_ids``; empty: none named)."""
 _OWN_TABLES = frozenset({queries.EVENTS.name, queries.DECISIONS.name})
 
 
@@ -251,7 +278,7 @@ def bind_companions(*, hot: HotPath, companions: Sequence[CompanionRows]) -> lis
                     f"{sorted(columns)}; one has {sorted(row)}"
                 )
             values.append(tuple(_bind(hot, row[key]) for key in statement.keys))
-        bound.append((statement, values))
+        bound.append((statement, values, companion.decision_ids))
     return bound
 
 
@@ -268,10 +295,16 @@ def _bind(hot: HotPath, value: Any) -> Any:
     return value
 
 
-def insert_companions(*, cursor: Any, rows: Sequence[BoundRows]) -> None:
-    """Insert rows bound by :func:`bind_companions`, skipping those whose key is stored."""
-    for statement, values in rows:
-        _execute_all(cursor, statement, values)
+def insert_companions(
+    *, cursor: Any, rows: Sequence[BoundRows], skip: Set[str] = frozenset()
+) -> None:
+    """Insert rows bound by :func:`bind_companions`, skipping those whose key is stored and
+    those stored for a decision in ``skip``."""
+    for statement, values, decision_ids in rows:
+        if skip and decision_ids:
+            values = [v for v, d in zip(values, decision_ids, strict=True) if d not in skip]
+        if values:
+            _execute_all(cursor, statement, values)
 
 
 def _execute_all(cursor: Any, statement: DriverStatement, rows: Sequence[Sequence[Any]]) -> None:

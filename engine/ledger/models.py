@@ -129,7 +129,9 @@ class DecisionRow(LedgerTable, table=True):
 
     __tablename__: ClassVar[Any] = "decision"
     __table_args__: ClassVar[Any] = (
-        sa.Index(None, "case_id"),
+        # The idempotency key of Decide: a repeat of a stored request returns its decision
+        # (NULL request digests never clash). Also the index of reads by case.
+        sa.Index(None, "case_id", "request_digest", unique=True),
         sa.Index(None, "debtor_id"),
     )
 
@@ -151,6 +153,10 @@ class DecisionRow(LedgerTable, table=True):
     inputs_digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     """sha256 hex of the serialized DecideRequest."""
     explanation: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    request_digest: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    """``inputs_digest`` when a repeat of the request replays this decision, else NULL (a
+    decision stored without a request, or before migration 0005, which may share its
+    digest with a re-decided retry)."""
 
 
 class OutcomeRow(LedgerTable, table=True):

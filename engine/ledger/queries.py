@@ -92,6 +92,18 @@ STORED_CONTENT_COLUMNS = (
 """What an event was stored with (all but the bookkeeping ``id`` and ``recorded_at``): a
 second report with the same key is a duplicate only if all of it is equal."""
 _KEY = sa.tuple_(EVENTS.c.case_id, EVENTS.c.event_id)
+REQUEST_KEY = (DECISIONS.c.case_id, DECISIONS.c.request_digest)
+"""A decision's idempotency key: its request within its case (unique; NULLs never clash)."""
+
+
+def select_request_decision(columns: Sequence[str]) -> sa.Select[Any]:
+    """``columns`` of the decision stored for a request (``case_id``, ``request_digest``)."""
+    return sa.select(*(DECISIONS.c[name] for name in columns)).where(
+        DECISIONS.c.case_id == sa.bindparam("case_id"),
+        DECISIONS.c.request_digest == sa.bindparam("request_digest"),
+    )
+
+
 _INSERT_EVENT = sa.insert(EVENTS)
 _INSERT_DECISION = sa.insert(DECISIONS)
 

@@ -67,6 +67,11 @@ class DecisionRecord:
     rule_ids: tuple[str, ...] = ()
     """Ids of the compliance rules that blocked treatments or shaped the send time."""
     explanation: str = ""
+    replayable: bool = False
+    """A repeat of its request (the same ``inputs_digest`` for the case) gets this decision
+    back instead of a new one: stored as ``decision.request_digest``, unique per case
+    (:meth:`engine.ledger.Ledger.save_decisions`). False for a decision stored without a
+    request (an in-process caller's) and for those stored before migration 0005."""
 
     def __post_init__(self) -> None:
         if not self.decision_id or not self.case_id:
@@ -159,3 +164,13 @@ class CompanionRows:
     """A table of ``LEDGER_METADATA`` (not ``decision`` or ``event``)."""
     rows: Sequence[Mapping[str, Any]]
     """Column values as Python values (timezone-aware datetimes); every row the same keys."""
+    decision_ids: Sequence[str] = ()
+    """Per row, the decision it is stored for: a row whose decision turns out to repeat a
+    stored request (replayed, not stored) is not stored either. Empty: every row is."""
+
+    def __post_init__(self) -> None:
+        if self.decision_ids and len(self.decision_ids) != len(self.rows):
+            raise ValueError(
+                f"CompanionRows of {self.table}: {len(self.decision_ids)} decision ids for "
+                f"{len(self.rows)} rows; give one per row, or none"
+            )

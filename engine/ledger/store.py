@@ -69,6 +69,8 @@ _RETRIES = 3
 _RETRY = object()
 """Returned by one attempt on the driver connection to ask for another."""
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock
+_CASE_ID = codec.DECISION_ROW_KEYS.index("case_id")
+_REQUEST_DIGEST = codec.DECISION_ROW_KEYS.index("request_digest")
 
 
 def _saving(n: int) -> str:
@@ -245,24 +247,32 @@ class Ledger:
         decisions: Sequence[tuple[DecisionRecord, LedgerEvent | None]],
         *,
         companions: Sequence[CompanionRows] = (),
-    ) -> None:
+    ) -> list[DecisionPair]:
         """Store several decisions with their reservations in ONE transaction (all or none).
 
         Used by ``DecideStream`` to commit a batch at once; the rules of
         :meth:`save_decision` apply to every pair. ``companions``: rows of other ledger
         tables (an experiment's tags of these decisions) stored in the same transaction,
         each unless its key is stored already.
+
+        Returns the pairs as stored, in order. A replayable decision whose request
+        (``inputs_digest``) is stored for its case already is not stored: in its place
+        comes the stored decision (another ``decision_id``; reservation ``None``: it is
+        in the ledger already), and neither its reservation nor its companion rows are
+        written. Exact under concurrency: a unique index decides (:meth:`_insert`).
         """
         if not decisions:
-            return
+            return []
         rows = self._pair_rows(decisions)
         hot = self._hot
         extra = driver.bind_companions(hot=hot, companions=companions) if companions else []
+        stored: list[DecisionPair] = list(decisions)
 
         def work(cursor: Any) -> None:
-            self._insert(cursor, hot, rows, extra)
+            stored[:] = self._insert(cursor, hot, decisions, rows, extra)
 
-        self._store(_saving(len(decisions)), work, lambda: decisions)
+        self._store(_saving(len(decisions)), work, lambda: stored)
+        return stored
 
     def reserve_decisions(
         self,
@@ -279,7 +289,8 @@ class Ledger:
         SQLite), read their events with ``occurred_at >= since`` (every such case is a
         key), store ``decisions`` — with the pairs ``recheck(events by case)`` returns in
         place of some, by index — and commit (the rules of :meth:`save_decision` apply).
-        Returns the pairs stored. Nobody else's reservation for these cases can be written
+        Returns the pairs stored, a repeated request's decision replaced by the stored one
+        as by :meth:`save_decisions`. Nobody else's reservation for these cases can be written
         between the read and the commit. ``recheck`` runs again when the transaction is
         retried, so it must only compute. ``companions`` are stored in the same transaction,
         as by :meth:`save_decisions` (rows of a decision that ``recheck`` replaced stay that
@@ -306,12 +317,13 @@ class Ledger:
             read = codec.events_by_case(found, cases, hot.result_datetime, hot.result_date)
             replaced = recheck(read)
             written = list(rows)
-            stored[:] = decisions
+            given = list(decisions)
             if replaced:
                 for index, pair in replaced.items():
-                    stored[index] = pair
+                    given[index] = pair
                     [written[index]] = self._pair_rows([pair])
-            self._insert(cursor, hot, written, extra)
+            stored[:] = given  # what _store checks if the insert finds them stored already
+            stored[:] = self._insert(cursor, hot, given, written, extra)
 
         self._store(_saving(len(decisions)), work, lambda: stored, begins=True)
         return stored
@@ -335,15 +347,60 @@ class Ledger:
     def _insert(
         cursor: Any,
         hot: driver.HotPath,
+        decisions: Sequence[DecisionPair],
         rows: Sequence[_PairRows],
         companions: Sequence[driver.BoundRows],
-    ) -> None:
-        driver.insert_decisions(cursor=cursor, hot=hot, rows=[d for d, _ in rows])
-        events = [e for _, e in rows if e is not None]
+    ) -> list[DecisionPair]:
+        """Insert ``decisions`` (bound as ``rows``); returns the pairs as stored.
+
+        The decision insert skips a row whose request is stored for its case (the unique
+        index on ``(case_id, request_digest)``: on PostgreSQL a concurrent transaction
+        that inserts the same request first makes this one wait for its end), so the
+        common path costs no extra statement; only when a row was skipped are the stored
+        decisions read, and the skipped ones' reservations and companion rows dropped.
+        """
+        decision_rows = [d for d, _ in rows]
+        if len(rows) > 1:  # one order for every writer: concurrent batches cannot deadlock
+            decision_rows.sort(key=lambda row: (row[_CASE_ID], row[_REQUEST_DIGEST] or ""))
+        inserted = driver.insert_decisions(cursor=cursor, hot=hot, rows=decision_rows)
+        stored = list(decisions)
+        replayed: set[str] = set()
+        if inserted < len(rows):
+            for index, (record, _) in enumerate(decisions):
+                found = Ledger._stored_for_request(cursor, hot, record)
+                if found is None:
+                    continue
+                if found.decision_id != record.decision_id:
+                    stored[index] = (found, None)
+                    replayed.add(record.decision_id)
+                elif found != record:  # its own request, stored earlier with other content
+                    raise LedgerIntegrityError(
+                        f"decision {record.decision_id} is stored with other content; "
+                        "nothing was written — use a new decision_id, or resend exactly the "
+                        "stored content"
+                    )
+        events = [
+            event
+            for (_, event), (record, _) in zip(rows, decisions, strict=True)
+            if event is not None and record.decision_id not in replayed
+        ]
         if events:
             driver.insert_events(cursor=cursor, hot=hot, rows=events)
         if companions:
-            driver.insert_companions(cursor=cursor, rows=companions)
+            driver.insert_companions(cursor=cursor, rows=companions, skip=replayed)
+        return stored
+
+    @staticmethod
+    def _stored_for_request(
+        cursor: Any, hot: driver.HotPath, record: DecisionRecord
+    ) -> DecisionRecord | None:
+        """The decision stored for ``record``'s request (``None`` if it is not replayable)."""
+        if not record.replayable:
+            return None
+        row = driver.select_request_decision(
+            cursor=cursor, hot=hot, case_id=record.case_id, request_digest=record.inputs_digest
+        )
+        return None if row is None else codec.decision_from_values(row, hot.result_datetime)
 
     def _store(
         self,

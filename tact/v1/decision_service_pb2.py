@@ -28,15 +28,15 @@ from tact.v1 import case_pb2 as tact_dot_v1_dot_case__pb2
 from tact.v1 import types_pb2 as tact_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etact/v1/decision_service.proto\x12\x07tact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x12tact/v1/case.proto\x1a\x13tact/v1/types.proto\"~\n\rDecideRequest\x12\x1b\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\r.tact.v1.Case\x12\'\n\x03now\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x16\n\x0einclude_inputs\x18\x04 \x01(\x08\"s\n\x0e\x44\x65\x63isionInputs\x12\x13\n\x0bobservation\x18\x01 \x03(\x02\x12\x17\n\x0f\x61llowed_indices\x18\x02 \x03(\x05\x12\x1b\n\x13\x66\x65\x61ture_schema_hash\x18\x03 \x01(\t\x12\x16\n\x0e\x63\x61talogue_hash\x18\x04 \x01(\t\"]\n\nPolicyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0b\n\x03\x61rm\x18\x03 \x01(\t\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\x0f\n\x07sampled\x18\x05 \x01(\x08\"\xe6\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12%\n\ttreatment\x18\x03 \x01(\x0b\x32\x12.tact.v1.Treatment\x12+\n\x07send_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsend_at_local\x18\x05 \x01(\t\x12\x32\n\x0enext_review_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06policy\x18\x07 \x01(\x0b\x32\x13.tact.v1.PolicyInfo\x12\x17\n\x0fruleset_version\x18\x08 \x01(\t\x12#\n\trule_hits\x18\t \x03(\x0b\x32\x10.tact.v1.RuleHit\x12\x13\n\x0b\x65xplanation\x18\n \x01(\t\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x0c \x01(\x08\x12!\n\x05\x65rror\x18\r \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08timezone\x18\x0e \x01(\t\x12\'\n\x06inputs\x18\x0f \x01(\x0b\x32\x17.tact.v1.DecisionInputs\"5\n\x13RecordEventsRequest\x12\x1e\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0e.tact.v1.Event\"t\n\x14RecordEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x11\n\tconflicts\x18\x03 \x01(\x05\x12%\n\x07results\x18\x04 \x03(\x0b\x32\x14.tact.v1.EventResult\"f\n\x0b\x45ventResult\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.tact.v1.EventStatus\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x7f\n\x12\x43heckActionRequest\x12\x1b\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\r.tact.v1.Case\x12$\n\x08proposed\x18\x02 \x01(\x0b\x32\x12.tact.v1.Treatment\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x13\x43heckActionResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12$\n\nviolations\x18\x02 \x03(\x0b\x32\x10.tact.v1.RuleHit\x12\x33\n\x0fnext_allowed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fruleset_version\x18\x04 \x01(\t*{\n\x0b\x45ventStatus\x12\x1c\n\x18\x45VENT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45VENT_STATUS_STORED\x10\x01\x12\x1a\n\x16\x45VENT_STATUS_DUPLICATE\x10\x02\x12\x19\n\x15\x45VENT_STATUS_CONFLICT\x10\x03\x32\x9c\x02\n\x0f\x44\x65\x63isionService\x12\x33\n\x06\x44\x65\x63ide\x12\x16.tact.v1.DecideRequest\x1a\x11.tact.v1.Decision\x12=\n\x0c\x44\x65\x63ideStream\x12\x16.tact.v1.DecideRequest\x1a\x11.tact.v1.Decision(\x01\x30\x01\x12K\n\x0cRecordEvents\x12\x1c.tact.v1.RecordEventsRequest\x1a\x1d.tact.v1.RecordEventsResponse\x12H\n\x0b\x43heckAction\x12\x1b.tact.v1.CheckActionRequest\x1a\x1c.tact.v1.CheckActionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etact/v1/decision_service.proto\x12\x07tact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x12tact/v1/case.proto\x1a\x13tact/v1/types.proto\"~\n\rDecideRequest\x12\x1b\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\r.tact.v1.Case\x12\'\n\x03now\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x16\n\x0einclude_inputs\x18\x04 \x01(\x08\"s\n\x0e\x44\x65\x63isionInputs\x12\x13\n\x0bobservation\x18\x01 \x03(\x02\x12\x17\n\x0f\x61llowed_indices\x18\x02 \x03(\x05\x12\x1b\n\x13\x66\x65\x61ture_schema_hash\x18\x03 \x01(\t\x12\x16\n\x0e\x63\x61talogue_hash\x18\x04 \x01(\t\"]\n\nPolicyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0b\n\x03\x61rm\x18\x03 \x01(\t\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\x0f\n\x07sampled\x18\x05 \x01(\x08\"\xf8\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12%\n\ttreatment\x18\x03 \x01(\x0b\x32\x12.tact.v1.Treatment\x12+\n\x07send_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsend_at_local\x18\x05 \x01(\t\x12\x32\n\x0enext_review_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06policy\x18\x07 \x01(\x0b\x32\x13.tact.v1.PolicyInfo\x12\x17\n\x0fruleset_version\x18\x08 \x01(\t\x12#\n\trule_hits\x18\t \x03(\x0b\x32\x10.tact.v1.RuleHit\x12\x13\n\x0b\x65xplanation\x18\n \x01(\t\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x0c \x01(\x08\x12!\n\x05\x65rror\x18\r \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08timezone\x18\x0e \x01(\t\x12\'\n\x06inputs\x18\x0f \x01(\x0b\x32\x17.tact.v1.DecisionInputs\x12\x10\n\x08replayed\x18\x10 \x01(\x08\"5\n\x13RecordEventsRequest\x12\x1e\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0e.tact.v1.Event\"t\n\x14RecordEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x11\n\tconflicts\x18\x03 \x01(\x05\x12%\n\x07results\x18\x04 \x03(\x0b\x32\x14.tact.v1.EventResult\"f\n\x0b\x45ventResult\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.tact.v1.EventStatus\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x7f\n\x12\x43heckActionRequest\x12\x1b\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\r.tact.v1.Case\x12$\n\x08proposed\x18\x02 \x01(\x0b\x32\x12.tact.v1.Treatment\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x13\x43heckActionResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12$\n\nviolations\x18\x02 \x03(\x0b\x32\x10.tact.v1.RuleHit\x12\x33\n\x0fnext_allowed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fruleset_version\x18\x04 \x01(\t*{\n\x0b\x45ventStatus\x12\x1c\n\x18\x45VENT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45VENT_STATUS_STORED\x10\x01\x12\x1a\n\x16\x45VENT_STATUS_DUPLICATE\x10\x02\x12\x19\n\x15\x45VENT_STATUS_CONFLICT\x10\x03\x32\x9c\x02\n\x0f\x44\x65\x63isionService\x12\x33\n\x06\x44\x65\x63ide\x12\x16.tact.v1.DecideRequest\x1a\x11.tact.v1.Decision\x12=\n\x0c\x44\x65\x63ideStream\x12\x16.tact.v1.DecideRequest\x1a\x11.tact.v1.Decision(\x01\x30\x01\x12K\n\x0cRecordEvents\x12\x1c.tact.v1.RecordEventsRequest\x1a\x1d.tact.v1.RecordEventsResponse\x12H\n\x0b\x43heckAction\x12\x1b.tact.v1.CheckActionRequest\x1a\x1c.tact.v1.CheckActionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tact.v1.decision_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTSTATUS']._serialized_start=1534
-  _globals['_EVENTSTATUS']._serialized_end=1657
+  _globals['_EVENTSTATUS']._serialized_start=1552
+  _globals['_EVENTSTATUS']._serialized_end=1675
   _globals['_DECIDEREQUEST']._serialized_start=142
   _globals['_DECIDEREQUEST']._serialized_end=268
   _globals['_DECISIONINPUTS']._serialized_start=270
@@ -44,17 +44,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POLICYINFO']._serialized_start=387
   _globals['_POLICYINFO']._serialized_end=480
   _globals['_DECISION']._serialized_start=483
-  _globals['_DECISION']._serialized_end=969
-  _globals['_RECORDEVENTSREQUEST']._serialized_start=971
-  _globals['_RECORDEVENTSREQUEST']._serialized_end=1024
-  _globals['_RECORDEVENTSRESPONSE']._serialized_start=1026
-  _globals['_RECORDEVENTSRESPONSE']._serialized_end=1142
-  _globals['_EVENTRESULT']._serialized_start=1144
-  _globals['_EVENTRESULT']._serialized_end=1246
-  _globals['_CHECKACTIONREQUEST']._serialized_start=1248
-  _globals['_CHECKACTIONREQUEST']._serialized_end=1375
-  _globals['_CHECKACTIONRESPONSE']._serialized_start=1378
-  _globals['_CHECKACTIONRESPONSE']._serialized_end=1532
-  _globals['_DECISIONSERVICE']._serialized_start=1660
-  _globals['_DECISIONSERVICE']._serialized_end=1944
+  _globals['_DECISION']._serialized_end=987
+  _globals['_RECORDEVENTSREQUEST']._serialized_start=989
+  _globals['_RECORDEVENTSREQUEST']._serialized_end=1042
+  _globals['_RECORDEVENTSRESPONSE']._serialized_start=1044
+  _globals['_RECORDEVENTSRESPONSE']._serialized_end=1160
+  _globals['_EVENTRESULT']._serialized_start=1162
+  _globals['_EVENTRESULT']._serialized_end=1264
+  _globals['_CHECKACTIONREQUEST']._serialized_start=1266
+  _globals['_CHECKACTIONREQUEST']._serialized_end=1393
+  _globals['_CHECKACTIONRESPONSE']._serialized_start=1396
+  _globals['_CHECKACTIONRESPONSE']._serialized_end=1550
+  _globals['_DECISIONSERVICE']._serialized_start=1678
+  _globals['_DECISIONSERVICE']._serialized_end=1962
 # @@protoc_insertion_point(module_scope)

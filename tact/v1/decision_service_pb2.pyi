@@ -63,7 +63,7 @@ class PolicyInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., arm: _Optional[str] = ..., propensity: _Optional[float] = ..., sampled: _Optional[bool] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "case_id", "treatment", "send_at", "send_at_local", "next_review_at", "policy", "ruleset_version", "rule_hits", "explanation", "decided_at", "dry_run", "error", "timezone", "inputs")
+    __slots__ = ("decision_id", "case_id", "treatment", "send_at", "send_at_local", "next_review_at", "policy", "ruleset_version", "rule_hits", "explanation", "decided_at", "dry_run", "error", "timezone", "inputs", "replayed")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class Decision(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     case_id: str
     treatment: _types_pb2.Treatment
@@ -94,7 +95,8 @@ class Decision(_message.Message):
     error: _status_pb2.Status
     timezone: str
     inputs: DecisionInputs
-    def __init__(self, decision_id: _Optional[str] = ..., case_id: _Optional[str] = ..., treatment: _Optional[_Union[_types_pb2.Treatment, _Mapping]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_at_local: _Optional[str] = ..., next_review_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[PolicyInfo, _Mapping]] = ..., ruleset_version: _Optional[str] = ..., rule_hits: _Optional[_Iterable[_Union[_types_pb2.RuleHit, _Mapping]]] = ..., explanation: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., timezone: _Optional[str] = ..., inputs: _Optional[_Union[DecisionInputs, _Mapping]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, decision_id: _Optional[str] = ..., case_id: _Optional[str] = ..., treatment: _Optional[_Union[_types_pb2.Treatment, _Mapping]] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_at_local: _Optional[str] = ..., next_review_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[PolicyInfo, _Mapping]] = ..., ruleset_version: _Optional[str] = ..., rule_hits: _Optional[_Iterable[_Union[_types_pb2.RuleHit, _Mapping]]] = ..., explanation: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., timezone: _Optional[str] = ..., inputs: _Optional[_Union[DecisionInputs, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class RecordEventsRequest(_message.Message):
     __slots__ = ("events",)

@@ -62,7 +62,14 @@ class DecisionServiceServicer:
     """
 
     def Decide(self, request, context):
-        """The next step for one case.
+        """The next step for one case. Idempotent per request: a request that repeats one already
+        decided and stored (the same case content and the same `now`, whatever
+        `include_inputs`) gets the stored decision again (same decision_id, treatment, send
+        time, policy and explanation; `replayed` set) and nothing new is stored or reserved.
+        So a call that failed after the decision may have been stored (UNAVAILABLE,
+        DEADLINE_EXCEEDED, a dropped connection) can be retried as it was. Only a request that
+        sets `now` can be repeated: without it the server's clock is the instant, and every
+        attempt is another request. Dry runs are never stored, so never replayed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,7 +77,9 @@ class DecisionServiceServicer:
 
     def DecideStream(self, request_iterator, context):
         """Nightly batches: one Decision per request, in order. A bad case yields a Decision
-        with `error` set (and no contact), never a broken stream.
+        with `error` set (and no contact), never a broken stream. Idempotent per request as
+        Decide: a batch resent after a broken stream gets the stored decisions of the
+        requests already decided.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

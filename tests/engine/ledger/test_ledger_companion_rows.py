@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.catalogue import Action, Channel
 from engine.experiments.store import DecisionTag, ShadowChoice, tag_rows
 from engine.ledger import CompanionRows, DecisionRecord, Ledger, LedgerError
 from engine.ledger.models import LEDGER_METADATA
-from engine.state import EventKind, LedgerEvent
+from tests.support.ledger_records import planned_contact
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TAGS = LEDGER_METADATA.tables["experiment_decision"]
@@ -41,15 +40,7 @@ def _tag(decision_id: str, *, case_id: str = "case-1", arm: str = "champion") ->
 ARM_ROW = tag_rows([_tag("dec-1")])[1]
 
 
-def _reservation(event_id: str) -> LedgerEvent:
-    return LedgerEvent(
-        event_id=event_id,
-        case_id="case-1",
-        kind=EventKind.CONTACT_PLANNED,
-        occurred_at=T0,
-        channel=Channel.SMS,
-        action=Action.REMINDER,
-    )
+_reservation = planned_contact
 
 
 def _rows(ledger: Ledger, table: sa.Table) -> list[dict[str, Any]]:

@@ -8,26 +8,15 @@ from typing import Any
 
 import pytest
 
-from engine.catalogue import Action, Channel
 from engine.ledger import DecisionRecord, Ledger, LedgerIntegrityError, LedgerUnavailable, driver
 from engine.state import EventKind, LedgerEvent
+from tests.support.ledger_records import planned_contact
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """The sample records' default instant (conftest.T0)."""
 
 
-def _reservation(event_id: str = "res-1", **fields: object) -> LedgerEvent:
-    """The CONTACT_PLANNED event a contact decision reserves (an SMS reminder at T0)."""
-    values: dict[str, object] = {
-        "event_id": event_id,
-        "case_id": "case-1",
-        "kind": EventKind.CONTACT_PLANNED,
-        "occurred_at": T0,
-        "channel": Channel.SMS,
-        "action": Action.REMINDER,
-    }
-    values.update(fields)
-    return LedgerEvent(**values)  # type: ignore[arg-type]
+_reservation = planned_contact
 
 
 def test_decision_and_reservation_round_trip(

@@ -31,22 +31,13 @@ from engine.ledger import (
 from engine.ledger.connections import ThreadConnections
 from engine.ledger.models import SOURCE_DECISION
 from engine.state import EventKind, LedgerEvent
+from tests.support.ledger_records import planned_contact
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """The sample records' default instant (conftest.T0)."""
 
 
-def _reservation(event_id: str, case_id: str = "case-1", **fields: object) -> LedgerEvent:
-    values: dict[str, object] = {
-        "event_id": event_id,
-        "case_id": case_id,
-        "kind": EventKind.CONTACT_PLANNED,
-        "occurred_at": T0,
-        "channel": Channel.SMS,
-        "action": Action.REMINDER,
-    }
-    values.update(fields)
-    return LedgerEvent(**values)  # type: ignore[arg-type]
+_reservation = planned_contact
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
@@ -97,7 +88,7 @@ def test_threads_deciding_at_once_store_every_row(
             case_id = f"case-{t}"
             ledger.events_for_case(case_id, since=T0)
             record = make_decision(f"dec-{t}-{i}", case_id=case_id)
-            ledger.save_decision(record, reservation=_reservation(f"res-{t}-{i}", case_id))
+            ledger.save_decision(record, reservation=_reservation(f"res-{t}-{i}", case_id=case_id))
 
     assert _run_threads(threads, decide) == []
 

@@ -1,14 +1,11 @@
 """Case exploration: each experiment decision's case runner, case propensity and mixture.
 
 Revision ID: 0006
-Revises: 0004
-Create Date: 2026-12-20
+Revises: 0005
+Create Date: 2026-12-07
 
 Three nullable columns on ``experiment_decision`` (NULL: the experiment had no
 ``case_exploration``). Batch mode so that SQLite can drop them again on downgrade.
-
-Revises 0004 on its branch: ``0005`` (an index, another branch) was not merged when this was
-written; at the merge this migration's ``down_revision`` becomes ``"0005"``.
 """
 
 from collections.abc import Sequence
@@ -17,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
