@@ -16,7 +16,7 @@ from policies.best_simple import BEST_SIMPLE_DIR, BestSimplePolicy, read_artifac
 from policies.registry import available_policies, load_policy
 from policies.simple import SIMPLE_GRID, SimpleStrategy
 from policies.train_config import EVAL_SEED_OFFSET
-from tests.engine.test_service import EXAMPLES, decide, load_case
+from tests.support.decide_examples import EXAMPLES, decide, load_case
 
 
 def test_the_shipped_artifact_is_a_grid_search_on_training_debtors() -> None:
