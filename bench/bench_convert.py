@@ -55,7 +55,7 @@ from engine.catalogue import (  # noqa: E402
 from engine.errors import FieldViolation, InvalidRequestError  # noqa: E402
 from engine.features import feature_schema_hash  # noqa: E402
 from engine.ledger import inputs_digest  # noqa: E402
-from engine.pipeline import DecisionOutcome  # noqa: E402
+from engine.outcomes import DecisionOutcome  # noqa: E402
 from engine.state import (  # noqa: E402
     AgeBand,
     CaseFlags,

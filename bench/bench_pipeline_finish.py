@@ -46,13 +46,8 @@ from engine.compliance import RuleHit  # noqa: E402
 from engine.features import featurize, featurize_row  # noqa: E402
 from engine.ledger import DecisionRecord  # noqa: E402
 from engine.explanations import explain  # noqa: E402
-from engine.pipeline import (  # noqa: E402
-    DecisionOutcome,
-    DecisionPipeline,
-    PolicyArm,
-    _checked_single,
-    _Prepared,
-)
+from engine.outcomes import DecisionOutcome, PolicyArm  # noqa: E402
+from engine.pipeline import DecisionPipeline, _checked_single, _Prepared  # noqa: E402
 from engine.state import CaseBatch, CaseSnapshot, EventKind, LedgerEvent  # noqa: E402
 from policies.base import check_decisions  # noqa: E402
 from tact.v1 import case_pb2  # noqa: E402

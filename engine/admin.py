@@ -13,7 +13,7 @@ from engine.experiments.status_proto import experiment_status
 from engine.ledger.erasure import erase_debtor_audited
 from engine.limits import check_id
 from engine.metrics import ServiceMetrics
-from engine.pipeline import PolicyArm
+from engine.outcomes import PolicyArm
 from tact.v1 import admin_service_pb2, admin_service_pb2_grpc, decision_service_pb2
 
 

@@ -12,7 +12,7 @@ from engine import telemetry
 
 if TYPE_CHECKING:
     from engine.compliance.reload import ReloadResult
-    from engine.pipeline import DecisionOutcome
+    from engine.outcomes import DecisionOutcome
 
 
 class ServiceMetrics:

@@ -31,7 +31,7 @@ from engine.ledger import CompanionRows, DecisionRecord, Ledger
 from engine.state import EventKind, LedgerEvent
 
 if TYPE_CHECKING:
-    from engine.pipeline import DecisionOutcome
+    from engine.outcomes import DecisionOutcome
 
 Recheck = Callable[["DecisionOutcome", Sequence[LedgerEvent]], "DecisionOutcome"]
 """``(decision, its case's ledger events now) → the decision as it may be stored``: the

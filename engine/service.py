@@ -42,7 +42,7 @@ from engine.features import feature_schema_hash
 from engine.interceptor import ErrorMappingInterceptor
 from engine.ledger import inputs_digest
 from engine.metrics import ServiceMetrics, count_reload
-from engine.pipeline import DecisionOutcome
+from engine.outcomes import DecisionOutcome
 from engine.security import AuthInterceptor, check_exposure, server_credentials
 from engine.settings import Settings
 from engine.side_doors import SideDoors

@@ -23,7 +23,8 @@ from engine.experiments.holder import ExperimentHolder
 from engine.experiments.runtime import ExperimentRuntime
 from engine.experiments.store import DecisionTag, ShadowChoice, tag_rows
 from engine.ledger import CompanionRows, Ledger
-from engine.pipeline import DecisionOutcome, DecisionPipeline, PolicyArm, RulesSource
+from engine.outcomes import DecisionOutcome, PolicyArm, RulesSource
+from engine.pipeline import DecisionPipeline
 from engine.state import CaseSnapshot, LedgerEvent
 from policies.base import PolicyContractError
 

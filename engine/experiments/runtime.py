@@ -17,7 +17,7 @@ from engine.experiments.errors import ExperimentFileError, ExperimentIssue
 from engine.experiments.exploration import ExploringPolicy
 from engine.experiments.spec import CHAMPION_ARM, ExperimentSpec, locate_field
 from engine.experiments.store import Rollback
-from engine.pipeline import PolicyArm
+from engine.outcomes import PolicyArm
 from policies.base import Policy
 
 PolicyLoader = Callable[[str], Policy]

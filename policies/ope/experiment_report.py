@@ -12,7 +12,7 @@ from engine.experiments.guardrails import evaluate_guardrails, evaluate_srm
 from engine.experiments.runtime import ExperimentRuntime, challenger_arm
 from engine.experiments.spec import CHAMPION_ARM, parse_experiment
 from engine.experiments.store import ExperimentStore
-from engine.pipeline import PolicyArm
+from engine.outcomes import PolicyArm
 from policies.ope.logged import read_ledger
 from policies.ope.run import case_explored, evaluate_candidate
 

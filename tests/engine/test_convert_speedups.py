@@ -47,7 +47,7 @@ from engine.convert import (
     treatment_to_proto,
 )
 from engine.errors import InvalidRequestError
-from engine.pipeline import DecisionOutcome
+from engine.outcomes import DecisionOutcome
 from engine.service import DecisionServicer, decision_to_proto
 from tact.v1 import case_pb2
 from tact.v1.decision_service_pb2 import DecideRequest

@@ -26,7 +26,8 @@ from engine.compliance import RulesHolder
 from engine.convert import case_from_proto
 from engine.explanations import local_minute as _local_minute
 from engine.ledger import open_ledger
-from engine.pipeline import DecisionOutcome, DecisionPipeline, _ceil_minute
+from engine.outcomes import DecisionOutcome
+from engine.pipeline import DecisionPipeline, _ceil_minute
 from engine.state import CaseSnapshot, LedgerEvent
 from policies.base import Policy, PolicyContractError, PolicyDecisions
 from policies.registry import load_policy

@@ -14,7 +14,8 @@ from engine.compliance import RulesHolder
 from engine.convert import decide_request_from_proto
 from engine.ledger import Ledger, open_ledger
 from engine.ledger.models import DecisionRow
-from engine.pipeline import DecisionOutcome, DecisionPipeline
+from engine.outcomes import DecisionOutcome
+from engine.pipeline import DecisionPipeline
 from engine.reservations import Reservations
 from engine.state import EventKind
 from policies.registry import load_policy
