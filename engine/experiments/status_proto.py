@@ -74,6 +74,12 @@ def experiment_status(holder: ExperimentHolder) -> pb.ExperimentStatus:
         ],
         text=runtime.text,
     )
+    if spec.case_exploration is not None:
+        status.case_exploration_share = spec.case_exploration.total
+        status.case_exploration.extend(
+            pb.CaseExplorationPolicy(policy=policy, share=share)
+            for policy, share in spec.case_exploration.pool_shares()
+        )
     if health.srm is not None:
         status.srm.CopyFrom(
             pb.SampleRatioCheck(

@@ -212,8 +212,16 @@ class ExperimentShadow(_message.Message):
     policy: str
     def __init__(self, name: _Optional[str] = ..., policy: _Optional[str] = ...) -> None: ...
 
+class CaseExplorationPolicy(_message.Message):
+    __slots__ = ("policy", "share")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    policy: str
+    share: float
+    def __init__(self, policy: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
+
 class ExperimentStatus(_message.Message):
-    __slots__ = ("experiment_id", "version", "file", "last_load_ok", "issues", "arms", "shadows", "exploration", "guardrails", "srm", "text")
+    __slots__ = ("experiment_id", "version", "file", "last_load_ok", "issues", "arms", "shadows", "exploration", "guardrails", "srm", "text", "case_exploration_share", "case_exploration")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +233,8 @@ class ExperimentStatus(_message.Message):
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     SRM_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    CASE_EXPLORATION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    CASE_EXPLORATION_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     version: str
     file: str
@@ -236,4 +246,6 @@ class ExperimentStatus(_message.Message):
     guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailTest]
     srm: SampleRatioCheck
     text: str
-    def __init__(self, experiment_id: _Optional[str] = ..., version: _Optional[str] = ..., file: _Optional[str] = ..., last_load_ok: _Optional[bool] = ..., issues: _Optional[_Iterable[_Union[ExperimentIssue, _Mapping]]] = ..., arms: _Optional[_Iterable[_Union[ExperimentArm, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ExperimentShadow, _Mapping]]] = ..., exploration: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailTest, _Mapping]]] = ..., srm: _Optional[_Union[SampleRatioCheck, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
+    case_exploration_share: float
+    case_exploration: _containers.RepeatedCompositeFieldContainer[CaseExplorationPolicy]
+    def __init__(self, experiment_id: _Optional[str] = ..., version: _Optional[str] = ..., file: _Optional[str] = ..., last_load_ok: _Optional[bool] = ..., issues: _Optional[_Iterable[_Union[ExperimentIssue, _Mapping]]] = ..., arms: _Optional[_Iterable[_Union[ExperimentArm, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ExperimentShadow, _Mapping]]] = ..., exploration: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailTest, _Mapping]]] = ..., srm: _Optional[_Union[SampleRatioCheck, _Mapping]] = ..., text: _Optional[str] = ..., case_exploration_share: _Optional[float] = ..., case_exploration: _Optional[_Iterable[_Union[CaseExplorationPolicy, _Mapping]]] = ...) -> None: ...

@@ -341,3 +341,35 @@ def test_a_decision_whose_tag_cannot_be_written_is_not_stored_and_fails_retryabl
 
     decision = _decide(channel, case_id, debtor)
     assert set(_tags(database_url, [decision.decision_id])) == {decision.decision_id}
+
+
+def test_case_exploration_is_reported_and_stored_with_each_decision(
+    running: RunningServer, channel: grpc.Channel, experiment_file: Path, database_url: str
+) -> None:
+    experiment_file.write_text(
+        experiment_file.read_text()
+        + "case_exploration: {share: 0.5, policies: [segmented, best-simple]}\n"
+    )
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    status = admin.ReloadExperiment(admin_service_pb2.ReloadExperimentRequest(), timeout=10)
+    assert status.last_load_ok, status.issues
+    assert status.case_exploration_share == pytest.approx(0.5)
+    assert [(p.policy, p.share) for p in status.case_exploration] == [
+        ("segmented", pytest.approx(0.25)),
+        ("best-simple", pytest.approx(0.25)),
+    ]
+    decisions = [_decide(channel, fresh("c"), fresh("d")) for _ in range(24)]
+    tags = _tags(database_url, [d.decision_id for d in decisions])
+    runners = set()
+    for decision in decisions:
+        tag = tags[decision.decision_id]
+        runners.add(tag["case_runner"])
+        assert decision.policy.name == tag["case_runner"]  # the runner decided the case
+        arm_policy = "ladder" if tag["arm"] == "champion" else "segmented"
+        # P(this policy runs a case of this arm): the arm's own 0.5, plus its pool share.
+        pool = {"segmented": 0.25, "best-simple": 0.25}
+        expected = (0.5 if tag["case_runner"] == arm_policy else 0.0) + pool.get(
+            str(tag["case_runner"]), 0.0
+        )
+        assert tag["case_propensity"] == pytest.approx(expected), (tag["arm"], tag["case_runner"])
+    assert "best-simple" in runners and len(runners) >= 2
