@@ -79,10 +79,12 @@ def evaluate_candidate(
     n_boot: int = 200,
     seed: int = 0,
     cases: LoggedCases | None = None,
+    per_decision: bool = True,
 ) -> OpeResult:
     """Every estimate of ``policy`` (deterministic, as served) from ``logged``; the
     case-level MIS and SNMIS too when ``cases`` (:func:`case_explored` of the same log)
-    is given."""
+    is given. ``per_decision=False`` leaves out IPS, SNIPS, DR and PDWIS (on a million
+    logged decisions their bootstraps take most of the time)."""
     if len(logged) == 0:
         raise ValueError(
             "no logged decisions to evaluate: OPE needs decisions made under an experiment "
@@ -93,7 +95,9 @@ def evaluate_candidate(
         raise ValueError(f"{int(bad.sum())} logged propensities outside (0, 1]: cannot weight")
     action = candidate_choices(policy, logged)
     probability = (action == logged.treatment_index).astype(np.float64)
-    estimates = estimate_all(logged, probability, action, n_boot=n_boot, seed=seed)
+    estimates = (
+        estimate_all(logged, probability, action, n_boot=n_boot, seed=seed) if per_decision else []
+    )
     check = None
     if cases is not None:
         weights = case_weights(cases, logged, action)
