@@ -192,14 +192,8 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
     def _decide_group(
         self, jobs: Sequence[_Job]
     ) -> list[decision_service_pb2.Decision | Exception]:
-        telemetry.GROUP_SIZE.labels("Decide").observe(len(jobs))
+        telemetry.GROUP_SIZE_BY("Decide").observe(len(jobs))
         return self._decide_batch([r for r, _ in jobs], [c for _, c in jobs])
-
-    def _render(
-        self, outcome: DecisionOutcome, request: decision_service_pb2.DecideRequest
-    ) -> decision_service_pb2.Decision:
-        self.metrics.decided(outcome)
-        return decision_to_proto(outcome, include_inputs=request.include_inputs)
 
     @staticmethod
     def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
@@ -309,7 +303,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                         _put(outbox, _DRAINED, stop)
                         return
                     if arrived:
-                        telemetry.GROUP_SIZE.labels("DecideStream").observe(len(arrived))
+                        telemetry.GROUP_SIZE_BY("DecideStream").observe(len(arrived))
                         results = self._decide_batch(arrived, [context] * len(arrived))
                         if not _put(outbox, (arrived, results), stop):
                             return
@@ -367,6 +361,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             rows.append(row)
             parsed.append(request)
         outcomes = self.pipeline.decide_many(cases, dry_run=False)
+        returned: list[DecisionOutcome] = []  # counted once for the group
         to_store: list[tuple[DecisionOutcome, str]] = []
         stored_rows: list[int] = []
         stored_requests: list[decision_service_pb2.DecideRequest] = []
@@ -374,7 +369,9 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             if isinstance(outcome, Exception):
                 results[row] = outcome
             elif request.dry_run:
-                results[row] = self._render(replace(outcome, dry_run=True), request)
+                dry = replace(outcome, dry_run=True)
+                results[row] = decision_to_proto(dry, include_inputs=request.include_inputs)
+                returned.append(dry)
             else:
                 try:  # checked before anything is written
                     self._check_deadline(contexts[row])
@@ -395,10 +392,15 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             else:
                 for row, request, outcome in zip(stored_rows, stored_requests, stored, strict=True):
                     try:
-                        results[row] = self._render(outcome, request)
+                        results[row] = decision_to_proto(
+                            outcome, include_inputs=request.include_inputs
+                        )
                     except Exception as exc:  # stored, but this caller gets an error
                         log.exception("decision %s stored but not rendered", outcome.decision_id)
                         results[row] = exc
+                    else:
+                        returned.append(outcome)
+        self.metrics.decided(returned)
         assert all(r is not None for r in results)
         return cast(list[decision_service_pb2.Decision | Exception], results)
 
@@ -438,7 +440,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             ruleset_version=outcome.ruleset_version,
         )
         for hit in outcome.violations:
-            telemetry.BLOCKED_STEPS.labels(hit.rule_id).inc()
+            telemetry.BLOCKED_STEPS_BY(hit.rule_id).inc()
         if outcome.next_allowed_at is not None:
             response.next_allowed_at.CopyFrom(datetime_to_timestamp(outcome.next_allowed_at))
         return response

@@ -64,6 +64,36 @@ AUTH_DENIED = Counter("tact_auth_denied", "Calls refused by authentication, by r
 ERASURES = Counter("tact_erasures", "Debtor erasures, by door (grpc, http, cli).", ["via"])
 
 
+class LabelledChildren:
+    """The series of one labelled metric, each looked up with ``labels()`` once.
+
+    ``metric.labels(*values)`` validates and converts the values and takes the metric's
+    lock on every call (a dozen Python calls); the hot path counts a dozen series per
+    decision, and those look-ups were most of what the metrics cost a served ``Decide``
+    (docs/benchmarks.md). The children are the metric's own: a scrape sees the same
+    series, in multiprocess mode too. Label values must be strings.
+    """
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:  # a race only looks it up twice: labels() returns one child
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+DECISIONS_BY = LabelledChildren(DECISIONS)
+BLOCKED_STEPS_BY = LabelledChildren(BLOCKED_STEPS)
+RPC_LATENCY_BY = LabelledChildren(RPC_LATENCY)
+RPCS_BY = LabelledChildren(RPCS)
+GROUP_SIZE_BY = LabelledChildren(GROUP_SIZE)
+
+
 def multiprocess_dir() -> Path | None:
     value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return Path(value) if value else None
@@ -133,8 +163,8 @@ class TelemetryInterceptor(BehaviourInterceptor):
     def finish(rpc: str, started: float, context: Any, failed: bool, **extra: Any) -> None:
         elapsed = time.perf_counter() - started
         code = _code_of(context, failed)
-        RPC_LATENCY.labels(rpc).observe(elapsed)
-        RPCS.labels(rpc, code).inc()
+        RPC_LATENCY_BY(rpc).observe(elapsed)
+        RPCS_BY(rpc, code).inc()
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "%s %s %.1fms",
