@@ -507,14 +507,16 @@ def create_server(
     if tracer_provider is None:
         tracer_provider = configured_provider(settings)
     metrics = ServiceMetrics()
+    interceptors: list[grpc.ServerInterceptor] = [
+        *tracing_interceptors(tracer_provider),
+        TelemetryInterceptor(tracing=tracer_provider is not None),
+    ]
+    if authenticator.enabled:  # without tokens every caller is anonymous: nothing to check
+        interceptors.append(AuthInterceptor(authenticator, on_denied=_count_denied))
+    interceptors.append(ErrorMappingInterceptor(metrics))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
-        interceptors=[
-            *tracing_interceptors(tracer_provider),
-            TelemetryInterceptor(),
-            AuthInterceptor(authenticator, on_denied=_count_denied),
-            ErrorMappingInterceptor(metrics),
-        ],
+        interceptors=interceptors,
         # Several processes share one port only when asked to; otherwise a second server
         # on a taken port must fail loudly instead of silently splitting the traffic.
         options=[("grpc.so_reuseport", 1 if settings.processes > 1 else 0)],

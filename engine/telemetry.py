@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 import prometheus_client
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
@@ -138,26 +139,26 @@ def _code_of(context: grpc.ServicerContext, failed: bool) -> str:
 
 
 def _current_trace_id() -> str:
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        return ""
     span_context = trace.get_current_span().get_span_context()
     return format(span_context.trace_id, "032x") if span_context.is_valid else ""
 
 
 def tag_span(decision_id: str) -> None:
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        return
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute("tact.decision_id", decision_id)
 
 
 class TelemetryInterceptor(BehaviourInterceptor):
-    """Latency histogram, call counter, decision id on the span, one access-log record."""
+    """Latency histogram, call counter, decision id on the span, one access-log record.
+
+    ``tracing``: the server records spans (``TACT_OTEL_EXPORTER``), so each decision id
+    goes on its call's span; without, no span is looked for.
+    """
+
+    def __init__(self, *, tracing: bool = False) -> None:
+        super().__init__()
+        self.tracing = tracing
 
     @staticmethod
     def finish(rpc: str, started: float, context: Any, failed: bool, **extra: Any) -> None:
@@ -181,8 +182,9 @@ class TelemetryInterceptor(BehaviourInterceptor):
                 },
             )
 
-    def answered(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
-        rpc = rpc_name(details.method)
+    def answered(self, behaviour: Behaviour, method: str) -> Behaviour:
+        rpc = rpc_name(method)
+        tracing = self.tracing
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             started, failed, response = time.perf_counter(), True, None
@@ -192,14 +194,14 @@ class TelemetryInterceptor(BehaviourInterceptor):
                 return response
             finally:
                 decision_id = getattr(response, "decision_id", "") or ""
-                if decision_id:
+                if decision_id and tracing:
                     tag_span(decision_id)
                 self.finish(rpc, started, context, failed, decision_id=decision_id)
 
         return call
 
-    def streamed(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
-        rpc = rpc_name(details.method)
+    def streamed(self, behaviour: Behaviour, method: str) -> Behaviour:
+        rpc = rpc_name(method)
 
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started, failed, sent = time.perf_counter(), True, 0

@@ -1,4 +1,5 @@
-"""What one served decision does, counted (never timed): the metric series it looks up.
+"""What one served decision does, counted (never timed): the metric series it looks up
+and the handlers gRPC is given for it.
 
 These pin the work of the hot path that docs/benchmarks.md measured ("Regression check",
 cause located): a count that grows is a regression to explain before it is accepted.
@@ -15,8 +16,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.metrics import MetricWrapperBase
 
+from engine.interceptor import ErrorMappingInterceptor
 from engine.service import RunningServer
-from engine.telemetry import LabelledChildren
+from engine.telemetry import LabelledChildren, TelemetryInterceptor
 from tact.v1 import decision_service_pb2, decision_service_pb2_grpc
 from tests.support.service_calls import fresh, phone_only_case
 from tests.support.serving import start
@@ -76,3 +78,25 @@ def test_labelled_children_are_the_metrics_own() -> None:
     by_rpc("Decide").inc(2)
     assert by_rpc("Decide") is metric.labels("Decide")
     assert metric.labels("Decide")._value.get() == 3
+
+
+def test_interceptors_wrap_each_method_once(
+    stub: decision_service_pb2_grpc.DecisionServiceStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _decide(stub, fresh("wrap"))
+    wrapped: list[str] = []
+    answered, wrap = TelemetryInterceptor.answered, ErrorMappingInterceptor._wrap
+
+    def counted_answered(self: Any, behaviour: Any, method: str) -> Any:
+        wrapped.append(method)
+        return answered(self, behaviour, method)
+
+    def counted_wrap(self: Any, handler: Any) -> Any:
+        wrapped.append("error mapping")
+        return wrap(self, handler)
+
+    monkeypatch.setattr(TelemetryInterceptor, "answered", counted_answered)
+    monkeypatch.setattr(ErrorMappingInterceptor, "_wrap", counted_wrap)
+    for _ in range(3):
+        _decide(stub, fresh("wrap"))
+    assert wrapped == []
