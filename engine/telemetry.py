@@ -161,26 +161,35 @@ class TelemetryInterceptor(BehaviourInterceptor):
         self.tracing = tracing
 
     @staticmethod
-    def finish(rpc: str, started: float, context: Any, failed: bool, **extra: Any) -> None:
+    def finish(
+        rpc: str, started: float, context: Any, failed: bool, *, tracing: bool, **extra: Any
+    ) -> None:
+        """Count and log a finished call; ``tracing``: its span's trace id goes in the log."""
         elapsed = time.perf_counter() - started
         code = _code_of(context, failed)
         RPC_LATENCY_BY(rpc).observe(elapsed)
         RPCS_BY(rpc, code).inc()
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
+            # What access_log.info() does, less its walk up the stack for the caller's
+            # file and line, which no format of ours prints (a third of the record's cost).
+            record = access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
                 "%s %s %.1fms",
-                rpc,
-                code,
-                elapsed * 1000,
+                (rpc, code, elapsed * 1000),
+                None,
                 extra={
                     "rpc": rpc,
                     "status": code,
                     "duration_ms": round(elapsed * 1000, 3),
                     "caller": CURRENT_PRINCIPAL.get().name,
-                    "trace_id": _current_trace_id(),
+                    "trace_id": _current_trace_id() if tracing else "",
                     **extra,
                 },
             )
+            access_log.handle(record)
 
     def answered(self, behaviour: Behaviour, method: str) -> Behaviour:
         rpc = rpc_name(method)
@@ -196,12 +205,13 @@ class TelemetryInterceptor(BehaviourInterceptor):
                 decision_id = getattr(response, "decision_id", "") or ""
                 if decision_id and tracing:
                     tag_span(decision_id)
-                self.finish(rpc, started, context, failed, decision_id=decision_id)
+                self.finish(rpc, started, context, failed, tracing=tracing, decision_id=decision_id)
 
         return call
 
     def streamed(self, behaviour: Behaviour, method: str) -> Behaviour:
         rpc = rpc_name(method)
+        tracing = self.tracing
 
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started, failed, sent = time.perf_counter(), True, 0
@@ -211,6 +221,6 @@ class TelemetryInterceptor(BehaviourInterceptor):
                     yield response
                 failed = False
             finally:
-                self.finish(rpc, started, context, failed, responses=sent)
+                self.finish(rpc, started, context, failed, tracing=tracing, responses=sent)
 
         return call
