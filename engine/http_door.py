@@ -329,6 +329,7 @@ class _DoorHandler(BaseHTTPRequestHandler):
                 started,
                 context,
                 error is not None,
+                tracing=self.server.tracer is not None,
                 decision_id=getattr(response, "decision_id", "") or "",
             )
             if principal_token is not None:

@@ -25,6 +25,7 @@ from grpc_status import rpc_status
 
 from engine.errors import FieldViolation, InvalidRequestError
 from engine.handlers import HANDLER_KINDS as _HANDLER_KINDS
+from engine.handlers import WrappedHandlers
 from engine.limits import quote
 from engine.metrics import ServiceMetrics
 from engine.status import grpc_code, to_status
@@ -79,6 +80,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self.metrics = metrics
+        self._wrapped = WrappedHandlers()
 
     def _abort(self, context: grpc.ServicerContext, exc: Exception) -> None:
         status = to_status(exc)
@@ -93,6 +95,9 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler = continuation(handler_call_details)
         if handler is None:
             return None
+        return self._wrapped.get(handler_call_details.method, handler, self._wrap)
+
+    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         parse = handler.request_deserializer
         for kind, make_handler in _HANDLER_KINDS:
             behaviour = getattr(handler, kind)

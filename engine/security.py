@@ -106,36 +106,39 @@ def _authorization(metadata: Any) -> str | None:
 class AuthInterceptor(BehaviourInterceptor):
     """Checks the bearer token of every call before its request is parsed; the caller's
     :class:`~engine.auth.Principal` is in :data:`~engine.auth.CURRENT_PRINCIPAL` while
-    the handler runs."""
+    the handler runs. Installed only when authentication is on: without it every call is
+    :data:`~engine.auth.ANONYMOUS` (the context variable's default)."""
 
     def __init__(
         self, authenticator: Authenticator, on_denied: Callable[[str, str], None] | None = None
     ) -> None:
+        super().__init__()
         self.authenticator = authenticator
         self.on_denied = on_denied
 
-    def _check(self, details: grpc.HandlerCallDetails, context: grpc.ServicerContext) -> Any:
-        method = details.method
+    def _check(self, method: str, context: grpc.ServicerContext) -> Any:
         CURRENT_PRINCIPAL.set(ANONYMOUS)  # until the token says who calls
         try:
-            return self.authenticator.authorize(method, _authorization(details.invocation_metadata))
+            return self.authenticator.authorize(
+                method, _authorization(context.invocation_metadata())
+            )
         except AuthError as exc:
             if self.on_denied is not None:
                 self.on_denied(method, exc.reason)
             context.abort_with_status(rpc_status.to_status(auth_status(exc, method)))
 
-    def answered(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
+    def answered(self, behaviour: Behaviour, method: str) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             # Not reset afterwards: the access log (outside) reads it once the call is
             # over; every call sets its own first, so it never carries over.
-            CURRENT_PRINCIPAL.set(self._check(details, context))
+            CURRENT_PRINCIPAL.set(self._check(method, context))
             return behaviour(request, context)
 
         return call
 
-    def streamed(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
+    def streamed(self, behaviour: Behaviour, method: str) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            CURRENT_PRINCIPAL.set(self._check(details, context))
+            CURRENT_PRINCIPAL.set(self._check(method, context))
             yield from behaviour(request, context)
 
         return call

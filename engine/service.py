@@ -193,14 +193,8 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
     def _decide_group(
         self, jobs: Sequence[_Job]
     ) -> list[decision_service_pb2.Decision | Exception]:
-        telemetry.GROUP_SIZE.labels("Decide").observe(len(jobs))
+        telemetry.GROUP_SIZE_BY("Decide").observe(len(jobs))
         return self._decide_batch([r for r, _ in jobs], [c for _, c in jobs])
-
-    def _render(
-        self, outcome: DecisionOutcome, request: decision_service_pb2.DecideRequest
-    ) -> decision_service_pb2.Decision:
-        self.metrics.decided(outcome)
-        return decision_to_proto(outcome, include_inputs=request.include_inputs)
 
     @staticmethod
     def _digest(request: decision_service_pb2.DecideRequest, now: datetime) -> str:
@@ -318,7 +312,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
                         _put(outbox, _DRAINED, stop)
                         return
                     if arrived:
-                        telemetry.GROUP_SIZE.labels("DecideStream").observe(len(arrived))
+                        telemetry.GROUP_SIZE_BY("DecideStream").observe(len(arrived))
                         results = self._decide_batch(arrived, [context] * len(arrived))
                         if not _put(outbox, (arrived, results), stop):
                             return
@@ -376,6 +370,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             rows.append(row)
             parsed.append(request)
         outcomes = self.pipeline.decide_many(cases, dry_run=False)
+        returned: list[DecisionOutcome] = []  # counted once for the group
         to_store: list[tuple[DecisionOutcome, str]] = []
         stored_rows: list[int] = []
         stored_requests: list[decision_service_pb2.DecideRequest] = []
@@ -383,7 +378,9 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             if isinstance(outcome, Exception):
                 results[row] = outcome
             elif request.dry_run:
-                results[row] = self._render(replace(outcome, dry_run=True), request)
+                dry = replace(outcome, dry_run=True)
+                results[row] = decision_to_proto(dry, include_inputs=request.include_inputs)
+                returned.append(dry)
             else:
                 try:  # checked before anything is written
                     self._check_deadline(contexts[row])
@@ -404,10 +401,15 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             else:
                 for row, request, outcome in zip(stored_rows, stored_requests, stored, strict=True):
                     try:
-                        results[row] = self._render(outcome, request)
+                        results[row] = decision_to_proto(
+                            outcome, include_inputs=request.include_inputs
+                        )
                     except Exception as exc:  # stored, but this caller gets an error
                         log.exception("decision %s stored but not rendered", outcome.decision_id)
                         results[row] = exc
+                    else:
+                        returned.append(outcome)
+        self.metrics.decided(returned)
         assert all(r is not None for r in results)
         return cast(list[decision_service_pb2.Decision | Exception], results)
 
@@ -447,7 +449,7 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             ruleset_version=outcome.ruleset_version,
         )
         for hit in outcome.violations:
-            telemetry.BLOCKED_STEPS.labels(hit.rule_id).inc()
+            telemetry.BLOCKED_STEPS_BY(hit.rule_id).inc()
         if outcome.next_allowed_at is not None:
             response.next_allowed_at.CopyFrom(datetime_to_timestamp(outcome.next_allowed_at))
         return response
@@ -514,14 +516,16 @@ def create_server(
     if tracer_provider is None:
         tracer_provider = configured_provider(settings)
     metrics = ServiceMetrics()
+    interceptors: list[grpc.ServerInterceptor] = [
+        *tracing_interceptors(tracer_provider),
+        TelemetryInterceptor(tracing=tracer_provider is not None),
+    ]
+    if authenticator.enabled:  # without tokens every caller is anonymous: nothing to check
+        interceptors.append(AuthInterceptor(authenticator, on_denied=_count_denied))
+    interceptors.append(ErrorMappingInterceptor(metrics))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tact-rpc"),
-        interceptors=[
-            *tracing_interceptors(tracer_provider),
-            TelemetryInterceptor(),
-            AuthInterceptor(authenticator, on_denied=_count_denied),
-            ErrorMappingInterceptor(metrics),
-        ],
+        interceptors=interceptors,
         # Several processes share one port only when asked to; otherwise a second server
         # on a taken port must fail loudly instead of silently splitting the traffic.
         options=[("grpc.so_reuseport", 1 if settings.processes > 1 else 0)],

@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 import prometheus_client
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
@@ -69,6 +70,36 @@ AUTH_DENIED = Counter("tact_auth_denied", "Calls refused by authentication, by r
 ERASURES = Counter("tact_erasures", "Debtor erasures, by door (grpc, http, cli).", ["via"])
 
 
+class LabelledChildren:
+    """The series of one labelled metric, each looked up with ``labels()`` once.
+
+    ``metric.labels(*values)`` validates and converts the values and takes the metric's
+    lock on every call (a dozen Python calls); the hot path counts a dozen series per
+    decision, and those look-ups were most of what the metrics cost a served ``Decide``
+    (docs/benchmarks.md). The children are the metric's own: a scrape sees the same
+    series, in multiprocess mode too. Label values must be strings.
+    """
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:  # a race only looks it up twice: labels() returns one child
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+DECISIONS_BY = LabelledChildren(DECISIONS)
+BLOCKED_STEPS_BY = LabelledChildren(BLOCKED_STEPS)
+RPC_LATENCY_BY = LabelledChildren(RPC_LATENCY)
+RPCS_BY = LabelledChildren(RPCS)
+GROUP_SIZE_BY = LabelledChildren(GROUP_SIZE)
+
+
 def multiprocess_dir() -> Path | None:
     value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return Path(value) if value else None
@@ -113,51 +144,61 @@ def _code_of(context: grpc.ServicerContext, failed: bool) -> str:
 
 
 def _current_trace_id() -> str:
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        return ""
     span_context = trace.get_current_span().get_span_context()
     return format(span_context.trace_id, "032x") if span_context.is_valid else ""
 
 
 def tag_span(decision_id: str) -> None:
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        return
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute("tact.decision_id", decision_id)
 
 
 class TelemetryInterceptor(BehaviourInterceptor):
-    """Latency histogram, call counter, decision id on the span, one access-log record."""
+    """Latency histogram, call counter, decision id on the span, one access-log record.
+
+    ``tracing``: the server records spans (``TACT_OTEL_EXPORTER``), so each decision id
+    goes on its call's span; without, no span is looked for.
+    """
+
+    def __init__(self, *, tracing: bool = False) -> None:
+        super().__init__()
+        self.tracing = tracing
 
     @staticmethod
-    def finish(rpc: str, started: float, context: Any, failed: bool, **extra: Any) -> None:
+    def finish(
+        rpc: str, started: float, context: Any, failed: bool, *, tracing: bool, **extra: Any
+    ) -> None:
+        """Count and log a finished call; ``tracing``: its span's trace id goes in the log."""
         elapsed = time.perf_counter() - started
         code = _code_of(context, failed)
-        RPC_LATENCY.labels(rpc).observe(elapsed)
-        RPCS.labels(rpc, code).inc()
+        RPC_LATENCY_BY(rpc).observe(elapsed)
+        RPCS_BY(rpc, code).inc()
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
+            # What access_log.info() does, less its walk up the stack for the caller's
+            # file and line, which no format of ours prints (a third of the record's cost).
+            record = access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
                 "%s %s %.1fms",
-                rpc,
-                code,
-                elapsed * 1000,
+                (rpc, code, elapsed * 1000),
+                None,
                 extra={
                     "rpc": rpc,
                     "status": code,
                     "duration_ms": round(elapsed * 1000, 3),
                     "caller": CURRENT_PRINCIPAL.get().name,
-                    "trace_id": _current_trace_id(),
+                    "trace_id": _current_trace_id() if tracing else "",
                     **extra,
                 },
             )
+            access_log.handle(record)
 
-    def answered(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
-        rpc = rpc_name(details.method)
+    def answered(self, behaviour: Behaviour, method: str) -> Behaviour:
+        rpc = rpc_name(method)
+        tracing = self.tracing
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             started, failed, response = time.perf_counter(), True, None
@@ -167,14 +208,15 @@ class TelemetryInterceptor(BehaviourInterceptor):
                 return response
             finally:
                 decision_id = getattr(response, "decision_id", "") or ""
-                if decision_id:
+                if decision_id and tracing:
                     tag_span(decision_id)
-                self.finish(rpc, started, context, failed, decision_id=decision_id)
+                self.finish(rpc, started, context, failed, tracing=tracing, decision_id=decision_id)
 
         return call
 
-    def streamed(self, behaviour: Behaviour, details: grpc.HandlerCallDetails) -> Behaviour:
-        rpc = rpc_name(details.method)
+    def streamed(self, behaviour: Behaviour, method: str) -> Behaviour:
+        rpc = rpc_name(method)
+        tracing = self.tracing
 
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started, failed, sent = time.perf_counter(), True, 0
@@ -184,6 +226,6 @@ class TelemetryInterceptor(BehaviourInterceptor):
                     yield response
                 failed = False
             finally:
-                self.finish(rpc, started, context, failed, responses=sent)
+                self.finish(rpc, started, context, failed, tracing=tracing, responses=sent)
 
         return call

@@ -200,20 +200,29 @@ def select_case_events(*, cursor: Any, hot: HotPath, case_id: str, since: dateti
 
 
 MAX_CASES_PER_READ = 256
-"""Cases read by one statement (SQLite allows 999 parameters in old builds)."""
+"""Cases read by one statement (SQLite allows 999 parameters in old builds); a power of
+two (:func:`select_events_of_cases`)."""
 
 
 def select_events_of_cases(
     *, cursor: Any, hot: HotPath, case_ids: Sequence[str], since: datetime
 ) -> list[Any]:
     """Rows of ``queries.EVENT_COLUMNS`` of ``case_ids`` at or after ``since``, by case and
-    then oldest first: a few statements for many cases (the reservation's re-read)."""
+    then oldest first: a few statements for many cases (a batch's read, the reservation's
+    re-read).
+
+    A statement reads a power of two of case ids, a chunk padded with its last id (read
+    once all the same): batches of every size share nine compiled statements instead of
+    compiling one per size.
+    """
     rows: list[Any] = []
     bound_since = hot.bind_datetime(since)
     for start in range(0, len(case_ids), MAX_CASES_PER_READ):
         chunk = case_ids[start : start + MAX_CASES_PER_READ]
-        statement = hot.select_events_of_cases(len(chunk))
-        cursor.execute(statement.sql, statement.parameters((*chunk, bound_since)))
+        size = 1 << (len(chunk) - 1).bit_length()
+        statement = hot.select_events_of_cases(size)
+        values = (*chunk, *(chunk[-1],) * (size - len(chunk)), bound_since)
+        cursor.execute(statement.sql, statement.parameters(values))
         rows.extend(cursor.fetchall())
     return rows
 

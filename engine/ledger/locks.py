@@ -52,8 +52,11 @@ def lock_keys(case_ids: Iterable[str]) -> list[int]:
 def begin_and_lock(*, cursor: Any, hot: HotPath, case_ids: Iterable[str]) -> None:
     """Begin a write transaction on ``cursor`` (a driver connection in autocommit) that
     holds the locks of ``case_ids`` until it ends: one round trip."""
+    if hot.sqlite:  # BEGIN IMMEDIATE: the database's write lock covers every case
+        cursor.execute(hot.begin_write)
+        return
     keys = lock_keys(case_ids)
-    if hot.sqlite or not keys:  # BEGIN IMMEDIATE: the database's write lock
+    if not keys:
         cursor.execute(hot.begin_write)
         return
     # Two statements without parameters go as one simple query.

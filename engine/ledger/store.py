@@ -206,8 +206,8 @@ class Ledger:
     def events_for_cases(
         self, case_ids: Sequence[str], *, since: datetime
     ) -> dict[str, list[LedgerEvent]]:
-        """:meth:`events_for_case` of several cases on one connection checkout (a stream
-        batch or a group of concurrent calls); every given id is a key of the result."""
+        """:meth:`events_for_case` of several cases in one statement per 256 cases (a
+        stream batch or a group of concurrent calls); every given id is a key of the result."""
         if since.utcoffset() is None:
             raise ValueError(
                 f"since={since.isoformat()} is naive; pass a timezone-aware datetime (UTC)"
@@ -216,18 +216,12 @@ class Ledger:
         unique = list(dict.fromkeys(case_ids))
         rows = self._run_on_driver(
             "reading cases' events",
-            lambda cursor: [
-                driver.select_case_events(cursor=cursor, hot=hot, case_id=case_id, since=since)
-                for case_id in unique
-            ],
+            lambda cursor: driver.select_events_of_cases(
+                cursor=cursor, hot=hot, case_ids=unique, since=since
+            ),
             write=False,
         )
-        return {
-            case_id: codec.events_from_rows(
-                case_rows, case_id, hot.result_datetime, hot.result_date
-            )
-            for case_id, case_rows in zip(unique, rows, strict=True)
-        }
+        return codec.events_by_case(rows, unique, hot.result_datetime, hot.result_date)
 
     # -- decisions ----------------------------------------------------------------------
 

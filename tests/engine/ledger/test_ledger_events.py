@@ -240,6 +240,22 @@ def test_events_for_cases_equals_one_read_per_case(
         ledger.events_for_cases(ids, since=T0.replace(tzinfo=None))
 
 
+def test_events_for_cases_reads_any_number_of_cases(
+    ledger: Ledger, make_event: Callable[..., LedgerEvent]
+) -> None:
+    # A statement reads a power of two of cases (padded with the last id) and at most 256.
+    ledger.record_events(
+        [make_event(f"e-{i}", case_id=f"case-{i}", at=T0) for i in range(0, 300, 7)]
+    )
+    for n in (1, 3, 5, 64, 65, 257, 300):
+        ids = [f"case-{i}" for i in range(n)]
+        together = ledger.events_for_cases(ids, since=T0)
+        assert list(together) == ids
+        assert {c: [e.event_id for e in events] for c, events in together.items()} == {
+            f"case-{i}": [f"e-{i}"] if i % 7 == 0 else [] for i in range(n)
+        }
+
+
 def test_datetimes_round_trip_as_utc(
     ledger: Ledger, make_event: Callable[..., LedgerEvent]
 ) -> None:
