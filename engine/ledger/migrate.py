@@ -8,16 +8,21 @@ serialises concurrent starters on the database's write lock just the same.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, exc, text
 
+from engine.ledger import db
 from engine.ledger.db import WRITE_OPTION, is_sqlite
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -51,8 +56,30 @@ def current_revision(connection: Connection) -> str | None:
 def upgrade_to_head(engine: Engine) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there.
 
-    SQLAlchemy errors propagate; the caller turns them into ledger errors.
+    SQLAlchemy errors propagate; the caller turns them into ledger errors. On SQLite a
+    "database is locked" that the busy handler did not wait out (SQLite answers BUSY at
+    once in a few cases, e.g. while another process turns a new file to WAL mode) is
+    retried until the start-up budget (``SQLITE_MIGRATION_BUSY_TIMEOUT_MS``) is spent:
+    the upgrade is one transaction, so a failed attempt left nothing behind.
     """
+    if not is_sqlite(engine):
+        _upgrade(engine)
+        return
+    deadline = time.monotonic() + db.SQLITE_MIGRATION_BUSY_TIMEOUT_MS / 1000
+    pause = 0.05
+    while True:
+        try:
+            _upgrade(engine)
+            return
+        except exc.OperationalError as error:
+            if "locked" not in str(error.orig) or time.monotonic() + pause > deadline:
+                raise
+            log.info("ledger migration: database locked by another starter; retrying")
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
+def _upgrade(engine: Engine) -> None:
     sqlite = is_sqlite(engine)
     with _IN_PROCESS_LOCK, engine.connect() as connection:
         if sqlite:

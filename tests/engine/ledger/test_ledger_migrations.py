@@ -8,12 +8,13 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from engine.ledger import Ledger, db, open_ledger
+from engine.ledger import Ledger, LedgerUnavailable, db, open_ledger
 from engine.ledger.migrate import alembic_config, current_revision, head_revision
 from engine.ledger.models import LEDGER_METADATA
 
@@ -144,3 +145,26 @@ def test_upgrade_to_0002_keeps_the_events_and_makes_ids_unique_per_case(ledger_u
         assert _schema_diff(ledger.engine) == []
     finally:
         ledger.close()
+
+
+def test_start_up_retries_a_lock_sqlite_did_not_wait_out(tmp_path, monkeypatch) -> None:
+    # SQLite answers BUSY at once, busy handler or not, in a few cases (another process
+    # turning a new file to WAL mode, a stale snapshot): the upgrade is one transaction,
+    # so start-up retries it within its budget instead of failing the replica.
+    from engine.ledger import migrate
+
+    real, calls = migrate._upgrade, []
+
+    def flaky(engine: sa.Engine) -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        real(engine)
+
+    monkeypatch.setattr(migrate, "_upgrade", flaky)
+    open_ledger(f"sqlite:///{tmp_path / 'tact.db'}").close()
+    assert len(calls) == 3
+    monkeypatch.setattr(db, "SQLITE_MIGRATION_BUSY_TIMEOUT_MS", 0)  # no budget: it fails
+    calls.clear()
+    with pytest.raises(LedgerUnavailable, match="locked"):
+        open_ledger(f"sqlite:///{tmp_path / 'other.db'}")
