@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import grpc
 import numpy as np
@@ -72,9 +73,11 @@ class _Driver:
         result: AgainstResult,
         chunk: int,
         timeout: float,
+        metadata: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         self.stub, self.sim, self.run_id = stub, sim, run_id
         self.result, self.chunk, self.timeout = result, chunk, timeout
+        self.metadata = metadata
         self.sent: dict[str, int] = {}
         self.decision_ids: dict[str, str] = {}
         """Simulator decision id → the service's decision id."""
@@ -111,12 +114,26 @@ class _Driver:
                 )
         for k in range(0, len(protos), _EVENTS_PER_CALL):
             part = protos[k : k + _EVENTS_PER_CALL]
-            response = self.stub.RecordEvents(
-                pb.RecordEventsRequest(events=part), timeout=self.timeout
+            response = self._call(
+                self.stub.RecordEvents, pb.RecordEventsRequest(events=part), "RecordEvents"
             )
             if response.conflicts:
                 raise ServiceCallError(f"RecordEvents reported {response.conflicts} conflicts")
             self.result.events_sent += len(part)
+
+    def _call(self, method: Any, request: Any, name: str) -> Any:
+        """``method(request)`` with the caller's credentials; a refused call is one error."""
+        try:
+            response = method(request, timeout=self.timeout, metadata=self.metadata)
+            return list(response) if name == "DecideStream" else response
+        except grpc.RpcError as err:
+            hint = (
+                " (set TACT_TOKEN to a token with the decide and events scopes)"
+                if err.code()
+                in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+                else ""
+            )
+            raise ServiceCallError(f"{name}: {err.code().name}: {err.details()}{hint}") from None
 
     def decide(self, rows: Sequence[int]) -> np.ndarray:
         """Catalogue index per row in ``rows`` (the service's decisions)."""
@@ -135,7 +152,7 @@ class _Driver:
                         now=datetime_to_timestamp(decision_instant(sim, row)),
                     )
                 )
-            replies = list(self.stub.DecideStream(iter(requests), timeout=self.timeout))
+            replies = list(self._call(self.stub.DecideStream, iter(requests), "DecideStream"))
             for j, (row, decision) in enumerate(zip(part, replies, strict=True)):
                 if decision.HasField("error"):
                     raise ServiceCallError(
@@ -164,12 +181,15 @@ def simulate_against(
     run_id: str | None = None,
     connect_timeout: float = 10.0,
     progress: Callable[[int], None] | None = None,
+    token: str | None = None,
 ) -> AgainstResult:
-    """Run ``n_debtors`` simulated debtors against the tact at ``target`` (HOST:PORT)."""
+    """Run ``n_debtors`` simulated debtors against the tact at ``target`` (HOST:PORT);
+    ``token``: the bearer token a server with TACT_AUTH_TOKENS_FILE asks for."""
     started = time.perf_counter()
     run_id = run_id or f"run{uuid.uuid4().hex[:8]}"
     parts: list[CaseOutcomes] = []
     result = AgainstResult(outcomes=CaseOutcomes.empty(), run_id=run_id)
+    metadata = [("authorization", f"Bearer {token}")] if token else None
     with grpc.insecure_channel(target) as channel:
         try:
             grpc.channel_ready_future(channel).result(timeout=connect_timeout)
@@ -182,7 +202,7 @@ def simulate_against(
             scenario, n_debtors, masks, seed=seed, batch_size=batch_size, record_events=True
         ):
             sim = batch.sim
-            driver = _Driver(stub, sim, run_id, result, chunk, timeout)
+            driver = _Driver(stub, sim, run_id, result, chunk, timeout, metadata)
             sim.reset()
             driver.sync_events(range(sim.n))
             while not sim.all_done:

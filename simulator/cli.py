@@ -6,6 +6,7 @@ engine, compliance rules, torch for RL policies) happen inside the command.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -202,7 +203,14 @@ def _against(
     try:
         sc = load_scenario(scenario)
         with console.status(f"{debtors:,} simulated debtors against {target}…"):
-            result = simulate_against(target, sc, debtors, compliance_masks(), seed=seed)
+            result = simulate_against(
+                target,
+                sc,
+                debtors,
+                compliance_masks(),
+                seed=seed,
+                token=os.environ.get("TACT_TOKEN"),
+            )
     except ServiceCallError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc

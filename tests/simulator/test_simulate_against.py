@@ -130,3 +130,28 @@ def test_an_experiment_is_rehearsed_with_every_decision_tagged(tmp_path: Path) -
             assert tagged.scalar_one() == result.decisions
     finally:
         store.close()
+
+
+def test_a_server_that_wants_tokens_gets_the_callers_token(tmp_path: Path) -> None:
+    import hashlib
+
+    token = "sim-token-1"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    tokens = f"tokens: [{{name: sim, sha256: {digest}, scopes: [decide, events]}}]\n"
+    server = create_server(
+        Settings(
+            port=0,
+            database_url=f"sqlite:///{tmp_path / 'tact.db'}",
+            rules_watch=False,
+            policy="segmented",
+            auth_tokens=tokens,
+        )
+    )
+    try:
+        target, sc = f"127.0.0.1:{server.port}", load_scenario("nordic-telecom")
+        with pytest.raises(ServiceCallError, match="UNAUTHENTICATED.*TACT_TOKEN"):
+            simulate_against(target, sc, 2, compliance_masks(), seed=1_000_000)
+        result = simulate_against(target, sc, 2, compliance_masks(), seed=1_000_000, token=token)
+        assert result.decisions > 0
+    finally:
+        server.stop(0)
