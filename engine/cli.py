@@ -100,6 +100,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Override TACT_HOST.")] = None,
 ) -> None:
     """Start the gRPC decision service (settings from TACT_* variables)."""
+    from pydantic import ValidationError
+
+    from engine.compliance.errors import ComplianceError
+    from engine.errors import TactError
+    from engine.experiments.errors import ExperimentError
     from engine.logs import configure_logging
     from engine.settings import Settings
     from engine.supervisor import serve as run
@@ -109,13 +114,27 @@ def serve(
         overrides["port"] = port
     if host is not None:
         overrides["host"] = host
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:  # a TACT_* variable that does not parse
+        problems = "; ".join(_setting_problem(e) for e in exc.errors())
+        raise _fail(f"tact serve: {problems}") from None
     configure_logging(settings.log_level, settings.log_format)
     try:
         run(settings)
     except OSError as exc:  # cannot listen: one line that says what to change
         console.print(f"[red]tact serve: {exc}[/red]")
         raise typer.Exit(1) from None
+    except (TactError, ComplianceError, ExperimentError) as exc:
+        # A setting that names something unusable (a policy, the rules, tokens, an
+        # exposed port without them): its message says what to change.
+        raise _fail(f"tact serve: {exc}") from None
+
+
+def _setting_problem(error: Any) -> str:
+    """``TACT_PORT: Input should be a valid integer … (got 'abc')`` for one pydantic error."""
+    name = "TACT_" + "_".join(str(part) for part in error["loc"]).upper()
+    return f"{name}: {error['msg']} (got {error.get('input')!r})"
 
 
 @app.command()

@@ -265,3 +265,37 @@ def test_a_taken_port_is_one_line_saying_what_to_change(tmp_path: Path) -> None:
     assert proc.returncode == 1, err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "TACT_PORT" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("TACT_PORT", "abc", "TACT_PORT: Input should be a valid integer"),
+        ("TACT_POLICY", "bogus", "unknown policy 'bogus'"),
+        ("TACT_POLICY", "rl:nomodel", "no artifact folder"),
+        ("TACT_RULES_DIR", "/nonexistent/rules", "rules directory not found"),
+        ("TACT_HOST", "0.0.0.0", "refusing to serve 0.0.0.0 without authentication"),
+    ],
+)
+def test_an_unusable_setting_is_one_error_saying_what_to_change(
+    tmp_path: Path, setting: str, value: str, says: str
+) -> None:
+    """Operators read the first line: a bad TACT_* value stops the start with its own
+    message and exit status 2, not a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
+        env={
+            **os.environ,
+            "TACT_PORT": "0",
+            "TACT_DATABASE_URL": f"sqlite:///{tmp_path / 'tact.db'}",
+            "TACT_POLICY": "ladder",
+            setting: value,
+        },
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 2, out
+    assert says in " ".join(out.split()), out
+    assert "Traceback" not in out

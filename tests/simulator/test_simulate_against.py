@@ -149,7 +149,7 @@ def test_a_server_that_wants_tokens_gets_the_callers_token(tmp_path: Path) -> No
     )
     try:
         target, sc = f"127.0.0.1:{server.port}", load_scenario("nordic-telecom")
-        with pytest.raises(ServiceCallError, match="UNAUTHENTICATED.*TACT_TOKEN"):
+        with pytest.raises(ServiceCallError, match=r"UNAUTHENTICATED.*TACT_TOKEN"):
             simulate_against(target, sc, 2, compliance_masks(), seed=1_000_000)
         result = simulate_against(target, sc, 2, compliance_masks(), seed=1_000_000, token=token)
         assert result.decisions > 0
