@@ -3,6 +3,7 @@ sticky assignment, the sequential tests."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -232,9 +233,11 @@ def test_srm_threshold_shrinks_with_each_check() -> None:
     assert skewed.alarm and skewed.threshold == pytest.approx(0.001 / 110)
 
 
-def test_the_shipped_example_and_the_guides_file_load_with_every_policy() -> None:
+def test_the_shipped_example_and_the_guides_file_load_with_every_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """examples/experiments/ppo-vs-champion.yaml (the file docs/experiments.md shows) parses
-    and builds: every policy it names loads, the shares are its own."""
+    and builds without a warning: every policy it names loads, the shares are its own."""
     from engine.settings import REPO_ROOT
 
     path = REPO_ROOT / "examples" / "experiments" / "ppo-vs-champion.yaml"
@@ -250,3 +253,4 @@ def test_the_shipped_example_and_the_guides_file_load_with_every_policy() -> Non
     )
     assert sorted(runtime.mixtures) == sorted(runtime.arms)
     assert runtime.mixtures["champion"].share_of("ladder") == pytest.approx(0.05)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
