@@ -31,6 +31,12 @@ def ope(
     report: Path | None = typer.Option(None, help="write an HTML report here"),
     boot: int = typer.Option(200, min=20, help="bootstrap resamples (of cases)"),
     seed: int = typer.Option(0),
+    case_only: bool = typer.Option(
+        False,
+        "--case-only",
+        help="only the case-level MIS and SNMIS (needs case exploration); on a million "
+        "logged decisions the per-decision bootstraps take most of the time",
+    ),
 ) -> None:
     """Estimate candidate policies from logged decisions: IPS, SNIPS, DR per decision,
     per-decision weighted IS per case, and under case exploration the case-level MIS and
@@ -43,9 +49,20 @@ def ope(
     try:
         logged = load_logged(ledger, experiment_id=experiment)
         cases = case_explored(logged)
+        if case_only and cases is None:
+            raise ValueError(
+                "--case-only needs decisions logged under case exploration (an experiment "
+                "file with case_exploration:); these have none"
+            )
         results = [
             evaluate_candidate(
-                spec, resolve_policy(spec), logged, n_boot=boot, seed=seed, cases=cases
+                spec,
+                resolve_policy(spec),
+                logged,
+                n_boot=boot,
+                seed=seed,
+                cases=cases,
+                per_decision=not case_only,
             )
             for spec in policy
         ]

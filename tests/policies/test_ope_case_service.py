@@ -6,6 +6,7 @@ propensities show as a miss. The full-size bar is bench/bench_ope.py."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,3 +121,9 @@ def test_the_export_and_tact_ope_carry_the_case_estimates(explored: Logged, tmp_
     assert result.exit_code == 0, result.output
     assert "MIS" in result.output and "SNMIS" in result.output
     assert "mean case weight" in report.read_text()
+    json_out = tmp_path / "case-only.json"
+    args = ["ope", "--ledger", str(out), "--policy", "best-simple", "--boot", "20"]
+    result = runner.invoke(app, [*args, "--case-only", "--json", str(json_out)])
+    assert result.exit_code == 0, result.output
+    [only] = json.loads(json_out.read_text())
+    assert {e["estimator"] for e in only["estimates"]} == {"MIS", "SNMIS"}

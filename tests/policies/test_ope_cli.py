@@ -93,6 +93,14 @@ def test_ope_from_the_ledger_and_from_the_export_agree(ledger_url: str, tmp_path
     assert any("thin support" in w for w in ladder["warnings"])
 
 
+def test_case_only_without_case_exploration_says_what_is_needed(ledger_url: str) -> None:
+    result = runner.invoke(
+        app, ["ope", "--ledger", ledger_url, "--policy", "ladder", "--case-only"]
+    )
+    assert result.exit_code == 2
+    assert "case_exploration" in result.output
+
+
 def test_ope_without_logs_says_what_is_needed(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["ope", "--ledger", str(tmp_path / "missing.parquet"), "--policy", "ladder"]
