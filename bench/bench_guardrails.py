@@ -1,22 +1,29 @@
 """The guardrail bar: 20 seeded runs of a harmful challenger and of an identical one.
 
 A challenger gets ``--share`` (10 %) of the debtors, assigned as the service assigns them
-(:func:`engine.experiments.runtime.assignment_bucket`, sticky per debtor). Debtors arrive
-``--arrivals-per-day`` a day in random order; once a day the guardrails are evaluated by the
-service's own code (:func:`engine.experiments.guardrails.evaluate_guardrails`: one-sided
-mSPRT per guardrail) on what has happened so far to the debtors that have arrived. A run
-ends at the first crossing (the rollback) or when every debtor's episode is over.
+(sticky per debtor). Debtors arrive ``--arrivals-per-day`` a day. The harmful challenger is
+``daily-calls`` (:mod:`policies.daily_calls`: an agent call every day the rules allow, else
+a firm demand by SMS); the identical one is the champion's policy again.
 
-Bars: the harmful challenger (``daily-calls``: an agent call every day the rules allow,
-else a firm demand by SMS) is rolled back before it reaches 2,000 debtors in every run; a
-challenger identical to the champion is rolled back in at most 1 of 20.
+Bars: the harmful challenger is rolled back before it reaches 2,000 debtors in every run; the
+identical one is rolled back in at most 1 of 20.
 
-The debtors are played out in-process (the simulator stepping both policies), not through
-gRPC: 20 × 2 runs of thousands of debtors through the service would take hours on this
-machine. The service path of the same code (stats from the ledger, rollback rows, share
-to the champion) is tested in tests/engine/experiments/test_experiment_service.py.
+Two ways to run it:
 
-    .venv/bin/python bench/bench_guardrails.py [--runs 20] [--debtors 5000] [--json out.json]
+* ``--through-service`` (the bar as the issue states it): each run starts a `tact serve`
+  (SQLite ledger) under an experiment file and drives it with ``tact simulate --against``'s
+  code (:func:`simulator.against.simulate_against` with ``arrivals_per_day``): every
+  decision comes from the service, every outcome goes back by ``RecordEvents``, and the
+  service's own guardrail pass (every ``--check-seconds``, from its ledger) rolls the
+  challenger back. After each simulated day ``GetExperiment`` is read; a run ends at the
+  rollback, after ``--days`` days, or when every debtor's episode is over.
+* in-process (the default, much faster): both policies stepped in one simulator, arm per
+  row by the service's assignment hash, the service's guardrail code
+  (:func:`engine.experiments.guardrails.evaluate_guardrails`) evaluated once a day on what
+  has happened so far to the debtors who have arrived.
+
+    .venv/bin/python bench/bench_guardrails.py [--through-service] [--runs 20]
+        [--debtors 5000] [--days D] [--which harmful|identical|both] [--json out.json]
 """
 
 from __future__ import annotations
@@ -24,51 +31,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import engine  # noqa: F401, I001 - first: pins OpenBLAS to one thread before numpy loads
+import grpc
 import numpy as np
+from served import tact_serve
 
-from engine.catalogue import CATALOGUE, Action, Channel, Tone
+import engine  # noqa: F401 - first: pins OpenBLAS to one thread before numpy loads
 from engine.experiments.guardrails import evaluate_guardrails
 from engine.experiments.runtime import ExperimentRuntime, assignment_bucket, challenger_arm
 from engine.experiments.spec import CHAMPION_ARM, ExperimentSpec
 from engine.experiments.store import ArmStats
 from engine.state import ConsentStatus
-from policies.base import PolicyDecisions, first_allowed
+from simulator.against import simulate_against
 from simulator.masks import compliance_masks
 from simulator.policy_registry import resolve_policy
 from simulator.rollout import debtor_batches
 from simulator.scenario_loader import load_scenario
+from tact.v1 import admin_service_pb2 as admin_pb
+from tact.v1 import admin_service_pb2_grpc as admin_rpc
 
-
-class DailyCalls:
-    """An agent call every day the rules allow it, else a firm demand by SMS."""
-
-    name = "daily-calls"
-    version = "bench"
-
-    def __init__(self) -> None:
-        calls = np.flatnonzero(
-            (CATALOGUE.actions == Action.AGENT_CALL) & (CATALOGUE.channels == Channel.PHONE)
-        )
-        demands = np.flatnonzero(
-            (CATALOGUE.actions == Action.DEMAND)
-            & (CATALOGUE.channels == Channel.SMS)
-            & (CATALOGUE.tones == Tone.FIRM)
-        )
-        self.preferences = np.concatenate([calls, demands])
-
-    def act(
-        self, observations: np.ndarray, masks: np.ndarray, rng: np.random.Generator | None = None
-    ) -> PolicyDecisions:
-        n = masks.shape[0]
-        indices = first_allowed(np.tile(self.preferences, (n, 1)), masks)
-        return PolicyDecisions(indices.astype(np.int64), np.ones(n))
+HARMFUL = "daily-calls"
 
 
 def play(
@@ -148,42 +137,91 @@ def monitor(
     return {"rolled_back": False, "challenger_debtors": int(played["arm"].sum())}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--debtors", type=int, default=5000)
-    parser.add_argument("--share", type=float, default=0.10)
-    parser.add_argument("--arrivals-per-day", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1_000_000)
-    parser.add_argument("--champion", default="segmented")
-    parser.add_argument("--which", choices=("both", "harmful", "identical"), default="both")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
-    champion = resolve_policy(args.champion)
-    cases = {"harmful": DailyCalls(), "identical": resolve_policy(args.champion)}
-    if args.which != "both":
-        cases = {args.which: cases[args.which]}
-    results: dict[str, list[dict[str, Any]]] = {}
-    started = time.perf_counter()
-    for label, challenger in cases.items():
-        results[label] = []
-        for run in range(args.runs):
-            experiment = f"guardrail-bench-{run}"
-            spec = ExperimentSpec.model_validate(
-                {
-                    "id": experiment,
-                    "champion": args.champion,
-                    "challengers": [{"name": label, "policy": "x", "share": args.share}],
-                }
+def in_process_run(label: str, policy: str, args: argparse.Namespace, run: int) -> dict[str, Any]:
+    """One run played in-process, the guardrail code evaluated once a simulated day."""
+    experiment = f"guardrail-bench-{run}"
+    spec = ExperimentSpec.model_validate(
+        {
+            "id": experiment,
+            "champion": args.champion,
+            "challengers": [{"name": label, "policy": policy, "share": args.share}],
+        }
+    )
+    runtime = ExperimentRuntime(spec, "bench", "", Path(""), {}, ())
+    played = play(
+        resolve_policy(args.champion),
+        resolve_policy(policy),
+        args.debtors,
+        args.seed + run,
+        args.share,
+        experiment,
+    )
+    return monitor(played, runtime, args.arrivals_per_day, args.seed + run)
+
+
+def experiment_file(label: str, policy: str, args: argparse.Namespace, run: int) -> str:
+    """The service's experiment: default guardrails, checked every ``--check-seconds``."""
+    return (
+        f"id: guardrail-bench-{run}\n"
+        f"champion: {args.champion}\n"
+        "challengers:\n"
+        f"  - {{name: {label}, policy: {policy}, share: {args.share}}}\n"
+        f"guardrails: {{check_seconds: {args.check_seconds}}}\n"
+    )
+
+
+def service_run(label: str, policy: str, args: argparse.Namespace, run: int) -> dict[str, Any]:
+    """One run through a `tact serve` under an experiment file; the service rolls back."""
+    scenario = load_scenario("nordic-telecom")
+    arm_name = challenger_arm(label)
+    seen: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tact-guardrails-") as tmp:
+        path = Path(tmp) / "experiment.yaml"
+        path.write_text(experiment_file(label, policy, args, run), encoding="utf-8")
+        env = {"TACT_DATABASE_URL": f"sqlite:///{tmp}/tact.db", "TACT_EXPERIMENT_FILE": str(path)}
+        with (
+            tact_serve(env, Path(tmp) / "server.log") as server,
+            grpc.insecure_channel(server.address) as channel,
+        ):
+            admin = admin_rpc.AdminServiceStub(channel)
+
+            def watch(day: int, _: object) -> bool:
+                status = admin.GetExperiment(admin_pb.GetExperimentRequest(), timeout=60)
+                arm = next(a for a in status.arms if a.name == arm_name)
+                seen.update(
+                    day=day,
+                    challenger_debtors=arm.debtors,
+                    rolled_back=arm.rolled_back,
+                    reason=arm.rollback_reason,
+                )
+                return not arm.rolled_back and (args.days is None or day + 1 < args.days)
+
+            played = simulate_against(
+                server.address,
+                scenario,
+                args.debtors,
+                compliance_masks(),
+                seed=args.seed + run,
+                arrivals_per_day=args.arrivals_per_day,
+                on_day=watch,
             )
-            runtime = ExperimentRuntime(spec, "bench", "", Path(""), {}, ())
-            played = play(
-                champion, challenger, args.debtors, args.seed + run, args.share, experiment
-            )
-            outcome = monitor(played, runtime, args.arrivals_per_day, args.seed + run)
-            results[label].append(outcome)
-            print(label, run, json.dumps(outcome), flush=True)
-    summary: dict[str, Any] = {"settings": vars(args) | {"json": str(args.json)}}
+    outcome = {
+        "rolled_back": seen["rolled_back"],
+        "day": seen["day"],
+        "challenger_debtors": seen["challenger_debtors"],
+        "decisions": played.decisions,
+        "events_sent": played.events_sent,
+        "blocked_in_simulator": played.blocked_in_simulator,
+        "seconds": round(played.seconds, 1),
+    }
+    if seen["rolled_back"]:
+        outcome["reason"] = seen["reason"]
+        outcome["guardrail"] = seen["reason"].split(":")[0]  # "<guardrail>: <arm>: …"
+    return outcome
+
+
+def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
     if "harmful" in results:
         h = results["harmful"]
         summary["harmful_rolled_back"] = sum(r["rolled_back"] for r in h)
@@ -191,12 +229,51 @@ def main() -> None:
             r["rolled_back"] and r["challenger_debtors"] < 2000 for r in h
         )
         summary["harmful_debtors_at_rollback"] = [r.get("challenger_debtors") for r in h]
+        summary["harmful_days_at_rollback"] = [r.get("day") for r in h]
         summary["harmful_guardrails"] = sorted({r.get("guardrail", "") for r in h})
     if "identical" in results:
-        summary["identical_rolled_back"] = sum(r["rolled_back"] for r in results["identical"])
+        i = results["identical"]
+        summary["identical_rolled_back"] = sum(r["rolled_back"] for r in i)
+        summary["identical_challenger_debtors"] = [r.get("challenger_debtors") for r in i]
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--first-run", type=int, default=0, help="resume: the first run index")
+    parser.add_argument("--debtors", type=int, default=5000)
+    parser.add_argument("--share", type=float, default=0.10)
+    parser.add_argument("--arrivals-per-day", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1_000_000)
+    parser.add_argument("--champion", default="segmented")
+    parser.add_argument("--which", choices=("both", "harmful", "identical"), default="both")
+    parser.add_argument(
+        "--through-service", action="store_true", help="drive a real `tact serve` per run"
+    )
+    parser.add_argument("--check-seconds", type=float, default=1.0, help="service guardrail pass")
+    parser.add_argument(
+        "--days", type=int, default=None, help="through the service: stop after this many days"
+    )
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    challengers = {"harmful": HARMFUL, "identical": args.champion}
+    if args.which != "both":
+        challengers = {args.which: challengers[args.which]}
+    one_run = service_run if args.through_service else in_process_run
+    results: dict[str, list[dict[str, Any]]] = {}
+    started = time.perf_counter()
+    for label, policy in challengers.items():
+        results[label] = []
+        for run in range(args.first_run, args.first_run + args.runs):
+            outcome = one_run(label, policy, args, run)
+            results[label].append(outcome)
+            print(label, run, json.dumps(outcome), flush=True)
+    summary: dict[str, Any] = {"settings": vars(args) | {"json": str(args.json)}}
+    summary |= summarise(results)
     summary["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(summary, indent=2))
     summary["runs"] = results
-    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
 

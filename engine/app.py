@@ -15,7 +15,7 @@ from engine.pipeline import DecisionPipeline
 from engine.reservations import Reservations
 from engine.settings import Settings
 from engine.telemetry import LEDGER_ERRORS
-from policies.registry import load_policy
+from policies.registry import load_champion, load_policy
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def build_components(settings: Settings) -> ServiceComponents:
     """Open the ledger (migrations applied), load rules and policies; fail fast and clearly."""
     if settings.experiment_file is not None:
         return _build_experiment_components(settings)
-    champion = load_policy(settings.policy)
+    champion = load_champion(settings.policy)
     challenger = load_policy(settings.challenger_policy) if settings.challenger_policy else None
     rules = RulesHolder(settings.rules_dir)
     _prepare_sqlite_dir(settings.database_url)

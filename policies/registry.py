@@ -6,6 +6,9 @@ told otherwise: :data:`DEFAULT_POLICY`),
 a member of the simple-strategy family (``policies/simple.py`` gives the grammar), and
 ``best-simple`` / ``best-simple:<scenario>`` for the family's best member as found by
 ``tact search-simple`` (``policies/models/best-simple/<scenario>.json``).
+
+``daily-calls`` is deliberately harmful (``policies/daily_calls.py``): a challenger for
+rehearsing guardrails, which :func:`load_champion` refuses to serve as the champion.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ _BASELINES: dict[str, tuple[str, str]] = {
     "ladder": ("policies.ladder", "LadderPolicy"),
     "segmented": ("policies.segmented", "SegmentedPolicy"),
     "random": ("policies.random_policy", "RandomPolicy"),
+    "daily-calls": ("policies.daily_calls", "DailyCallsPolicy"),
 }
 DEFAULT_POLICY = "best-simple"
 """What ``default`` resolves to: the champion. A policy is served by default only when it
@@ -68,3 +72,18 @@ def load_policy(spec: str) -> Policy:
         raise PolicyLoadError(f"policy {name!r} is not available in this build: {exc}") from exc
     policy: Policy = getattr(module, class_name)()
     return policy
+
+
+def check_champion(spec: str, policy: Policy) -> Policy:
+    """``policy`` (loaded from ``spec``), unless it is rehearsal-only: built to be harmful."""
+    if getattr(policy, "rehearsal_only", False):
+        raise PolicyLoadError(
+            f"{spec!r} is deliberately harmful (for rehearsing guardrails): it may be a "
+            "challenger, never the champion"
+        )
+    return policy
+
+
+def load_champion(spec: str) -> Policy:
+    """:func:`load_policy` for the champion: a rehearsal-only policy is refused."""
+    return check_champion(spec, load_policy(spec))

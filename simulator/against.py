@@ -10,6 +10,12 @@ day, for every debtor still in collection:
    ``DecideStream`` with ``now`` = the simulator's decision instant;
 3. the decided treatment is played out in the simulator at its send slot.
 
+Debtors come in batches. By default a batch plays to its end before the next one starts
+(the fastest way through N debtors). With ``arrivals_per_day`` a new batch of that many
+debtors arrives every day and plays beside those already there, as new delinquencies reach
+a collection system: what an experiment's guardrails see grows day by day, and a caller's
+``on_day`` hook (a rehearsal watching ``GetExperiment``) may end the run.
+
 The simulator's own contact reservations are not sent: the service wrote its own with the
 decision. Case ids get a run prefix, so one service can take several runs. With the same
 seed and batch size the debtors and their luck are those of ``tact simulate`` and
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,6 +66,10 @@ class AgainstResult:
     arms: dict[str, int] = field(default_factory=dict)
     """Decisions per ``PolicyInfo.arm``."""
     seconds: float = 0.0
+    days: int = 0
+    """Simulated days played."""
+    stopped_on_day: int | None = None
+    """The day ``on_day`` ended the run on (None: every debtor's episode ran to its end)."""
 
 
 class _Driver:
@@ -122,10 +132,11 @@ class _Driver:
             self.result.events_sent += len(part)
 
     def _call(self, method: Any, request: Any, name: str) -> Any:
-        """``method(request)`` with the caller's credentials; a refused call is one error."""
+        """``method(request)`` with the caller's credentials, a stream's replies read to
+        the end; a refused call is one error."""
         try:
             response = method(request, timeout=self.timeout, metadata=self.metadata)
-            return list(response) if name == "DecideStream" else response
+            return list(response) if isinstance(response, Iterator) else response
         except grpc.RpcError as err:
             hint = (
                 " (set TACT_TOKEN to a token with the decide and events scopes)"
@@ -152,7 +163,7 @@ class _Driver:
                         now=datetime_to_timestamp(decision_instant(sim, row)),
                     )
                 )
-            replies = list(self._call(self.stub.DecideStream, iter(requests), "DecideStream"))
+            replies = self._call(self.stub.DecideStream, iter(requests), "DecideStream")
             for j, (row, decision) in enumerate(zip(part, replies, strict=True)):
                 if decision.HasField("error"):
                     raise ServiceCallError(
@@ -168,6 +179,33 @@ class _Driver:
         return indices
 
 
+class _Cohort:
+    """One batch of debtors playing against the service, a day at a time."""
+
+    def __init__(self, sim: BatchedCollectionsSim, driver: _Driver) -> None:
+        self.sim, self.driver = sim, driver
+        sim.reset()
+        driver.sync_events(range(sim.n))
+
+    def step(self) -> CaseOutcomes:
+        """One simulated day: the service decides for every debtor still in collection,
+        the simulator plays it out, the day's events go back; the debtors who finished."""
+        sim, result = self.sim, self.driver.result
+        active = [int(r) for r in np.flatnonzero(sim.dyn.active)]
+        indices = np.full(sim.n, CATALOGUE.WAIT_INDEX, dtype=np.int64)
+        if active:
+            indices[active] = self.driver.decide(active)
+        sim_masks = sim.action_masks()
+        blocked = ~sim_masks[np.arange(sim.n), indices]
+        result.blocked_in_simulator += int(blocked.sum())
+        indices[blocked] = CATALOGUE.WAIT_INDEX
+        step = sim.step(indices)
+        # The day's events, those of debtors who just finished (the final payment, the
+        # closure) included.
+        self.driver.sync_events(active)
+        return step.finished
+
+
 def simulate_against(
     target: str,
     scenario: Scenario,
@@ -176,6 +214,8 @@ def simulate_against(
     *,
     seed: int,
     batch_size: int = 4096,
+    arrivals_per_day: int | None = None,
+    on_day: Callable[[int, AgainstResult], bool] | None = None,
     chunk: int = DEFAULT_CHUNK,
     timeout: float = 60.0,
     run_id: str | None = None,
@@ -183,8 +223,17 @@ def simulate_against(
     progress: Callable[[int], None] | None = None,
     token: str | None = None,
 ) -> AgainstResult:
-    """Run ``n_debtors`` simulated debtors against the tact at ``target`` (HOST:PORT);
-    ``token``: the bearer token a server with TACT_AUTH_TOKENS_FILE asks for."""
+    """Run ``n_debtors`` simulated debtors against the tact at ``target`` (HOST:PORT).
+
+    ``arrivals_per_day``: debtors arrive that many a day (each day's arrivals are one batch,
+    so the debtors are those of a run with that batch size) instead of batch after batch.
+    ``on_day(day, result_so_far)`` is called after each simulated day (day 0 first); False
+    ends the run there (``AgainstResult.stopped_on_day``; the outcomes are those of the
+    debtors who had finished). ``token``: the bearer token a server with
+    TACT_AUTH_TOKENS_FILE asks for.
+    """
+    if arrivals_per_day is not None and arrivals_per_day < 1:
+        raise ValueError(f"arrivals_per_day must be at least 1, got {arrivals_per_day}")
     started = time.perf_counter()
     run_id = run_id or f"run{uuid.uuid4().hex[:8]}"
     parts: list[CaseOutcomes] = []
@@ -198,30 +247,36 @@ def simulate_against(
                 f"no tact answers at {target} (is `tact serve` running?)"
             ) from exc
         stub = rpc.DecisionServiceStub(channel)
-        for batch in debtor_batches(
-            scenario, n_debtors, masks, seed=seed, batch_size=batch_size, record_events=True
-        ):
-            sim = batch.sim
-            driver = _Driver(stub, sim, run_id, result, chunk, timeout, metadata)
-            sim.reset()
-            driver.sync_events(range(sim.n))
-            while not sim.all_done:
-                active = [int(r) for r in np.flatnonzero(sim.dyn.active)]
-                indices = np.full(sim.n, CATALOGUE.WAIT_INDEX, dtype=np.int64)
-                if active:
-                    indices[active] = driver.decide(active)
-                sim_masks = sim.action_masks()
-                blocked = ~sim_masks[np.arange(sim.n), indices]
-                result.blocked_in_simulator += int(blocked.sum())
-                indices[blocked] = CATALOGUE.WAIT_INDEX
-                step = sim.step(indices)
-                # The day's events, those of debtors who just finished (the final payment,
-                # the closure) included.
-                driver.sync_events(active)
-                if len(step.finished):
-                    parts.append(step.finished)
+        batches = debtor_batches(
+            scenario,
+            n_debtors,
+            masks,
+            seed=seed,
+            batch_size=arrivals_per_day or batch_size,
+            record_events=True,
+        )
+        live: list[_Cohort] = []
+        day = 0
+        while True:
+            if arrivals_per_day is not None or not live:
+                batch = next(batches, None)
+                if batch is not None:
+                    driver = _Driver(stub, batch.sim, run_id, result, chunk, timeout, metadata)
+                    live.append(_Cohort(batch.sim, driver))
+            if not live:
+                break
+            for cohort in live:
+                finished = cohort.step()
+                if len(finished):
+                    parts.append(finished)
                     if progress is not None:
-                        progress(len(step.finished))
+                        progress(len(finished))
+            live = [cohort for cohort in live if not cohort.sim.all_done]
+            result.days = day + 1
+            if on_day is not None and on_day(day, result) is False:
+                result.stopped_on_day = day
+                break
+            day += 1
     result.outcomes = CaseOutcomes.concat(parts).sorted_by_serial()
     result.seconds = time.perf_counter() - started
     return result

@@ -53,6 +53,13 @@ def simulate(
         help="drive a running tact through its gRPC API instead of running POLICY in-process "
         "(the service's policy or experiment decides; outcomes go back by RecordEvents)",
     ),
+    arrivals_per_day: int | None = typer.Option(
+        None,
+        "--arrivals-per-day",
+        min=1,
+        help="--against: debtors arrive this many a day, beside those already in collection "
+        "(default: batch after batch, the fastest way through DEBTORS)",
+    ),
 ) -> None:
     """Simulate DEBTORS debtors of SCENARIO under POLICY and print KPIs with 95 % CIs.
 
@@ -60,11 +67,16 @@ def simulate(
     fact of its `validation:` and `targets:` blocks, measured on DEBTORS debtors per
     experiment, printed with its target, tolerance and source.
     """
+    if arrivals_per_day is not None and against is None:
+        raise typer.BadParameter(
+            "paces the debtors sent to a service; add --against HOST:PORT",
+            param_hint="--arrivals-per-day",
+        )
     if validate:
         _validate(scenario, debtors, seed, json_out)
         return
     if against is not None:
-        _against(scenario, against, debtors, seed, ci, json_out)
+        _against(scenario, against, debtors, seed, ci, json_out, arrivals_per_day)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -188,7 +200,13 @@ def _validate(scenario: str, debtors: int, seed: int, json_out: Path | None) -> 
 
 
 def _against(
-    scenario: str, target: str, debtors: int, seed: int, ci: str, json_out: Path | None
+    scenario: str,
+    target: str,
+    debtors: int,
+    seed: int,
+    ci: str,
+    json_out: Path | None,
+    arrivals_per_day: int | None,
 ) -> None:
     import json
 
@@ -209,6 +227,7 @@ def _against(
                 debtors,
                 compliance_masks(),
                 seed=seed,
+                arrivals_per_day=arrivals_per_day,
                 token=os.environ.get("TACT_TOKEN"),
             )
     except ServiceCallError as exc:
@@ -225,6 +244,8 @@ def _against(
         "run_id": result.run_id,
         "debtors": debtors,
         "seed": seed,
+        "arrivals_per_day": arrivals_per_day,
+        "days": result.days,
         "decisions": result.decisions,
         "events_sent": result.events_sent,
         "blocked_in_simulator": result.blocked_in_simulator,

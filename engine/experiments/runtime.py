@@ -19,6 +19,7 @@ from engine.experiments.spec import CHAMPION_ARM, ExperimentSpec, locate_field
 from engine.experiments.store import Rollback
 from engine.outcomes import PolicyArm
 from policies.base import Policy
+from policies.registry import check_champion
 
 PolicyLoader = Callable[[str], Policy]
 log = logging.getLogger("tact.experiments")
@@ -133,7 +134,8 @@ def build_runtime(
 
     def loaded(spec_text: str, loc: tuple[int | str, ...]) -> Policy | None:
         try:
-            return load(spec_text)
+            policy = load(spec_text)
+            return check_champion(spec_text, policy) if loc == ("champion",) else policy
         except (PolicyLoadError, ValueError, FileNotFoundError) as exc:
             line, column = locate_field(root, loc)
             issues.append(

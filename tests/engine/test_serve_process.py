@@ -273,6 +273,7 @@ def test_a_taken_port_is_one_line_saying_what_to_change(tmp_path: Path) -> None:
         ("TACT_PORT", "abc", "TACT_PORT: Input should be a valid integer"),
         ("TACT_POLICY", "bogus", "unknown policy 'bogus'"),
         ("TACT_POLICY", "rl:nomodel", "no artifact folder"),
+        ("TACT_POLICY", "daily-calls", "deliberately harmful"),
         ("TACT_RULES_DIR", "/nonexistent/rules", "rules directory not found"),
         ("TACT_HOST", "0.0.0.0", "refusing to serve 0.0.0.0 without authentication"),
     ],

@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.catalogue import CATALOGUE
+from engine.catalogue import CATALOGUE, Action, Channel, Tone
+from engine.errors import PolicyLoadError
 from policies.base import Policy, check_decisions
+from policies.daily_calls import DailyCallsPolicy
 from policies.ladder import LadderPolicy
 from policies.numpy_runtime import ActorWeights, NumpyPolicy
 from policies.segmented import SegmentedPolicy
@@ -44,6 +46,7 @@ POLICIES: dict[str, Policy] = {
         SimpleStrategy.parse("PLAN_6/EMPATHETIC/SMS>EMAIL>LETTER/MORNING/every-3d")
     ),
     "numpy": _random_numpy_policy(0),
+    "daily-calls": DailyCallsPolicy(),
 }
 
 
@@ -107,3 +110,28 @@ def test_segmented_is_registered() -> None:
     from policies.registry import load_policy
 
     assert isinstance(load_policy("segmented"), SegmentedPolicy)
+
+
+def test_daily_calls_calls_when_it_may_else_demands_by_sms_else_waits() -> None:
+    policy = DailyCallsPolicy()
+    calls = (CATALOGUE.actions == Action.AGENT_CALL) & (CATALOGUE.channels == Channel.PHONE)
+    demand = (
+        (CATALOGUE.actions == Action.DEMAND)
+        & (CATALOGUE.channels == Channel.SMS)
+        & (CATALOGUE.tones == Tone.FIRM)
+    )
+    masks = np.ones((3, len(CATALOGUE)), dtype=bool)
+    masks[1, calls] = False
+    masks[2, calls | demand] = False
+    obs = random_observations(np.random.default_rng(0), 3)
+    chosen = policy.act(obs, masks).indices
+    assert calls[chosen[0]] and demand[chosen[1]] and chosen[2] == CATALOGUE.WAIT_INDEX
+
+
+def test_a_rehearsal_only_policy_is_never_the_champion() -> None:
+    from policies.registry import load_champion, load_policy
+
+    assert load_policy("daily-calls").name == "daily-calls"  # a challenger may be it
+    with pytest.raises(PolicyLoadError, match="deliberately harmful"):
+        load_champion("daily-calls")
+    assert load_champion("segmented").name == "segmented"

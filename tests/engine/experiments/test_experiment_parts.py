@@ -100,6 +100,24 @@ def test_a_policy_that_does_not_load_is_located_at_its_field(
     assert "no-such-policy" in issue.message
 
 
+def test_a_harmful_policy_may_challenge_but_never_be_the_champion() -> None:
+    challenging = GOOD.replace("policy: segmented", "policy: daily-calls")
+    spec, root = parse_experiment(challenging, Path("e.yaml"))
+    runtime = build_runtime(
+        spec, text=challenging, version="v", file=Path("e.yaml"), root=root, load=load_policy
+    )
+    assert "daily-calls" in runtime.arms["challenger:seg"].policy.name
+    leading = GOOD.replace("champion: ladder", "champion: daily-calls")
+    spec, root = parse_experiment(leading, Path("e.yaml"))
+    with pytest.raises(ExperimentFileError) as caught:
+        build_runtime(
+            spec, text=leading, version="v", file=Path("e.yaml"), root=root, load=load_policy
+        )
+    [issue] = caught.value.issues
+    assert (issue.field, issue.line) == ("champion", 2)
+    assert "deliberately harmful" in issue.message
+
+
 def test_case_exploration_splits_its_share_and_locates_its_problems() -> None:
     spec, _ = parse_experiment(CASE_EXPLORED, Path("e.yaml"))
     assert spec.case_exploration is not None
