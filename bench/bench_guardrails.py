@@ -204,6 +204,7 @@ def service_run(label: str, policy: str, args: argparse.Namespace, run: int) -> 
                 seed=args.seed + run,
                 arrivals_per_day=args.arrivals_per_day,
                 on_day=watch,
+                run_id=f"guardrails-{run}",  # fixed case ids: a reproducible split
             )
     outcome = {
         "rolled_back": seen["rolled_back"],

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, exc
 from sqlmodel import Session
 
-from engine.ledger import codec, driver, locks, queries, recording
+from engine.ledger import codec, driver, locks, queries, recording, writes
 from engine.ledger.connections import ConnectionsClosed, ThreadConnections
 from engine.ledger.db import (
     PG_RECYCLE_S,
@@ -54,23 +54,18 @@ from engine.ledger.records import (
     EventStatus,
     RecordResult,
 )
+from engine.ledger.writes import DecisionPair
 from engine.state import LedgerEvent
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DecisionPair = tuple[DecisionRecord, LedgerEvent | None]
-"""A decision and its contact reservation (``None`` for a wait)."""
-_PairRows = tuple[tuple[Any, ...], tuple[Any, ...] | None]
-"""A decision's row and its reservation's row (``None`` for a wait), bound for the driver."""
 
 _RETRIES = 3
 """Attempts of a transaction that PostgreSQL aborted to break a deadlock or conflict."""
 _RETRY = object()
 """Returned by one attempt on the driver connection to ask for another."""
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock
-_CASE_ID = codec.DECISION_ROW_KEYS.index("case_id")
-_REQUEST_DIGEST = codec.DECISION_ROW_KEYS.index("request_digest")
 
 
 def _saving(n: int) -> str:
@@ -253,17 +248,18 @@ class Ledger:
         (``inputs_digest``) is stored for its case already is not stored: in its place
         comes the stored decision (another ``decision_id``; reservation ``None``: it is
         in the ledger already), and neither its reservation nor its companion rows are
-        written. Exact under concurrency: a unique index decides (:meth:`_insert`).
+        written. Exact under concurrency: a unique index decides
+        (:func:`engine.ledger.writes.insert_pairs`).
         """
         if not decisions:
             return []
-        rows = self._pair_rows(decisions)
+        rows = writes.pair_rows(self._hot, decisions)
         hot = self._hot
         extra = driver.bind_companions(hot=hot, companions=companions) if companions else []
         stored: list[DecisionPair] = list(decisions)
 
         def work(cursor: Any) -> None:
-            stored[:] = self._insert(cursor, hot, decisions, rows, extra)
+            stored[:] = writes.insert_pairs(cursor, hot, decisions, rows, extra)
 
         self._store(_saving(len(decisions)), work, lambda: stored)
         return stored
@@ -299,7 +295,7 @@ class Ledger:
         hot = self._hot
         cases = list(dict.fromkeys(r.case_id for r, reservation in decisions if reservation))
         # Converted before the transaction: the lock is held only for what must be in it.
-        rows = self._pair_rows(decisions)
+        rows = writes.pair_rows(self._hot, decisions)
         extra = driver.bind_companions(hot=hot, companions=companions) if companions else []
         stored: list[DecisionPair] = list(decisions)
 
@@ -315,86 +311,12 @@ class Ledger:
             if replaced:
                 for index, pair in replaced.items():
                     given[index] = pair
-                    [written[index]] = self._pair_rows([pair])
+                    [written[index]] = writes.pair_rows(hot, [pair])
             stored[:] = given  # what _store checks if the insert finds them stored already
-            stored[:] = self._insert(cursor, hot, given, written, extra)
+            stored[:] = writes.insert_pairs(cursor, hot, given, written, extra)
 
         self._store(_saving(len(decisions)), work, lambda: stored, begins=True)
         return stored
-
-    def _pair_rows(self, decisions: Sequence[DecisionPair]) -> list[_PairRows]:
-        """Per (decision, reservation): its decision row and reservation row (or ``None``),
-        bound for the driver. Raises ``ValueError`` for a reservation that does not fit."""
-        hot = self._hot
-        bind = hot.bind_datetime
-        recorded_at = bind(datetime.now(UTC))
-        rows: list[_PairRows] = []
-        for record, reservation in decisions:
-            event = None
-            if reservation is not None:
-                codec.check_reservation(record, reservation)
-                event = codec.reservation_values(record, reservation, hot, recorded_at)
-            rows.append((codec.decision_values(record, bind), event))
-        return rows
-
-    @staticmethod
-    def _insert(
-        cursor: Any,
-        hot: driver.HotPath,
-        decisions: Sequence[DecisionPair],
-        rows: Sequence[_PairRows],
-        companions: Sequence[driver.BoundRows],
-    ) -> list[DecisionPair]:
-        """Insert ``decisions`` (bound as ``rows``); returns the pairs as stored.
-
-        The decision insert skips a row whose request is stored for its case (the unique
-        index on ``(case_id, request_digest)``: on PostgreSQL a concurrent transaction
-        that inserts the same request first makes this one wait for its end), so the
-        common path costs no extra statement; only when a row was skipped are the stored
-        decisions read, and the skipped ones' reservations and companion rows dropped.
-        """
-        decision_rows = [d for d, _ in rows]
-        if len(rows) > 1:  # one order for every writer: concurrent batches cannot deadlock
-            decision_rows.sort(key=lambda row: (row[_CASE_ID], row[_REQUEST_DIGEST] or ""))
-        inserted = driver.insert_decisions(cursor=cursor, hot=hot, rows=decision_rows)
-        stored = list(decisions)
-        replayed: set[str] = set()
-        if inserted < len(rows):
-            for index, (record, _) in enumerate(decisions):
-                found = Ledger._stored_for_request(cursor, hot, record)
-                if found is None:
-                    continue
-                if found.decision_id != record.decision_id:
-                    stored[index] = (found, None)
-                    replayed.add(record.decision_id)
-                elif found != record:  # its own request, stored earlier with other content
-                    raise LedgerIntegrityError(
-                        f"decision {record.decision_id} is stored with other content; "
-                        "nothing was written — use a new decision_id, or resend exactly the "
-                        "stored content"
-                    )
-        events = [
-            event
-            for (_, event), (record, _) in zip(rows, decisions, strict=True)
-            if event is not None and record.decision_id not in replayed
-        ]
-        if events:
-            driver.insert_events(cursor=cursor, hot=hot, rows=events)
-        if companions:
-            driver.insert_companions(cursor=cursor, rows=companions, skip=replayed)
-        return stored
-
-    @staticmethod
-    def _stored_for_request(
-        cursor: Any, hot: driver.HotPath, record: DecisionRecord
-    ) -> DecisionRecord | None:
-        """The decision stored for ``record``'s request (``None`` if it is not replayable)."""
-        if not record.replayable:
-            return None
-        row = driver.select_request_decision(
-            cursor=cursor, hot=hot, case_id=record.case_id, request_digest=record.inputs_digest
-        )
-        return None if row is None else codec.decision_from_values(row, hot.result_datetime)
 
     def _store(
         self,
