@@ -41,6 +41,12 @@ def _rules_dir(path: Path | None) -> Path:
 
 
 def _print_issues(issues: list) -> None:  # list[RuleIssue]
+    """Each issue once: a table on a terminal, else "file:line:col: message — fix: …"
+    lines (what editors and CI parse)."""
+    if not _err.is_terminal:
+        for issue in issues:
+            _err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
+        return
     table = Table(title=f"{len(issues)} problem(s)", show_lines=True)
     table.add_column("where", style="cyan", no_wrap=True)
     table.add_column("rule")
@@ -54,9 +60,6 @@ def _print_issues(issues: list) -> None:  # list[RuleIssue]
             issue.fix,
         )
     _err.print(table)
-    # Plain lines too: editors and CI parse "file:line:col: message".
-    for issue in issues:
-        _err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from simulator.kpis import (
     compute_kpis,
     days_to_first_payment,
     kpi_scale,
+    kpi_ci,
     mean_ci,
     per_debtor_values,
 )
@@ -224,7 +225,7 @@ def by_segment(evaluation: Evaluation, name: str) -> dict[str, dict[str, Any]]:
         block: dict[str, Any] = {"debtors": int(rows.size)}
         for kpi in kpis:
             scale = kpi_scale(kpi)
-            mean, low, high = mean_ci(values[kpi])
+            mean, low, high = kpi_ci(kpi, values[kpi])
             block[kpi] = interval(mean * scale, low * scale, high * scale)
         block["treatment_mix"] = treatment_mix(run.treatment_counts[s]).to_json()
         out[segment] = block

@@ -2,7 +2,9 @@
 
 Every KPI is a mean over debtors of a per-debtor value (see :func:`per_debtor_values`), or
 a ratio of two sums (recovery, plan break rate), so intervals come from the normal
-approximation (delta method for ratios) or from a bootstrap over debtors. Definitions,
+approximation (Wilson's score interval for a share of debtors, the delta method for
+ratios, the lower limit cut at 0 for a KPI that cannot be negative) or from a bootstrap
+over debtors. Definitions,
 also in docs/simulator.md:
 
 * resolution rate — % of debtors whose episode ended PAID, SETTLED or PLAN_COMPLETED; a plan
@@ -92,6 +94,22 @@ _MEAN_KPIS: dict[str, tuple[str, str, float]] = {
     "contacts_per_case": ("contacts per case", "", 1.0),
     "reward_per_case": ("reward per case", "scaled", 1.0),
 }
+PROPORTION_KPIS = frozenset({"resolution_rate", "plans_running", "churn_90d"})
+"""Means of a yes/no per debtor: their normal-method CI is Wilson's score interval."""
+_NOT_NEGATIVE = frozenset(
+    {
+        "running_plan_value_per_case",
+        "cost_per_case",
+        "complaints_per_1000",
+        "contacts_per_case",
+        "recovery_rate",
+        "recovery_60d",
+        "recovery_30d",
+        "plan_break_rate",
+    }
+)
+"""KPIs that cannot be negative: an interval's lower limit is cut at 0 (this loses no
+coverage, since the true value lies above 0)."""
 CHURN_KPIS = ("churn_90d",)
 """KPIs left out of scenarios without a customer relationship."""
 
@@ -178,7 +196,7 @@ def compute_kpis(
     for j, name in enumerate(names):
         label, unit, scale = _MEAN_KPIS[name]
         if boots is None:
-            mean, low, high = mean_ci(values[name])
+            mean, low, high = kpi_ci(name, values[name])
         else:
             mean = float(values[name].mean())
             low, high = (float(x) for x in np.percentile(boots[:, j] / n, [2.5, 97.5]))
@@ -192,6 +210,7 @@ def compute_kpis(
             continue
         if boots is None:
             ratio, low, high = ratio_ci(num, den)
+            low = max(low, 0.0)
         else:
             col = len(names) + 2 * i
             ratio = float(num.sum() / den.sum())
@@ -228,6 +247,28 @@ def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
         return mean, mean, mean
     half = Z95 * float(values.std(ddof=1)) / np.sqrt(values.size)
     return mean, mean - half, mean + half
+
+
+def wilson_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Share of ones in ``values`` (0/1) and Wilson's 95 % score interval: inside [0, 1],
+    and not of width 0 when every value is the same."""
+    n = int(np.asarray(values).size)
+    share = float(np.mean(values))
+    if n == 0:
+        return share, share, share
+    z2 = Z95 * Z95
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return share, max(0.0, centre - half), min(1.0, centre + half)
+
+
+def kpi_ci(name: str, values: np.ndarray) -> tuple[float, float, float]:
+    """Mean of the per-debtor ``values`` of KPI ``name`` (unscaled) and its 95 % CI: Wilson
+    for a share of debtors, else normal; never below 0 for a KPI that cannot be."""
+    if name in PROPORTION_KPIS:
+        return wilson_ci(values)
+    mean, low, high = mean_ci(values)
+    return mean, max(low, 0.0) if name in _NOT_NEGATIVE else low, high
 
 
 def ratio_ci(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float, float]:

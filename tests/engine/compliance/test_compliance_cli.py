@@ -27,6 +27,8 @@ def test_check_reports_file_line_column_rule_and_fix(rules_copy: Path) -> None:
     assert result.exit_code == 1
     assert "GB.yaml:" in result.output and "GB.contacts.per-day" in result.output
     assert "use one of 'day', 'week' or 'month'" in result.output
+    # Each problem once (not a table and then the same lines again).
+    assert result.output.count("use one of 'day', 'week' or 'month'") == 1
 
 
 def test_check_accepts_a_single_file_path() -> None:
