@@ -57,6 +57,13 @@ def train(
     n_envs: Annotated[
         int | None, typer.Option(help="Debtors simulated side by side [default: 512].")
     ] = None,
+    n_steps: Annotated[
+        int | None, typer.Option(help="Days per slot per rollout [default: 64].")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="PPO minibatch; must divide n_envs × n_steps [default: 4,096]."),
+    ] = None,
     eval_every: Annotated[
         int | None, typer.Option(help="Timesteps between held-out evaluations [default: 500k].")
     ] = None,
@@ -110,6 +117,8 @@ def train(
     given = {
         "total_timesteps": timesteps,
         "n_envs": n_envs,
+        "n_steps": n_steps,
+        "batch_size": batch_size,
         "eval_every": eval_every,
         "eval_debtors": eval_debtors,
     }

@@ -115,7 +115,9 @@ def experiments_report(
     ledger: str = typer.Option(..., help="database URL of the ledger"),
     experiment: str = typer.Option(..., help="experiment id"),
     json_out: Path | None = typer.Option(None, "--json"),
-    html_out: Path | None = typer.Option(None, "--html"),
+    html_out: Path | None = typer.Option(
+        None, "--report", "--html", help="write an HTML report here (as tact ope and evaluate)"
+    ),
     boot: int = typer.Option(200, min=20),
 ) -> None:
     """Per arm: decisions, contacts, payments, complaints, opt-outs, violations, guardrail

@@ -159,7 +159,8 @@ class TrainConfig:
         if (self.n_envs * self.n_steps) % self.batch_size:
             raise ValueError(
                 f"batch_size {self.batch_size} must divide the rollout size n_envs × n_steps "
-                f"= {self.n_envs * self.n_steps}, or the last minibatch is truncated"
+                f"= {self.n_envs * self.n_steps}, or the last minibatch is truncated "
+                "(tact train: --batch-size, --n-envs, --n-steps)"
             )
         if not 0.0 <= self.wait_prior < 1.0:
             raise ValueError(f"wait_prior must lie in [0, 1), got {self.wait_prior}")

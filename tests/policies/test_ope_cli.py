@@ -122,7 +122,7 @@ def test_experiment_report(ledger_url: str, tmp_path: Path) -> None:
             "ope-rehearsal",
             "--json",
             str(json_out),
-            "--html",
+            "--report",  # --html, its older name, still works
             str(html_out),
             "--boot",
             "20",

@@ -154,3 +154,21 @@ def test_the_champion_is_served_by_default_and_the_shipped_model_met_its_budget(
     exported = card.evaluation["best_timesteps"]
     reached = next(p["seconds"] for p in card.evaluation["curve"] if p["timesteps"] == exported)
     assert reached <= 30 * 60, f"the exported checkpoint took {reached / 60:.1f} min"
+
+
+def test_the_train_command_takes_the_rollout_and_minibatch_sizes() -> None:
+    """`--n-envs` alone can leave the default minibatch not dividing the rollout; the error
+    names the options that fix it, and those options reach the config."""
+    from typer.testing import CliRunner
+
+    from policies.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--n-envs", "10"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "--batch-size" in result.output
+    result = runner.invoke(
+        app,
+        ["train", "--n-envs", "10", "--n-steps", "10", "--batch-size", "64"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 2 and "batch_size 64" in result.output and "= 100" in result.output
