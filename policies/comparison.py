@@ -26,8 +26,8 @@ from simulator.kpis import (
     Z95,
     compute_kpis,
     days_to_first_payment,
-    kpi_scale,
     kpi_ci,
+    kpi_scale,
     mean_ci,
     per_debtor_values,
 )
