@@ -44,6 +44,8 @@ class ExperimentHealth:
     last_reload_at: datetime | None = None
     guardrails: list[GuardrailState] = field(default_factory=list)
     srm: SrmState | None = None
+    debtors: dict[str, int] = field(default_factory=dict)
+    """Debtors given to each arm so far (all replicas), as of the last guardrail pass."""
 
 
 class ExperimentHolder:
@@ -160,6 +162,7 @@ class ExperimentHolder:
             if self.health.runtime.version == runtime.version:
                 self.health.runtime = self.health.runtime.with_rollbacks(rollbacks)
             self.health.guardrails = states
+            self.health.debtors = {arm: arm_stats.debtors for arm, arm_stats in stats.items()}
             self.health.srm = evaluate_srm(runtime, stats, self._checks)
         return states
 

@@ -18,10 +18,6 @@ def experiment_status(holder: ExperimentHolder) -> pb.ExperimentStatus:
     policies = {CHAMPION_ARM: spec.champion}
     policies |= {challenger_arm(c.name): c.policy for c in spec.challengers}
     shares = runtime.effective_shares()
-    debtors: dict[str, int] = {}
-    for state in health.guardrails:
-        debtors[state.arm] = state.arm_debtors
-        debtors[CHAMPION_ARM] = state.champion_debtors
     arms = []
     for name, arm in runtime.arms.items():
         message = pb.ExperimentArm(
@@ -30,13 +26,12 @@ def experiment_status(holder: ExperimentHolder) -> pb.ExperimentStatus:
             policy_version=arm.policy.version,
             configured_share=configured[name],
             share=shares[name],
-            debtors=debtors.get(name, 0),
+            debtors=health.debtors.get(name, 0),
         )
         rollback = runtime.rollbacks.get(name)
         if rollback is not None:
             message.rolled_back = True
             message.rollback_reason = f"{rollback.guardrail}: {rollback.reason}"
-            message.debtors = rollback.debtors
             message.rolled_back_at.CopyFrom(datetime_to_timestamp(rollback.rolled_back_at))
         arms.append(message)
     status = pb.ExperimentStatus(

@@ -192,6 +192,14 @@ def test_a_harmful_challenger_is_rolled_back_for_every_replica(
     assert arm.rolled_back and arm.share == 0.0 and "complaint_rate" in arm.rollback_reason
     assert {a.name: a for a in status.experiment.arms}["champion"].share == 1.0
     assert not holder.as_configured()  # the health entry tact.experiment turns NOT_SERVING
+    # Later passes test no guardrail (the only challenger is rolled back) but still count
+    # every arm's debtors.
+    holder.check_guardrails()
+    status = admin_service_pb2_grpc.AdminServiceStub(channel).GetStatus(
+        admin_service_pb2.GetStatusRequest(), timeout=10
+    )
+    counted = {a.name: a.debtors for a in status.experiment.arms}
+    assert counted == {arm: len(given) for arm, given in by_arm.items()}
     # The challenger's debtors now get the champion.
     moved = by_arm["challenger:seg"][0]
     again = _decide(channel, fresh("another-case"), debtors[moved.case_id])
