@@ -10,6 +10,7 @@ from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
@@ -28,7 +29,7 @@ AtOption = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -123,7 +124,7 @@ def serve(
     try:
         run(settings)
     except OSError as exc:  # cannot listen: one line that says what to change
-        console.print(f"[red]tact serve: {exc}[/red]")
+        console.print(f"[red]tact serve: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     except (TactError, ComplianceError, ExperimentError) as exc:
         # A setting that names something unusable (a policy, the rules, tokens, an
@@ -219,12 +220,18 @@ def events(
 def erase_debtor(
     debtor_id: Annotated[str, typer.Argument(help="Pseudonymous debtor id.")],
     reference: Annotated[
-        str, typer.Option("--reference", help="Ticket or request reference for the audit.")
-    ] = "cli",
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+        str,
+        typer.Option(
+            "--reference", help="The erasure request's ticket or reference, for the audit row."
+        ),
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask for confirmation (scripts).")
+    ] = False,
 ) -> None:
-    """GDPR Art. 17: delete a debtor's events, decisions and outcomes from the ledger
-    (audited in erasure_audit; a running service offers AdminService.EraseDebtor too)."""
+    """GDPR Art. 17: delete a debtor's events, decisions, outcomes and experiment tags from
+    the ledger at TACT_DATABASE_URL (default sqlite:///var/tact.db), audited in
+    erasure_audit. A running service offers AdminService.EraseDebtor too."""
     import getpass
 
     from engine.ledger import open_ledger

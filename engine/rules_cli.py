@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -158,7 +159,7 @@ def explain(
         state = state_for(engine, snapshot, events, when)
         day = explain_day(engine, state)
     except (CaseJsonError, ComplianceError) as exc:
-        _err.print(f"[red]{exc}[/]")
+        _err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(1) from None
     v = day.verdict
     _console.print(

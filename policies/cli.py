@@ -48,27 +48,27 @@ def train(
     scenario: ScenarioOption = "nordic-telecom",
     algo: Annotated[str, typer.Option(help="Training algorithm.")] = "maskable-ppo",
     timesteps: Annotated[
-        int | None, typer.Option(help="Debtor-days to train for [default: the recipe's, 5M].")
+        int | None, typer.Option(help="Debtor-days to train for (default: the recipe's, 5M).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of everything (< 1,000,000).")] = 0,
     name: Annotated[
         str | None, typer.Option(help="Artifact name under policies/models/ (default: run name).")
     ] = None,
     n_envs: Annotated[
-        int | None, typer.Option(help="Debtors simulated side by side [default: 512].")
+        int | None, typer.Option(help="Debtors simulated side by side (default: 512).")
     ] = None,
     n_steps: Annotated[
-        int | None, typer.Option(help="Days per slot per rollout [default: 64].")
+        int | None, typer.Option(help="Days per slot per rollout (default: 64).")
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="PPO minibatch; must divide n_envs × n_steps [default: 4,096]."),
+        typer.Option(help="PPO minibatch; must divide n_envs × n_steps (default: 4,096)."),
     ] = None,
     eval_every: Annotated[
-        int | None, typer.Option(help="Timesteps between held-out evaluations [default: 500k].")
+        int | None, typer.Option(help="Timesteps between held-out evaluations (default: 500k).")
     ] = None,
     eval_debtors: Annotated[
-        int | None, typer.Option(help="Held-out debtors per evaluation [default: 3,000].")
+        int | None, typer.Option(help="Held-out debtors per evaluation (default: 3,000).")
     ] = None,
     randomise: Annotated[
         bool, typer.Option(help="Train on randomised behaviour parameters.")

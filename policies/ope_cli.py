@@ -28,7 +28,9 @@ def ope(
     policy: list[str] = typer.Option(..., help="candidate policy spec; repeat for several"),
     experiment: str | None = typer.Option(None, help="only this experiment's decisions"),
     json_out: Path | None = typer.Option(None, "--json", help="write the estimates here"),
-    report: Path | None = typer.Option(None, help="write an HTML report here"),
+    report: Path | None = typer.Option(
+        None, "--report", "--html", help="write an HTML report here"
+    ),
     boot: int = typer.Option(200, min=20, help="bootstrap resamples (of cases)"),
     seed: int = typer.Option(0),
     case_only: bool = typer.Option(
@@ -112,13 +114,15 @@ def export(
 
 @experiments_app.command("report")
 def experiments_report(
-    ledger: str = typer.Option(..., help="database URL of the ledger"),
+    ledger: str = typer.Option(
+        ..., help="database URL of the ledger (sqlite:///var/tact.db, postgresql+psycopg://…)"
+    ),
     experiment: str = typer.Option(..., help="experiment id"),
-    json_out: Path | None = typer.Option(None, "--json"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the report as JSON here"),
     html_out: Path | None = typer.Option(
         None, "--report", "--html", help="write an HTML report here (as tact ope and evaluate)"
     ),
-    boot: int = typer.Option(200, min=20),
+    boot: int = typer.Option(200, min=20, help="bootstrap resamples of the OPE (of cases)"),
 ) -> None:
     """Per arm: decisions, contacts, payments, complaints, opt-outs, violations, guardrail
     state, SRM, and the OPE of each challenger from the logged decisions."""

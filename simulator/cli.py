@@ -30,7 +30,9 @@ _AUDIT_HELP = (
 def simulate(
     scenario: str = typer.Option("nordic-telecom", help="scenario name or path to a YAML file"),
     policy: str = typer.Option(
-        "ladder", help="ladder, random, segmented, segmented-probe, rl:NAME"
+        "ladder",
+        help="ladder, segmented, random, daily-calls, default, rl:<name>, simple:<spec>, "
+        "best-simple[:<scenario>], segmented-probe",
     ),
     debtors: int = typer.Option(5000, min=1, help="number of simulated debtors"),
     seed: int = typer.Option(0, help="random seed (runs are reproducible per seed)"),
@@ -79,6 +81,7 @@ def simulate(
         _against(scenario, against, debtors, seed, ci, json_out, arrivals_per_day)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from simulator.audit import audit_log
@@ -98,7 +101,7 @@ def simulate(
         chosen = resolve_policy(policy)
         masks = compliance_masks()
     except (SimulatorError, Exception) as exc:  # every load error carries its fix
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
     with Progress(
@@ -152,6 +155,7 @@ def _validate(scenario: str, debtors: int, seed: int, json_out: Path | None) -> 
     import json
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from simulator.masks import compliance_masks
@@ -163,7 +167,7 @@ def _validate(scenario: str, debtors: int, seed: int, json_out: Path | None) -> 
         sc = load_scenario(scenario)
         masks = compliance_masks()
     except Exception as exc:  # every load error carries its fix
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     with console.status(f"validating {sc.name} on {debtors:,} debtors per experiment…"):
         checks = validate(sc, masks, debtors=debtors, seed=seed)
@@ -211,6 +215,7 @@ def _against(
     import json
 
     from rich.console import Console
+    from rich.markup import escape
 
     from simulator.against import ServiceCallError, simulate_against
     from simulator.kpis import compute_kpis
@@ -231,7 +236,7 @@ def _against(
                 token=os.environ.get("TACT_TOKEN"),
             )
     except ServiceCallError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     report = compute_kpis(
         result.outcomes,

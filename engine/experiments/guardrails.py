@@ -52,14 +52,17 @@ def evaluate_guardrails(
     runtime: ExperimentRuntime,
     stats: Mapping[str, ArmStats],
     violations: Mapping[str, int],
+    *,
+    include_rolled_back: bool = False,
 ) -> list[GuardrailState]:
-    """Every configured guardrail of every challenger not yet rolled back."""
+    """Every configured guardrail of every challenger not yet rolled back (and of those
+    rolled back too with ``include_rolled_back``: what the data says of them now)."""
     g = runtime.spec.guardrails
     champ = stats.get(CHAMPION_ARM, ArmStats())
     states: list[GuardrailState] = []
     for challenger in runtime.spec.challengers:
         arm = challenger_arm(challenger.name)
-        if arm in runtime.rollbacks:
+        if arm in runtime.rollbacks and not include_rolled_back:
             continue
         mine = stats.get(arm, ArmStats())
         enough = mine.debtors >= g.min_debtors and champ.debtors >= g.min_debtors

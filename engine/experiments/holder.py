@@ -137,14 +137,15 @@ class ExperimentHolder:
             self._violations[arm] += 1
 
     def check_guardrails(self) -> list[GuardrailState]:
-        """One guardrail pass: compute, roll back crossings, apply every stored rollback."""
+        """One guardrail pass: compute (rolled-back challengers' tests too, for the
+        status), roll back new crossings, apply every stored rollback."""
         runtime = self.current
         stats = self.store.arm_stats(runtime.experiment_id)
         with self._lock:
             violations = dict(self._violations)
-        states = evaluate_guardrails(runtime, stats, violations)
+        states = evaluate_guardrails(runtime, stats, violations, include_rolled_back=True)
         for state in states:
-            if state.crossed:
+            if state.crossed and state.arm not in runtime.rollbacks:
                 rollback = Rollback(
                     runtime.experiment_id,
                     state.arm,

@@ -13,8 +13,9 @@ from engine.experiments.runtime import ExperimentRuntime, challenger_arm
 from engine.experiments.spec import CHAMPION_ARM, parse_experiment
 from engine.experiments.store import ExperimentStore
 from engine.outcomes import PolicyArm
+from policies.ope.estimators import Estimate
 from policies.ope.logged import read_ledger
-from policies.ope.run import case_explored, evaluate_candidate
+from policies.ope.run import PAGE_STYLE, case_explored, estimates_table, evaluate_candidate
 
 
 def _runtime(store: ExperimentStore, experiment_id: str) -> tuple[ExperimentRuntime, str]:
@@ -65,7 +66,7 @@ def build_report(url: str, experiment_id: str, *, n_boot: int = 200) -> dict[str
             "threshold": g.threshold,
             "crossed": g.crossed,
         }
-        for g in evaluate_guardrails(runtime, stats, {})
+        for g in evaluate_guardrails(runtime, stats, {}, include_rolled_back=True)
     ]
     srm = evaluate_srm(runtime, stats, 1)
     ope: dict[str, Any] = {}
@@ -91,29 +92,31 @@ def build_report(url: str, experiment_id: str, *, n_boot: int = 200) -> dict[str
         "srm": None
         if srm is None
         else {"chi2": srm.chi2, "p_value": srm.p_value, "alarm": srm.alarm, "counts": srm.counts},
+        "srm_note": "not checked once a challenger is rolled back (the split no longer "
+        "follows the shares)"
+        if srm is None and runtime.rollbacks
+        else None,
         "ope": ope,
         "ope_note": None if explored else "no exploration logged: OPE not possible",
     }
 
 
 def report_html(report: dict[str, Any]) -> str:
-    """Arms table, a bar chart of per-arm rates (inline SVG) and the OPE section."""
+    """Arms (rollbacks with their reasons), a bar chart of per-arm rates (inline SVG), every
+    guardrail test, the SRM check and the OPE of each challenger."""
     arms = report["arms"]
+    counts = (
+        "decisions",
+        "contacts",
+        "debtors",
+        "debtors_paid",
+        "debtors_complained",
+        "debtors_opted_out",
+    )
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td>"
-        + "".join(
-            f"<td>{a[k]}</td>"
-            for k in (
-                "decisions",
-                "contacts",
-                "debtors",
-                "debtors_paid",
-                "debtors_complained",
-                "debtors_opted_out",
-                "rolled_back",
-            )
-        )
-        + "</tr>"
+        + "".join(f"<td>{a[k]:,}</td>" for k in counts)
+        + f"<td>{html.escape(a['rollback_reason']) if a['rolled_back'] else 'no'}</td></tr>"
         for name, a in arms.items()
     )
     bars = []
@@ -131,24 +134,43 @@ def report_html(report: dict[str, Any]) -> str:
             )
     svg = f"<svg width='520' height='{20 + 36 * len(arms)}'>{''.join(bars)}</svg>"
     guard = "".join(
-        f"<tr><td>{g['arm']}</td><td>{g['guardrail']}</td><td>{g['arm_rate']:.4f}</td>"
-        f"<td>{g['champion_rate']:.4f}</td><td>{g['statistic']:.3g}</td><td>{g['crossed']}</td></tr>"
+        f"<tr><td>{html.escape(g['arm'])}</td><td>{g['guardrail']}</td>"
+        f"<td>{g['arm_rate']:.4f}</td><td>{g['champion_rate']:.4f}</td>"
+        f"<td>{g['statistic']:.3g}</td><td>{g['threshold']:.3g}</td>"
+        f"<td>{'yes' if g['crossed'] else 'no'}</td></tr>"
         for g in report["guardrails"]
     )
-    head = (
-        "<!doctype html><meta charset='utf-8'><title>experiment report</title>"
-        f"<h1>Experiment {html.escape(report['experiment_id'])} ({report['version']})</h1>"
-        "<table border=1><tr><th>arm</th><th>decisions</th><th>contacts</th><th>debtors</th>"
-        "<th>paid</th><th>complained</th><th>opted out</th><th>rolled back</th></tr>"
-        f"{rows}</table>{svg}<h2>Guardrails</h2><table border=1><tr><th>arm</th>"
-        "<th>guardrail</th><th>arm rate</th><th>champion rate</th><th>mSPRT Λ</th>"
-        f"<th>crossed</th></tr>{guard}</table><h2>SRM</h2><pre>{report['srm']}</pre>"
-    )
+    srm = report["srm"]
+    if srm is not None:
+        srm_text = (
+            f"debtors per arm {srm['counts']}: χ² {srm['chi2']:.2f}, p {srm['p_value']:.3g}, "
+            + ("<b>mismatch</b>" if srm["alarm"] else "no mismatch")
+        )
+    else:
+        srm_text = html.escape(report.get("srm_note") or "not checked (no challenger)")
     ope = "".join(
-        f"<h3>{html.escape(arm)}</h3><pre>{html.escape(str(block['estimates']))}</pre>"
+        f"<h3>{html.escape(arm)}</h3>"
+        + estimates_table([Estimate(**e) for e in block["estimates"]])
+        + "".join(f"<p class='warn'>⚠ {html.escape(w)}</p>" for w in block["warnings"])
         for arm, block in report["ope"].items()
     )
-    return head + "<h2>Off-policy evaluation of the challengers</h2>" + (ope or "<p>none</p>")
+    return (
+        "<!doctype html><meta charset='utf-8'><title>experiment report</title>"
+        f"{PAGE_STYLE}<h1>Experiment {html.escape(report['experiment_id'])} "
+        f"(version {report['version']})</h1>"
+        "<table><tr><th>arm</th><th>decisions</th><th>contacts</th><th>debtors</th>"
+        "<th>paid</th><th>complained</th><th>opted out</th><th>rolled back</th></tr>"
+        f"{rows}</table>{svg}<h2>Guardrails</h2><p>One-sided mSPRT per guardrail: it "
+        "crosses when the challenger is worse than the champion by more than the allowance "
+        "and Λ reaches the threshold (Λ is large for a challenger that is clearly "
+        "<i>better</i> too). A rolled-back challenger's tests are on all its debtors so far, "
+        "who have had the champion since the rollback.</p><table><tr><th>arm</th>"
+        "<th>guardrail</th><th>arm rate</th><th>champion rate</th><th>mSPRT Λ</th>"
+        f"<th>threshold</th><th>crossed</th></tr>{guard}</table>"
+        f"<h2>Sample ratio</h2><p>{srm_text}</p>"
+        "<h2>Off-policy evaluation of the challengers</h2>"
+        + (ope or f"<p>{html.escape(report.get('ope_note') or 'none')}</p>")
+    )
 
 
 __all__ = ["build_report", "report_html"]

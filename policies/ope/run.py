@@ -171,9 +171,7 @@ def html_report(results: list[OpeResult], title: str = "tact off-policy evaluati
     """A self-contained page: a table per candidate and a CI plot (inline SVG)."""
     parts = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
-        ".warn{color:#a40}</style>",
+        PAGE_STYLE,
         f"<h1>{html.escape(title)}</h1>",
     ]
     for result in results:
@@ -183,16 +181,7 @@ def html_report(results: list[OpeResult], title: str = "tact off-policy evaluati
             f"decision, {result.logged_value_per_case:.2f} per case; candidate agrees with "
             f"{result.match_share:.1%} of logged treatments.</p>"
         )
-        parts.append(
-            "<table><tr><th>estimator</th><th>unit</th><th>value</th><th>95 % CI</th>"
-            "<th>ESS</th></tr>"
-        )
-        for e in result.estimates:
-            parts.append(
-                f"<tr><td>{e.estimator}</td><td>{e.unit}</td><td>{e.value:.4f}</td>"
-                f"<td>[{e.ci_low:.4f}, {e.ci_high:.4f}]</td><td>{e.ess:.1f}</td></tr>"
-            )
-        parts.append("</table>")
+        parts.append(estimates_table(result.estimates))
         if result.case_weights is not None:
             c = result.case_weights
             parts.append(
@@ -202,12 +191,34 @@ def html_report(results: list[OpeResult], title: str = "tact off-policy evaluati
                 f"{c.mean:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}] (1 when supported and the "
                 "logged case propensities are right).</p>"
             )
-        parts.append(_ci_svg(result.estimates))
+        parts.append(ci_svg(result.estimates))
         parts.extend(f"<p class='warn'>⚠ {html.escape(w)}</p>" for w in result.warnings)
     return "\n".join(parts) + "\n"
 
 
-def _ci_svg(estimates: list[Estimate]) -> str:
+PAGE_STYLE = (
+    "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
+    ".warn{color:#a40}</style>"
+)
+"""The reports' shared look (``tact ope --report``, ``tact experiments report``)."""
+
+
+def estimates_table(estimates: list[Estimate]) -> str:
+    """One row per estimator: unit, value, 95 % CI, effective sample size."""
+    rows = "".join(
+        f"<tr><td>{e.estimator}</td><td>{e.unit}</td><td>{e.value:.4f}</td>"
+        f"<td>[{e.ci_low:.4f}, {e.ci_high:.4f}]</td><td>{e.ess:.1f}</td></tr>"
+        for e in estimates
+    )
+    return (
+        "<table><tr><th>estimator</th><th>unit</th><th>value</th><th>95 % CI</th>"
+        f"<th>ESS</th></tr>{rows}</table>"
+    )
+
+
+def ci_svg(estimates: list[Estimate]) -> str:
+    """Each estimate's value and 95 % CI as a horizontal interval (inline SVG)."""
     finite = [e for e in estimates if np.isfinite([e.ci_low, e.ci_high, e.value]).all()]
     if not finite:
         return ""

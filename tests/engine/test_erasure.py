@@ -113,6 +113,9 @@ def test_cli_erasure_is_audited_by_the_same_code(
     finally:
         ledger.close()
     monkeypatch.setenv("TACT_DATABASE_URL", url)
+    # No erasure without the request's reference for the audit row.
+    refused = CliRunner().invoke(app, ["erase-debtor", "d-se-1001", "--yes"])
+    assert refused.exit_code == 2 and "--reference" in refused.output
     result = CliRunner().invoke(app, ["erase-debtor", "d-se-1001", "--yes", "--reference", "DSR-7"])
     assert result.exit_code == 0, result.output
     ledger = open_ledger(url)

@@ -300,3 +300,29 @@ def test_an_unusable_setting_is_one_error_saying_what_to_change(
     assert proc.returncode == 2, out
     assert says in " ".join(out.split()), out
     assert "Traceback" not in out
+
+
+def test_an_experiment_problem_is_printed_with_its_field_in_brackets(tmp_path: Path) -> None:
+    """Messages are printed as text, not as console markup: "[champion]" (the field) once
+    vanished as an unknown style tag, leaving "e.yaml:2:1 : …"."""
+    experiment = tmp_path / "harm.yaml"
+    experiment.write_text(
+        "id: harm\nchampion: daily-calls\nchallengers: [{name: s, policy: segmented, share: 0.1}]\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "from tact.cli import main; main()", "serve"],
+        env={
+            **os.environ,
+            "TACT_PORT": "0",
+            "TACT_DATABASE_URL": f"sqlite:///{tmp_path / 'tact.db'}",
+            "TACT_EXPERIMENT_FILE": str(experiment),
+            "COLUMNS": "400",
+        },
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    out = " ".join((proc.stdout.decode() + proc.stderr.decode()).split())
+    assert proc.returncode == 2, out
+    assert "harm.yaml:2:1 [champion]: policy 'daily-calls'" in out, out
+    assert "deliberately harmful" in out and "Traceback" not in out

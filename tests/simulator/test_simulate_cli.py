@@ -48,3 +48,12 @@ def test_unknown_policy_and_scenario_name_the_choices() -> None:
         app, ["--scenario", "nope", "--debtors", "5"], env={"COLUMNS": "200"}
     )
     assert bad_scenario.exit_code == 2 and "nordic-telecom" in bad_scenario.output
+
+
+def test_the_policy_help_names_every_policy_the_registry_knows() -> None:
+    from simulator.policy_registry import policy_names
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"})
+    text = " ".join(result.output.replace("│", " ").split())
+    missing = [name for name in policy_names() if name not in text]
+    assert not missing, f"tact simulate --help leaves out {missing}"

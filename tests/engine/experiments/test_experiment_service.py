@@ -200,6 +200,13 @@ def test_a_harmful_challenger_is_rolled_back_for_every_replica(
     )
     counted = {a.name: a.debtors for a in status.experiment.arms}
     assert counted == {arm: len(given) for arm, given in by_arm.items()}
+    # … and still show the rolled-back challenger's tests (not an empty list).
+    shown = {(g.arm, g.guardrail): g.crossed for g in status.experiment.guardrails}
+    assert shown == {
+        ("challenger:seg", "complaint_rate"): True,
+        ("challenger:seg", "compliance_violations"): False,
+    }
+    assert len(holder.store.rollbacks(holder.current.experiment_id)) == 1
     # The challenger's debtors now get the champion.
     moved = by_arm["challenger:seg"][0]
     again = _decide(channel, fresh("another-case"), debtors[moved.case_id])
