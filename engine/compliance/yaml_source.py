@@ -192,13 +192,18 @@ def validate_located(located: Located, model: type[M]) -> tuple[M | None, list[R
     try:
         return model.model_validate(located.data), []
     except ValidationError as exc:
+        errors = [(error, _clean_loc(error["loc"])) for error in exc.errors()]
+        renames = _misspelt_required(errors, model)
         issues: list[RuleIssue] = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            # pydantic adds the union member / validator name to loc for some errors
-            loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        for error, loc in errors:
+            if error["type"] == "missing" and loc in renames.values():
+                continue  # reported once, at the misspelt key
             line, col = located.mark_of(loc, key=error["type"] == "extra_forbidden")
             message = error["msg"].removeprefix("Value error, ")
+            fix = _fix_for(error, model, loc)
+            if loc in renames:
+                message = f"`{loc[-1]}` is not a field here, and `{renames[loc][-1]}` is missing"
+                fix = f"rename `{loc[-1]}` to `{renames[loc][-1]}`"
             where = ".".join(str(p) for p in loc) or "(file)"
             issues.append(
                 RuleIssue(
@@ -207,7 +212,29 @@ def validate_located(located: Located, model: type[M]) -> tuple[M | None, list[R
                     col,
                     rule_id_at(located.data, loc),
                     f"{where}: {message}",
-                    _fix_for(error, model, loc),
+                    fix,
                 )
             )
         return None, issues
+
+
+def _clean_loc(loc: Any) -> Path_:
+    """pydantic adds the union member / validator name to ``loc`` for some errors."""
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _misspelt_required(
+    errors: list[tuple[Any, Path_]], model: type[BaseModel]
+) -> dict[Path_, Path_]:
+    """Misspelt key → the required field it stands for (both at one place): a typo in a
+    required key is one problem, not "field required" plus "extra input"."""
+    missing = {loc for error, loc in errors if error["type"] == "missing"}
+    renames: dict[Path_, Path_] = {}
+    for error, loc in errors:
+        if error["type"] != "extra_forbidden" or not loc:
+            continue
+        allowed = _allowed_keys(model, loc)
+        for close in difflib.get_close_matches(str(loc[-1]), allowed, n=1):
+            if (*loc[:-1], close) in missing:
+                renames[loc] = (*loc[:-1], close)
+    return renames

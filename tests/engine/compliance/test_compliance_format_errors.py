@@ -61,15 +61,31 @@ def test_located_problems_across_files_are_all_reported(rules_copy: Path) -> Non
     assert all(i.line > 0 and i.column > 0 for i in issues)
 
 
-def test_typo_in_a_key_suggests_the_right_one(tmp_path: Path) -> None:
+def test_typo_in_an_optional_key_suggests_the_right_one(tmp_path: Path) -> None:
     _write(
         tmp_path,
         "SE.yaml",
-        "jurisdiction: SE\ntitle: t\nrules:\n" + MINIMAL_WINDOWS.replace("channels:", "chanels:"),
+        "jurisdiction: SE\ntitle: t\nrules:\n"
+        + MINIMAL_WINDOWS.replace(
+            "    citation: test\n", "    citation: test\n    whn: hardship\n"
+        ),
     )
-    (issue,) = [i for i in _issues(tmp_path) if "chanels" in i.message]
-    assert "did you mean `channels`" in issue.fix
-    assert (issue.line, issue.column) == (8, 7) and issue.rule_id == "w"
+    (issue,) = _issues(tmp_path)
+    assert "whn" in issue.message and "did you mean `when`" in issue.fix
+    assert (issue.line, issue.column) == (7, 5) and issue.rule_id == "w"
+
+
+def test_a_misspelt_required_key_is_one_problem(tmp_path: Path) -> None:
+    """Not "weekday: Field required" and "weekdays: Extra inputs…" for one typo."""
+    _write(
+        tmp_path,
+        "SE.yaml",
+        "jurisdiction: SE\ntitle: t\nrules:\n" + MINIMAL_WINDOWS.replace("weekday:", "weekdays:"),
+    )
+    (issue,) = _issues(tmp_path)
+    assert "`weekdays` is not a field here, and `weekday` is missing" in issue.message
+    assert issue.fix == "rename `weekdays` to `weekday`"
+    assert (issue.line, issue.column) == (9, 7) and issue.rule_id == "w"
 
 
 def test_two_effects_in_one_rule(tmp_path: Path) -> None:
