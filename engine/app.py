@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from engine.compliance import RulesHolder
-from engine.experiments.holder import ExperimentHolder
+from engine.experiments.holder import ExperimentHolder, read_experiment
 from engine.ledger import Ledger, open_ledger
 from engine.pipeline import DecisionPipeline
 from engine.reservations import Reservations
@@ -101,11 +101,12 @@ def _build_experiment_components(settings: Settings) -> ServiceComponents:
             "TACT_CHALLENGER_POLICY, TACT_CHALLENGER_SHARE and TACT_EXPLORE"
         )
     rules = RulesHolder(settings.rules_dir)
+    first = read_experiment(settings.experiment_file)  # a bad file stops here: no database
     _prepare_sqlite_dir(settings.database_url)
     ledger = open_ledger(settings.database_url)
     store = ExperimentStore(settings.database_url)
     try:
-        holder = ExperimentHolder(settings.experiment_file, store)
+        holder = ExperimentHolder(settings.experiment_file, store, first=first)
     except Exception:
         store.close()
         ledger.close()

@@ -48,12 +48,53 @@ class ExperimentHealth:
     """Debtors given to each arm so far (all replicas), as of the last guardrail pass."""
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentRead:
+    """An experiment file read and built, with the file's stamp when it was read."""
+
+    runtime: ExperimentRuntime
+    stamp: tuple[int, int] | None
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def read_experiment(path: Path, *, load: PolicyLoader = load_policy) -> ExperimentRead:
+    """Parse and validate the experiment file and load its policies (nothing is stored);
+    raises :class:`ExperimentFileError` with every problem located. The service calls it
+    before it opens the ledger, so a bad file changes no database."""
+    path = Path(path).resolve()
+    stamp = _file_stamp(path)  # before the read: a change after it is seen at the next poll
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExperimentFileError(
+            [ExperimentIssue(path, 0, 0, "", f"cannot read: {exc}", "check TACT_EXPERIMENT_FILE")]
+        ) from exc
+    spec, root = parse_experiment(text, path)
+    runtime = build_runtime(
+        spec, text=text, version=version_of(text), file=path, root=root, load=load
+    )
+    return ExperimentRead(runtime, stamp)
+
+
 class ExperimentHolder:
     """Holds the serving :class:`ExperimentRuntime` (raises at start if the file is bad)."""
 
     def __init__(
-        self, path: Path, store: ExperimentStore, *, load: PolicyLoader = load_policy
+        self,
+        path: Path,
+        store: ExperimentStore,
+        *,
+        load: PolicyLoader = load_policy,
+        first: ExperimentRead | None = None,
     ) -> None:
+        """``first``: the file as :func:`read_experiment` read it (else it is read here)."""
         self.path = Path(path).resolve()
         self.store = store
         self.load = load
@@ -63,7 +104,7 @@ class ExperimentHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stamp: tuple[int, int] | None = None
-        runtime = self._read()  # raises ExperimentFileError: the service does not start
+        runtime = self._read(first)  # raises ExperimentFileError: the service does not start
         self.health = ExperimentHealth(runtime, last_reload_at=datetime.now(UTC))
         self._install(runtime)
 
@@ -71,22 +112,14 @@ class ExperimentHolder:
     def current(self) -> ExperimentRuntime:
         return self.health.runtime
 
-    def _read(self) -> ExperimentRuntime:
-        try:
-            text = self.path.read_text(encoding="utf-8")
+    def _read(self, read: ExperimentRead | None = None) -> ExperimentRuntime:
+        if read is None:
+            # Stamped before reading, and also when the edit is broken: a later change is
+            # seen, and a broken one is reported once rather than at every poll.
             self._stamp = self._file_stamp()
-        except OSError as exc:
-            raise ExperimentFileError(
-                [
-                    ExperimentIssue(
-                        self.path, 0, 0, "", f"cannot read: {exc}", "check TACT_EXPERIMENT_FILE"
-                    )
-                ]
-            ) from exc
-        spec, root = parse_experiment(text, self.path)
-        return build_runtime(
-            spec, text=text, version=version_of(text), file=self.path, root=root, load=self.load
-        )
+            return read_experiment(self.path, load=self.load).runtime
+        self._stamp = read.stamp
+        return read.runtime
 
     def _install(self, runtime: ExperimentRuntime) -> None:
         self.store.save_version(runtime.experiment_id, runtime.version, runtime.text)
@@ -168,11 +201,7 @@ class ExperimentHolder:
         return states
 
     def _file_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+        return _file_stamp(self.path)
 
     def watch(self, poll_seconds: float, *, reload_file: bool = True) -> None:
         """Poll the file (when ``reload_file``) and run guardrail passes in the background."""
@@ -204,4 +233,4 @@ class ExperimentHolder:
         self.store.close()
 
 
-__all__ = ["ExperimentHealth", "ExperimentHolder"]
+__all__ = ["ExperimentHealth", "ExperimentHolder", "ExperimentRead", "read_experiment"]

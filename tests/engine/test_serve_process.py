@@ -326,3 +326,4 @@ def test_an_experiment_problem_is_printed_with_its_field_in_brackets(tmp_path: P
     assert proc.returncode == 2, out
     assert "harm.yaml:2:1 [champion]: policy 'daily-calls'" in out, out
     assert "deliberately harmful" in out and "Traceback" not in out
+    assert not (tmp_path / "tact.db").exists()  # a bad file is refused before any migration
