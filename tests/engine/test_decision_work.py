@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.metrics import MetricWrapperBase
@@ -46,12 +45,6 @@ def running(tmp_path: Path) -> Iterator[RunningServer]:
     server = start(tmp_path)
     yield server
     server.stop(0)
-
-
-@pytest.fixture
-def stub(running: RunningServer) -> Iterator[decision_service_pb2_grpc.DecisionServiceStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield decision_service_pb2_grpc.DecisionServiceStub(channel)
 
 
 def _statements(running: RunningServer) -> list[str]:

@@ -10,7 +10,6 @@ second reservation, so no *orphan* call that the limits count and nobody makes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,19 +44,6 @@ def _serve(database_url: str, **settings: Any) -> RunningServer:
     return create_server(
         Settings(port=0, database_url=database_url, rules_watch=False, policy="ladder", **settings)
     )
-
-
-@pytest.fixture
-def running(database_url: str) -> Iterator[RunningServer]:
-    server = _serve(database_url)
-    yield server
-    server.stop(0)
-
-
-@pytest.fixture
-def stub(running: RunningServer) -> Iterator[decision_service_pb2_grpc.DecisionServiceStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield decision_service_pb2_grpc.DecisionServiceStub(channel)
 
 
 def _request(case: case_pb2.Case, **fields: Any) -> decision_service_pb2.DecideRequest:
