@@ -53,12 +53,6 @@ def running(rules_dir: Path, tmp_path: Path) -> Iterator[RunningServer]:
     server.stop(0)
 
 
-@pytest.fixture
-def channel(running: RunningServer) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
-        yield ch
-
-
 def _decide(channel: grpc.Channel) -> decision_service_pb2.Decision:
     stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
     return stub.Decide(

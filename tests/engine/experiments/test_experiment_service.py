@@ -68,12 +68,6 @@ def running(database_url: str, experiment_file: Path) -> Iterator[RunningServer]
     server.stop(0)
 
 
-@pytest.fixture
-def channel(running: RunningServer) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
-        yield ch
-
-
 def _decide(channel: grpc.Channel, case_id: str, debtor: str) -> decision_service_pb2.Decision:
     of = case(case_id, timezone="America/Chicago")
     of.debtor_id = debtor
